@@ -1,0 +1,208 @@
+/**
+ * ttrpc client: many unary calls in flight on one connection, matched by stream id (1, 3, 5, …).
+ * Payloads are bytes (the "raw mode" the agent proxy uses); `typed.ts` adds protobuf messages on top.
+ */
+import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
+import { Code, TtrpcError } from './codes.js';
+import { decodeResponse, encodeRequest, responseError, type KeyValue } from './envelope.js';
+import { FrameReader, MAX_MESSAGE_LENGTH, MessageType, type Frame, type FrameHeader } from './frame.js';
+import { writeFrame } from './frame-writer.js';
+
+export interface CallOptions {
+  /** Aborting fails the call with CANCELLED (or the reason, if it is a TtrpcError). */
+  signal?: AbortSignal;
+  /** Relative deadline; sent to the server as `timeout_nano` and enforced here too. */
+  timeoutMs?: number;
+  metadata?: KeyValue[];
+}
+
+interface Pending {
+  resolve(payload: Buffer): void;
+  reject(err: TtrpcError): void;
+}
+
+const MAX_STREAM_ID = 0xffffffff;
+
+export class TtrpcClient {
+  private readonly pending = new Map<number, Pending>();
+  private readonly reader: FrameReader;
+  private nextStreamId = 1;
+  private closedError: TtrpcError | undefined;
+  readonly closed: Promise<void>;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly maxMessageLength = MAX_MESSAGE_LENGTH,
+  ) {
+    socket.setNoDelay?.(true);
+    this.reader = new FrameReader(
+      { frame: (f) => this.onFrame(f), oversized: (h) => this.onOversized(h) },
+      maxMessageLength,
+    );
+    socket.on('data', (chunk: Buffer) => this.reader.push(chunk));
+    let onClosed!: () => void;
+    this.closed = new Promise((r) => (onClosed = r));
+    socket.on('error', (err) => this.fail(new TtrpcError(Code.UNAVAILABLE, `ttrpc: connection error: ${err.message}`)));
+    socket.on('close', () => {
+      this.fail(new TtrpcError(Code.UNAVAILABLE, 'ttrpc: closed'));
+      onClosed();
+    });
+  }
+
+  /** Connects to a Unix socket path. */
+  static connectUnix(path: string, options: { signal?: AbortSignal; maxMessageLength?: number } = {}): Promise<TtrpcClient> {
+    return connectWith(() => netConnect({ path }), 'connect', options.signal).then(
+      (s) => new TtrpcClient(s, options.maxMessageLength),
+    );
+  }
+
+  /** Connects over TCP with TLS (the agent proxy's path to the forwarder). */
+  static connectTls(
+    options: ConnectionOptions & { host: string; port: number; signal?: AbortSignal; maxMessageLength?: number },
+  ): Promise<TtrpcClient> {
+    const { signal, maxMessageLength, ...tlsOptions } = options;
+    return connectWith(() => tlsConnect(tlsOptions), 'secureConnect', signal).then(
+      (s) => new TtrpcClient(s, maxMessageLength),
+    );
+  }
+
+  get isClosed(): boolean {
+    return this.closedError !== undefined;
+  }
+
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  /** One unary call with a raw payload. Rejects with a TtrpcError carrying the server's status. */
+  call(service: string, method: string, payload: Uint8Array, options: CallOptions = {}): Promise<Buffer> {
+    if (this.closedError) return Promise.reject(this.closedError);
+    const { signal, timeoutMs } = options;
+    if (signal?.aborted) return Promise.reject(abortError(signal));
+    if (this.nextStreamId > MAX_STREAM_ID) {
+      return Promise.reject(new TtrpcError(Code.UNAVAILABLE, 'ttrpc: stream ids exhausted, reconnect'));
+    }
+    const body = encodeRequest({
+      service,
+      method,
+      payload,
+      timeoutNano: timeoutMs !== undefined && timeoutMs > 0 ? Math.round(timeoutMs * 1e6) : 0,
+      metadata: options.metadata ?? [],
+    });
+    if (body.length > this.maxMessageLength) {
+      return Promise.reject(
+        new TtrpcError(
+          Code.RESOURCE_EXHAUSTED,
+          `message length ${body.length} exceed maximum message size of ${this.maxMessageLength}`,
+        ),
+      );
+    }
+    const streamId = this.nextStreamId;
+    this.nextStreamId += 2;
+
+    return new Promise<Buffer>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const cleanup = (): void => {
+        this.pending.delete(streamId);
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const onAbort = (): void => {
+        cleanup();
+        reject(abortError(signal!));
+      };
+      this.pending.set(streamId, {
+        resolve: (p) => {
+          cleanup();
+          resolve(p);
+        },
+        reject: (e) => {
+          cleanup();
+          reject(e);
+        },
+      });
+      if (timeoutMs !== undefined && timeoutMs > 0) {
+        timer = setTimeout(() => {
+          cleanup();
+          reject(new TtrpcError(Code.DEADLINE_EXCEEDED, 'context deadline exceeded'));
+        }, timeoutMs);
+        timer.unref();
+      }
+      signal?.addEventListener('abort', onAbort, { once: true });
+      writeFrame(this.socket, streamId, MessageType.REQUEST, 0, body);
+    });
+  }
+
+  /** Closes the connection; calls in flight fail with UNAVAILABLE. */
+  close(): void {
+    this.fail(new TtrpcError(Code.UNAVAILABLE, 'ttrpc: client closed'));
+    this.socket.destroy();
+  }
+
+  private fail(err: TtrpcError): void {
+    if (!this.closedError) this.closedError = err;
+    for (const p of [...this.pending.values()]) p.reject(err);
+  }
+
+  private onFrame(f: Frame): void {
+    if (f.type !== MessageType.RESPONSE) return; // Data frames belong to streaming calls, which we never open.
+    const p = this.pending.get(f.streamId);
+    if (!p) return; // A late answer to a call we already gave up on.
+    let res;
+    try {
+      res = decodeResponse(f.data);
+    } catch (err) {
+      p.reject(new TtrpcError(Code.INTERNAL, `ttrpc: undecodable response: ${(err as Error).message}`));
+      return;
+    }
+    const err = responseError(res);
+    if (err) p.reject(err);
+    else p.resolve(res.payload as Buffer);
+  }
+
+  private onOversized(h: FrameHeader): void {
+    this.pending
+      .get(h.streamId)
+      ?.reject(
+        new TtrpcError(
+          Code.RESOURCE_EXHAUSTED,
+          `message length ${h.length} exceed maximum message size of ${this.maxMessageLength}`,
+        ),
+      );
+  }
+}
+
+function abortError(signal: AbortSignal): TtrpcError {
+  const reason: unknown = signal.reason;
+  if (reason instanceof TtrpcError) return reason;
+  if (reason instanceof Error && reason.name === 'TimeoutError') {
+    return new TtrpcError(Code.DEADLINE_EXCEEDED, 'context deadline exceeded');
+  }
+  return new TtrpcError(Code.CANCELLED, 'context canceled');
+}
+
+function connectWith<S extends Socket | TLSSocket>(
+  open: () => S,
+  readyEvent: 'connect' | 'secureConnect',
+  signal: AbortSignal | undefined,
+): Promise<S> {
+  if (signal?.aborted) return Promise.reject(abortError(signal));
+  return new Promise<S>((resolve, reject) => {
+    const socket = open();
+    const onAbort = (): void => {
+      socket.destroy();
+      reject(abortError(signal!));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    socket.once(readyEvent, () => {
+      signal?.removeEventListener('abort', onAbort);
+      socket.removeAllListeners('error');
+      resolve(socket);
+    });
+    socket.once('error', (err) => {
+      signal?.removeEventListener('abort', onAbort);
+      reject(new TtrpcError(Code.UNAVAILABLE, `ttrpc: connect: ${err.message}`));
+    });
+  });
+}

@@ -1,0 +1,68 @@
+/**
+ * Listening on a Unix socket path the way the shim expects (reference §3.2, wire-notes): the parent
+ * folder is created, a stale socket is replaced, and closing never deletes a socket that a successor
+ * (a rolling update) has put in our place.
+ */
+import { mkdir, rename, stat, unlink, lstat } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
+import { dirname } from 'node:path';
+
+/** `sockaddr_un.sun_path` holds 108 bytes including the terminating NUL. */
+export const MAX_UNIX_PATH_BYTES = 107;
+
+export class SocketPathError extends Error {
+  override readonly name = 'SocketPathError';
+  readonly code = 'INVALID_CONFIG';
+}
+
+export function checkUnixSocketPath(path: string): void {
+  const bytes = Buffer.byteLength(path);
+  if (bytes > MAX_UNIX_PATH_BYTES) {
+    throw new SocketPathError(
+      `unix socket path ${path} is ${bytes} bytes; the limit is ${MAX_UNIX_PATH_BYTES} (shorten the directory)`,
+    );
+  }
+}
+
+export interface UnixListener {
+  readonly server: Server;
+  readonly path: string;
+  /** Stops listening; removes the socket file only if it is still the one this listener created. */
+  close(): Promise<void>;
+}
+
+/**
+ * Binds a temporary name next to `path`, then renames it into place: the swap is atomic (there is
+ * never a moment without a socket at `path`), and libuv's unlink-on-close then targets the temporary
+ * name, which no longer exists.
+ */
+export async function listenUnix(path: string, server: Server = createServer()): Promise<UnixListener> {
+  checkUnixSocketPath(path);
+  await mkdir(dirname(path), { recursive: true });
+  const existing = await lstat(path).catch(() => undefined);
+  if (existing && !existing.isSocket()) {
+    throw new SocketPathError(`${path} exists and is not a socket; refusing to replace it`);
+  }
+  const tmp = `${path}.${process.pid}.tmp`;
+  checkUnixSocketPath(tmp);
+  await unlink(tmp).catch(() => undefined);
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: Error): void => reject(err);
+    server.once('error', onError);
+    server.listen(tmp, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  await rename(tmp, path);
+  const ino = (await stat(path)).ino;
+  return {
+    server,
+    path,
+    async close() {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      const now = await stat(path).catch(() => undefined);
+      if (now && now.ino === ino) await unlink(path).catch(() => undefined);
+    },
+  };
+}
