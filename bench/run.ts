@@ -1,0 +1,23 @@
+/**
+ * Benchmark runner: `npm run bench [-- NAME_FILTER]` runs every registered benchmark whose name
+ * contains the filter (all of them without one), one after the other.
+ */
+import { ttrpcBench } from './ttrpc/index.js';
+
+interface Benchmark {
+  name: string;
+  run(): Promise<void>;
+}
+
+const benchmarks: Benchmark[] = [{ name: 'ttrpc', run: ttrpcBench }];
+
+const filter = process.argv[2];
+const selected = benchmarks.filter((b) => !filter || b.name.includes(filter));
+if (selected.length === 0) {
+  console.error(`no benchmark matches "${filter}"; known: ${benchmarks.map((b) => b.name).join(', ')}`);
+  process.exit(1);
+}
+for (const b of selected) {
+  console.log(`## ${b.name}\n`);
+  await b.run();
+}

@@ -1,0 +1,127 @@
+/**
+ * Unary ttrpc round trips from our TtrpcClient over ONE Unix connection per server, against
+ * (1) our TtrpcServer in a child Node process and (2) the Go containerd/ttrpc `ttrpc-peer server`.
+ * Same client code, same load, same run; the two servers are measured back to back per case.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { TtrpcClient } from '../../src/ttrpc/index.js';
+import { buildGoPeer, goPeerSkipReason, spawnReady, startGoServer, type ReadyProcess } from '../../test/interop/go-peer.js';
+
+const WARMUP_MS = 700;
+const MEASURE_MS = 2_500;
+const CALLERS = [1, 64] as const;
+const SIZES = [
+  ['64 B', 64],
+  ['64 KiB', 64 << 10],
+] as const;
+
+interface Result {
+  server: 'ours' | 'go';
+  callers: number;
+  size: string;
+  callsPerSec: number;
+  p50Us: number;
+  p99Us: number;
+}
+
+/** Runs `callers` closed-loop callers for `ms`; returns every call's latency in µs and the wall time. */
+async function load(client: TtrpcClient, payload: Buffer, callers: number, ms: number): Promise<{ lat: number[]; secs: number }> {
+  const lat: number[] = [];
+  const start = process.hrtime.bigint();
+  const end = start + BigInt(ms) * 1_000_000n;
+  const caller = async (): Promise<void> => {
+    for (let t = process.hrtime.bigint(); t < end; ) {
+      const reply = await client.call('bench.Echo', 'Echo', payload);
+      const now = process.hrtime.bigint();
+      if (reply.length !== payload.length) throw new Error(`echo returned ${reply.length} bytes, sent ${payload.length}`);
+      lat.push(Number(now - t) / 1_000);
+      t = now;
+    }
+  };
+  await Promise.all(Array.from({ length: callers }, caller));
+  return { lat, secs: Number(process.hrtime.bigint() - start) / 1e9 };
+}
+
+function percentile(sorted: Float64Array, p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN;
+}
+
+async function measure(server: Result['server'], client: TtrpcClient, callers: number, size: string, bytes: number): Promise<Result> {
+  const payload = randomBytes(bytes);
+  const check = await client.call('bench.Echo', 'Echo', payload);
+  if (!check.equals(payload)) throw new Error(`${server}: echo is not byte-exact`);
+  await load(client, payload, callers, WARMUP_MS);
+  const { lat, secs } = await load(client, payload, callers, MEASURE_MS);
+  const sorted = Float64Array.from(lat).sort();
+  return { server, callers, size, callsPerSec: lat.length / secs, p50Us: percentile(sorted, 0.5), p99Us: percentile(sorted, 0.99) };
+}
+
+const fmt = (n: number, digits = 0): string =>
+  Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : '—';
+
+export async function ttrpcBench(): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'ttrpc-bench-'));
+  const procs: ReadyProcess[] = [];
+  const clients: TtrpcClient[] = [];
+  try {
+    const tsx = import.meta.resolve('tsx');
+    const serverFile = fileURLToPath(new URL('./ts-server.ts', import.meta.url));
+    const oursSock = join(dir, 'ours.sock');
+    procs.push(await spawnReady(process.execPath, ['--import', tsx, serverFile, '--socket', oursSock]));
+    const ours = await TtrpcClient.connectUnix(oursSock);
+    clients.push(ours);
+
+    const goBin = await buildGoPeer();
+    let go: TtrpcClient | undefined;
+    if (goBin) {
+      const goSock = join(dir, 'go.sock');
+      procs.push(await startGoServer(goBin, goSock));
+      go = await TtrpcClient.connectUnix(goSock);
+      clients.push(go);
+    } else {
+      console.log(`> Go peer unavailable, measuring our server only: ${goPeerSkipReason()}\n`);
+    }
+
+    const results: Result[] = [];
+    for (const callers of CALLERS) {
+      for (const [size, bytes] of SIZES) {
+        results.push(await measure('ours', ours, callers, size, bytes));
+        if (go) results.push(await measure('go', go, callers, size, bytes));
+      }
+    }
+
+    const goFor = (r: Result): Result | undefined =>
+      results.find((g) => g.server === 'go' && g.callers === r.callers && g.size === r.size);
+    console.log(`Unary bench.Echo/Echo, one Unix connection per server, ${WARMUP_MS} ms warm-up + ${MEASURE_MS} ms per case.\n`);
+    console.log('| server | callers | payload | calls/s | p50 µs | p99 µs | ours/Go calls/s |');
+    console.log('|---|---:|---:|---:|---:|---:|---:|');
+    for (const r of results) {
+      const g = r.server === 'ours' ? goFor(r) : undefined;
+      const ratio = g ? `${fmt(r.callsPerSec / g.callsPerSec, 2)}×` : '';
+      console.log(`| ${r.server} | ${r.callers} | ${r.size} | ${fmt(r.callsPerSec)} | ${fmt(r.p50Us)} | ${fmt(r.p99Us)} | ${ratio} |`);
+    }
+
+    // Targets are reported, not asserted: a loaded CI machine should not fail the build.
+    const find = (server: Result['server'], callers: number, size: string): Result | undefined =>
+      results.find((r) => r.server === server && r.callers === callers && r.size === size);
+    const o64 = find('ours', 64, '64 B');
+    const g64 = find('go', 64, '64 B');
+    const o1 = find('ours', 1, '64 B');
+    console.log('\nTargets:');
+    if (o64 && g64) {
+      const ratio = o64.callsPerSec / g64.callsPerSec;
+      console.log(`- ours ≥ 0.6× Go calls/s at 64 callers × 64 B: ${fmt(ratio, 2)}× → ${ratio >= 0.6 ? 'PASS' : 'FAIL'}`);
+    } else {
+      console.log('- ours ≥ 0.6× Go calls/s at 64 callers × 64 B: not measured (no Go peer)');
+    }
+    if (o1) console.log(`- ours p99 < 200 µs at 1 caller × 64 B: ${fmt(o1.p99Us)} µs → ${o1.p99Us < 200 ? 'PASS' : 'FAIL'}`);
+  } finally {
+    for (const c of clients) c.close();
+    await Promise.all(procs.map((p) => p.stop()));
+    await rm(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,103 @@
+#!/usr/bin/env node
+/** `cloud-api-adaptor <provider> [flags]`, `cloud-api-adaptor version`. Parses, builds, starts; no logic. */
+import { Command, Option } from 'commander';
+import { daemonOptions, loadDaemonConfig } from '../config/daemon-config.js';
+import { redact } from '../config/options.js';
+import { createLogger } from '../observability/logger.js';
+import { DEFAULT_PROVIDER, builtinProviders } from '../providers/index.js';
+import { Daemon } from '../shim/daemon.js';
+import { VERSION } from '../version.js';
+
+const registry = builtinProviders();
+
+function daemonCommand(program: Command): void {
+  const cmd = program
+    .argument('[provider]', `cloud provider: ${registry.names().join(', ')}`, DEFAULT_PROVIDER)
+    .action(async (providerName: string, flags: Record<string, string | boolean>) => {
+      const plugin = registry.get(providerName);
+      const config = loadDaemonConfig({ flags: camelToFlags(flags), env: process.env });
+      const logger = createLogger(config.logLevel);
+      logger.info(
+        { version: VERSION, provider: providerName, config: redact(daemonOptions, config), providerConfig: plugin.describeConfig?.(process.env) },
+        `cloud-api-adaptor ${VERSION} starting with provider ${providerName}`,
+      );
+      const provider = await plugin.create(
+        { logger, stateDir: config.stateDir, clusterName: config.clusterName, nodeName: config.nodeName },
+        process.env,
+      );
+      const daemon = new Daemon({ config, provider, logger });
+      let signals = 0;
+      const onSignal = (sig: NodeJS.Signals): void => {
+        if (++signals > 1) {
+          logger.warn(`second ${sig}: exiting now`);
+          process.exit(1);
+        }
+        logger.info(`${sig} received`);
+        daemon.stop().then(
+          () => logger.flush(() => process.exit(0)),
+          (err: unknown) => {
+            logger.error({ err: String(err) }, 'shutdown failed');
+            logger.flush(() => process.exit(1));
+          },
+        );
+      };
+      process.on('SIGTERM', onSignal);
+      process.on('SIGINT', onSignal);
+      await daemon.start();
+    });
+  for (const spec of Object.values(daemonOptions)) {
+    const names = spec.env.length ? ` (env ${spec.env.join(', ')})` : '';
+    const flag = spec.boolean ? `--${spec.flag}` : `--${spec.flag} <value>`;
+    cmd.addOption(new Option(flag, `${spec.description}${names}; default ${JSON.stringify(spec.default)}`));
+  }
+}
+
+/** commander names options in camelCase; the config layer reads them by flag name. */
+function camelToFlags(opts: Record<string, string | boolean>): Record<string, string | boolean> {
+  const out: Record<string, string | boolean> = {};
+  for (const spec of Object.values(daemonOptions)) {
+    const key = spec.flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+    if (opts[key] !== undefined) out[spec.flag] = opts[key];
+  }
+  return out;
+}
+
+/**
+ * Upstream's manifests pass Go-style flags: `-pods-dir x`, `-disable-tls`, `-disable-tls=false`.
+ * Rewrite them to the `--long` form; a boolean given `=false`/`=0` is dropped (false is its default).
+ */
+export function normalizeGoFlags(argv: string[]): string[] {
+  const booleans = new Set(Object.values(daemonOptions).filter((s) => s.boolean).map((s) => s.flag));
+  const out: string[] = [];
+  for (const arg of argv) {
+    const m = /^--?([a-z][a-z0-9-]+)(?:=(.*))?$/.exec(arg);
+    if (!m || !Object.values(daemonOptions).some((s) => s.flag === m[1])) {
+      out.push(arg);
+      continue;
+    }
+    const [, name, value] = m;
+    if (booleans.has(name!) && value !== undefined) {
+      if (/^(1|true)$/i.test(value)) out.push(`--${name}`);
+      else if (!/^(0|false)$/i.test(value)) out.push(`--${name}`, value); // commander reports the stray value
+    } else {
+      out.push(value === undefined ? `--${name}` : `--${name}=${value}`);
+    }
+  }
+  return out;
+}
+
+const program = new Command('cloud-api-adaptor')
+  .description('Remote hypervisor for Kata Containers peer pods: creates confidential VMs through a cloud API')
+  .version(VERSION, '--version')
+  .showHelpAfterError();
+program
+  .command('version')
+  .description('print the version and exit')
+  .action(() => console.log(`cloud-api-adaptor ${VERSION}`));
+daemonCommand(program);
+
+program.parseAsync(normalizeGoFlags(process.argv)).catch((err: unknown) => {
+  const e = err as { code?: string; message?: string };
+  console.error(`cloud-api-adaptor: ${e.message ?? String(err)}`);
+  process.exit(e.code === 'INVALID_CONFIG' ? 2 : 1);
+});

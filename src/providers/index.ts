@@ -1,0 +1,11 @@
+/** Every built-in provider, registered in one place. */
+import { localPlugin } from './local/index.js';
+import { ProviderRegistry } from './registry.js';
+
+export const DEFAULT_PROVIDER = 'local';
+
+export function builtinProviders(): ProviderRegistry {
+  const registry = new ProviderRegistry();
+  registry.register(localPlugin);
+  return registry;
+}

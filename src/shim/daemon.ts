@@ -1,0 +1,80 @@
+/**
+ * Assembles the daemon: provider, sandbox store, recovery, and the ttrpc server on the hypervisor
+ * socket. `stop()` is the graceful SIGTERM path: stop accepting, let calls in flight finish
+ * (bounded), leave every VM running — pods outlive a daemon restart.
+ */
+import type { Logger } from 'pino';
+import type { DaemonConfig } from '../config/daemon-config.js';
+import { buildUserData } from '../podvm/user-data.js';
+import type { Provider } from '../providers/provider.js';
+import { TtrpcServer } from '../ttrpc/server.js';
+import { listenUnix, type UnixListener } from '../ttrpc/unix-socket.js';
+import { NoAgentTunnel, type AgentTunnel } from './agent-tunnel.js';
+import { registerHypervisorServices } from './hypervisor-handlers.js';
+import { InstanceReclaimer, type ReclaimerOptions } from './instance-reclaimer.js';
+import { SandboxManager } from './sandbox-manager.js';
+import { SandboxStore } from './sandbox-store.js';
+
+export interface DaemonDeps {
+  config: DaemonConfig;
+  provider: Provider;
+  logger: Logger;
+  tunnel?: AgentTunnel;
+  reclaimer?: ReclaimerOptions;
+}
+
+export class Daemon {
+  readonly manager: SandboxManager;
+  readonly reclaimer: InstanceReclaimer;
+  readonly server: TtrpcServer;
+  private listener: UnixListener | undefined;
+  private stopped: Promise<void> | undefined;
+
+  constructor(private readonly deps: DaemonDeps) {
+    const { config, provider, logger } = deps;
+    this.reclaimer = new InstanceReclaimer(provider, deps.reclaimer);
+    const tunnel = deps.tunnel ?? new NoAgentTunnel((msg) => logger.warn({ component: 'tunnel' }, msg));
+    this.manager = new SandboxManager({
+      store: new SandboxStore(config.podsDir),
+      provider,
+      tunnel,
+      reclaimer: this.reclaimer,
+      logger,
+      buildUserData: (s) => buildUserData({ podName: s.podName, podNamespace: s.podNamespace }),
+      clusterName: config.clusterName,
+      nodeName: config.nodeName,
+      externalNetworkViaPodvm: config.externalNetworkViaPodvm,
+      startFailureCleanupTimeoutMs: config.stopDeleteTimeoutMs,
+    });
+    this.server = new TtrpcServer({ logger: logger.child({ component: 'ttrpc' }) });
+    registerHypervisorServices(this.server, this.manager);
+  }
+
+  /** Recovers saved sandboxes, then listens. Resolves once the socket accepts connections. */
+  async start(): Promise<void> {
+    const log = this.deps.logger;
+    const r = await this.manager.recover();
+    log.info(r, `recovered ${r.adopted} sandbox(es); ${r.reclaiming} deletion(s) resumed`);
+    this.listener = await listenUnix(this.deps.config.socket);
+    this.server.serve(this.listener.server);
+    log.info({ socket: this.listener.path }, `serving hypervisor.Hypervisor and podvminfo.PodVMInfo on ${this.listener.path}`);
+  }
+
+  get socketPath(): string | undefined {
+    return this.listener?.path;
+  }
+
+  /** Graceful stop. Safe to call more than once; later calls wait for the first. */
+  stop(): Promise<void> {
+    this.stopped ??= (async () => {
+      const log = this.deps.logger;
+      log.info({ graceMs: this.deps.config.shutdownGraceMs }, 'shutting down: no new calls; VMs are left running');
+      await this.server.shutdown(this.deps.config.shutdownGraceMs);
+      await this.listener?.close();
+      await this.reclaimer.stop();
+      await this.deps.provider.teardown();
+      log.info('stopped');
+    })();
+    return this.stopped;
+  }
+}

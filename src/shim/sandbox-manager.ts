@@ -1,0 +1,367 @@
+/**
+ * The remote hypervisor's behaviour (reference §3.3–3.5, §3.12), independent of the wire: CreateVM
+ * prepares a sandbox without touching the cloud, StartVM creates the instance and opens the agent
+ * tunnel, StopVM answers at once and deletes in the background. Every step is written to disk
+ * first, so a restarted daemon converges (`recover`).
+ *
+ * Concurrency: calls for different sandboxes run in parallel. For one sandbox, StopVM may arrive
+ * while StartVM is still creating: it aborts the start, and the start's own cleanup deletes
+ * whatever was created.
+ */
+import type { Logger } from 'pino';
+import { asProviderError, isProviderError } from '../providers/errors.js';
+import { instanceName, instanceTags, sandboxTags } from '../providers/naming.js';
+import type { Instance, Provider } from '../providers/provider.js';
+import { checkUnixSocketPath } from '../ttrpc/unix-socket.js';
+import { TtrpcError, codeName, type CodeName } from '../ttrpc/codes.js';
+import type { AgentTunnel } from './agent-tunnel.js';
+import { instanceSpec, podIdentity, podInitdata, validateSandboxId } from './annotations.js';
+import { ShimError } from './errors.js';
+import type { InstanceReclaimer } from './instance-reclaimer.js';
+import type { SandboxState, SandboxStore } from './sandbox-store.js';
+
+export interface SandboxManagerOptions {
+  store: SandboxStore;
+  provider: Provider;
+  tunnel: AgentTunnel;
+  reclaimer: InstanceReclaimer;
+  logger: Logger;
+  buildUserData(state: SandboxState): string;
+  clusterName: string;
+  nodeName: string;
+  externalNetworkViaPodvm: boolean;
+  /** How long a failed StartVM keeps trying to delete its instance (upstream: 10 minutes). */
+  startFailureCleanupTimeoutMs: number;
+}
+
+export interface CreateVMInput {
+  id: string;
+  annotations: Readonly<Record<string, string>>;
+  networkNamespacePath: string;
+}
+
+interface Sandbox {
+  state: SandboxState;
+  log: Logger;
+  /** Aborts an in-flight StartVM (StopVM sets it off). */
+  startAbort?: AbortController;
+  stopRequested: boolean;
+}
+
+interface Waiter {
+  podName: string;
+  podNamespace: string;
+  resolve(instanceId: string): void;
+}
+
+export class SandboxManager {
+  private readonly sandboxes = new Map<string, Sandbox>();
+  private readonly waiters = new Set<Waiter>();
+  private readonly log: Logger;
+
+  constructor(private readonly o: SandboxManagerOptions) {
+    this.log = o.logger.child({ component: 'sandbox' });
+  }
+
+  get size(): number {
+    return this.sandboxes.size;
+  }
+
+  /** A copy of one sandbox's state (tests, diagnostics). */
+  get(id: string): SandboxState | undefined {
+    const sb = this.sandboxes.get(id);
+    return sb ? structuredClone(sb.state) : undefined;
+  }
+
+  // ---- CreateVM ----------------------------------------------------------------------------
+
+  async createVM(input: CreateVMInput): Promise<{ agentSocketPath: string }> {
+    const { id, annotations, networkNamespacePath } = input;
+    validateSandboxId(id);
+    const agentSocketPath = this.o.store.agentSocketPath(id);
+    try {
+      checkUnixSocketPath(agentSocketPath);
+    } catch (err) {
+      throw new ShimError('INVALID_ARGUMENT', `sandbox id too long for PODS_DIR: ${(err as Error).message}`);
+    }
+    const { podName, podNamespace } = podIdentity(annotations);
+    const spec = instanceSpec(annotations, this.o.externalNetworkViaPodvm);
+    if (networkNamespacePath !== '' && (!networkNamespacePath.startsWith('/') || networkNamespacePath.includes('\0'))) {
+      throw new ShimError('INVALID_ARGUMENT', `networkNamespacePath ${JSON.stringify(networkNamespacePath.slice(0, 300))} is not an absolute path`);
+    }
+    if (this.sandboxes.has(id)) throw new ShimError('ALREADY_EXISTS', `sandbox ${id} already exists`);
+
+    const now = new Date().toISOString();
+    const state: SandboxState = {
+      version: 1,
+      id,
+      podName,
+      podNamespace,
+      netnsPath: networkNamespacePath,
+      instanceName: instanceName(podName, id),
+      spec,
+      initdata: podInitdata(annotations),
+      phase: 'created',
+      createdAt: now,
+      updatedAt: now,
+    };
+    const sb: Sandbox = { state, log: this.sandboxLogger(state), stopRequested: false };
+    // Claimed in memory before the first await, so two concurrent CreateVMs for one id cannot both win.
+    this.sandboxes.set(id, sb);
+    try {
+      await this.o.store.create(state);
+    } catch (err) {
+      this.sandboxes.delete(id);
+      throw err;
+    }
+    // Upstream e2e suites grep this exact line.
+    sb.log.info(
+      { instanceName: state.instanceName, spec },
+      `create a sandbox ${id} for pod ${podName} in namespace ${podNamespace} (netns: ${networkNamespacePath})`,
+    );
+    return { agentSocketPath };
+  }
+
+  // ---- StartVM -----------------------------------------------------------------------------
+
+  async startVM(id: string, signal: AbortSignal): Promise<void> {
+    const sb = this.sandboxes.get(id);
+    if (!sb) throw new ShimError('NOT_FOUND', `getting sandbox: sandbox ${id} does not exist`);
+    if (sb.stopRequested) throw new ShimError('FAILED_PRECONDITION', `sandbox ${id} is being stopped`);
+    if (sb.state.phase !== 'created') {
+      throw new ShimError('FAILED_PRECONDITION', `sandbox ${id} cannot start: it is ${sb.state.phase}`);
+    }
+    const { state, log } = sb;
+    const startAbort = new AbortController();
+    sb.startAbort = startAbort;
+    const callSignal = AbortSignal.any([signal, startAbort.signal]);
+    const started = performance.now();
+
+    state.phase = 'creating';
+    await this.o.store.save(state); // intent: a crash from here on may leave an instance to find by tags
+
+    try {
+      let instance: Instance;
+      try {
+        instance = await this.o.provider.createInstance(
+          {
+            sandboxId: id,
+            podName: state.podName,
+            podNamespace: state.podNamespace,
+            instanceName: state.instanceName,
+            userData: this.o.buildUserData(state),
+            spec: state.spec,
+            tags: instanceTags({ ...this.identity(), sandboxId: id, podName: state.podName, podNamespace: state.podNamespace }),
+          },
+          callSignal,
+        );
+      } catch (err) {
+        const perr = asProviderError(err, callSignal);
+        if (perr.partialInstanceId) state.instance = { id: perr.partialInstanceId, name: state.instanceName, ips: [] };
+        throw perr;
+      }
+      state.instance = instance;
+      if (instance.ips.length === 0) {
+        throw new ShimError('INTERNAL', `instance ${instance.id} has no IP address`);
+      }
+      state.phase = 'running';
+      await this.o.store.save(state);
+      this.notifyWaiters(state, instance.id);
+      log.info(
+        { instanceId: instance.id, ips: instance.ips, instanceType: instance.instanceType, createMs: Math.round(performance.now() - started) },
+        `created instance ${instance.id} (${state.instanceName}) for sandbox ${id}`,
+      );
+      callSignal.throwIfAborted();
+      await this.o.tunnel.open(
+        { sandboxId: id, socketPath: this.o.store.agentSocketPath(id), instance, instanceName: state.instanceName },
+        callSignal,
+      );
+      log.info({ totalMs: Math.round(performance.now() - started) }, `sandbox ${id} started`);
+    } catch (err) {
+      const reason = this.startFailure(err, callSignal, signal);
+      log.error({ err: reason.message, code: reason.code, instanceId: state.instance?.id }, `StartVM failed for sandbox ${id}`);
+      this.cleanupFailedStart(sb);
+      throw reason;
+    } finally {
+      sb.startAbort = undefined;
+    }
+  }
+
+  /** Names the cause: the shim's deadline, a StopVM, or the provider's or tunnel's own error. */
+  private startFailure(err: unknown, callSignal: AbortSignal, shimSignal: AbortSignal): ShimError {
+    if (shimSignal.aborted) {
+      const r: unknown = shimSignal.reason;
+      if (r instanceof TtrpcError && r.code === 4) return new ShimError('DEADLINE_EXCEEDED', 'StartVM deadline exceeded', { cause: err });
+      return new ShimError('CANCELLED', 'StartVM cancelled by the caller', { cause: err });
+    }
+    if (callSignal.aborted) return new ShimError('CANCELLED', 'StartVM cancelled: StopVM was called', { cause: err });
+    if (err instanceof ShimError) return err;
+    if (isProviderError(err)) {
+      const code = codeName(err.grpcCode) as Exclude<CodeName, 'OK'>;
+      return new ShimError(code, `creating the pod VM failed (${err.code}): ${err.message}`, { cause: err });
+    }
+    return new ShimError('INTERNAL', `StartVM failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+
+  /** After a failed start: close the tunnel and delete what may exist, detached from the caller. */
+  private cleanupFailedStart(sb: Sandbox): void {
+    const { state } = sb;
+    void this.o.tunnel.close(state.id);
+    state.phase = 'stopping';
+    state.removeAfterDelete = sb.stopRequested;
+    void this.reclaim(sb, this.o.startFailureCleanupTimeoutMs);
+  }
+
+  // ---- StopVM ------------------------------------------------------------------------------
+
+  /**
+   * Idempotent and prompt: records the intent, starts the deletion in the background and returns.
+   * Stopping an unknown sandbox is success (it may be the second StopVM of a retrying shim).
+   */
+  async stopVM(id: string): Promise<void> {
+    const sb = this.sandboxes.get(id);
+    if (!sb) {
+      this.log.info({ sandbox: id }, `StopVM for unknown sandbox ${id}: nothing to do`);
+      return;
+    }
+    const { state, log } = sb;
+    sb.stopRequested = true;
+    sb.startAbort?.abort(new ShimError('CANCELLED', 'StopVM was called'));
+    await this.o.tunnel.close(id);
+    log.info({ phase: state.phase, instanceId: state.instance?.id }, `stopping sandbox ${id}`);
+    switch (state.phase) {
+      case 'created':
+        await this.removeSandbox(sb);
+        return;
+      case 'creating':
+        // StartVM is unwinding after the abort above; its cleanup sees stopRequested.
+        state.removeAfterDelete = true;
+        await this.o.store.save(state);
+        return;
+      case 'running':
+      case 'stopping':
+        state.phase = 'stopping';
+        state.removeAfterDelete = true;
+        await this.o.store.save(state);
+        void this.reclaim(sb);
+        return;
+    }
+  }
+
+  /** Deletes the sandbox's instances in the background and moves the state on when they are gone. */
+  private async reclaim(sb: Sandbox, timeoutMs?: number): Promise<void> {
+    const { state } = sb;
+    state.phase = 'stopping';
+    await this.o.store.save(state).catch((err: unknown) => sb.log.error({ err: String(err) }, 'could not record the stopping state'));
+    const done = await this.o.reclaimer.reclaim({
+      sandboxId: state.id,
+      instanceId: state.instance?.id,
+      // Without a known id, an interrupted create may still have made one: look it up by tags.
+      searchTags: state.instance?.id ? undefined : sandboxTags({ ...this.identity(), sandboxId: state.id }),
+      timeoutMs,
+      logger: sb.log,
+    });
+    if (!done || this.sandboxes.get(state.id) !== sb) return;
+    if (state.removeAfterDelete || sb.stopRequested) {
+      await this.removeSandbox(sb);
+    } else {
+      state.phase = 'created';
+      delete state.instance;
+      delete state.removeAfterDelete;
+      await this.o.store.save(state);
+    }
+  }
+
+  private async removeSandbox(sb: Sandbox): Promise<void> {
+    this.sandboxes.delete(sb.state.id);
+    await this.o.store.remove(sb.state.id);
+    sb.log.info(`sandbox ${sb.state.id} removed`);
+  }
+
+  // ---- PodVMInfo ---------------------------------------------------------------------------
+
+  /**
+   * The instance id of the pod's VM. With `wait`, blocks until StartVM records one or `signal`
+   * aborts (the caller's deadline); without, NOT_FOUND when there is none yet.
+   */
+  async getInfo(podName: string, podNamespace: string, wait: boolean, signal: AbortSignal): Promise<string> {
+    for (const sb of this.sandboxes.values()) {
+      const s = sb.state;
+      if (s.podName === podName && s.podNamespace === podNamespace && s.instance && s.phase === 'running') return s.instance.id;
+    }
+    if (!wait) throw new ShimError('NOT_FOUND', `no pod VM for pod ${podNamespace}/${podName}`);
+    signal.throwIfAborted();
+    return new Promise<string>((resolve, reject) => {
+      const waiter: Waiter = {
+        podName,
+        podNamespace,
+        resolve: (instanceId) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(instanceId);
+        },
+      };
+      const onAbort = (): void => {
+        this.waiters.delete(waiter);
+        reject(signal.reason);
+      };
+      this.waiters.add(waiter);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  private notifyWaiters(state: SandboxState, instanceId: string): void {
+    for (const w of this.waiters) {
+      if (w.podName === state.podName && w.podNamespace === state.podNamespace) {
+        this.waiters.delete(w);
+        w.resolve(instanceId);
+      }
+    }
+  }
+
+  // ---- restart -----------------------------------------------------------------------------
+
+  /**
+   * Loads every saved sandbox and converges: `created` and `running` are adopted, `creating` has
+   * whatever it may have made deleted (and goes back to `created`), `stopping` finishes its delete.
+   * Deletions run in the background; call `reclaimer.whenIdle()` to wait for them.
+   */
+  async recover(): Promise<{ adopted: number; reclaiming: number }> {
+    const loaded = await this.o.store.loadAll();
+    for (const u of loaded.unreadable) this.log.error(u, `cannot read sandbox state in ${u.dir}; left as it is`);
+    for (const d of loaded.removedEmpty) this.log.warn({ dir: d }, `removed sandbox folder ${d} that had no state`);
+    let adopted = 0;
+    let reclaiming = 0;
+    for (const state of loaded.states) {
+      const sb: Sandbox = { state, log: this.sandboxLogger(state), stopRequested: false };
+      this.sandboxes.set(state.id, sb);
+      switch (state.phase) {
+        case 'created':
+        case 'running':
+          adopted++;
+          sb.log.info({ phase: state.phase, instanceId: state.instance?.id }, `re-adopted sandbox ${state.id}`);
+          break;
+        case 'creating':
+          sb.log.warn(`sandbox ${state.id} was mid-create when the daemon stopped; deleting what it may have created`);
+          state.removeAfterDelete = false;
+          reclaiming++;
+          void this.reclaim(sb);
+          break;
+        case 'stopping':
+          sb.log.info(`finishing the deletion of sandbox ${state.id}`);
+          sb.stopRequested = state.removeAfterDelete === true;
+          reclaiming++;
+          void this.reclaim(sb);
+          break;
+      }
+    }
+    return { adopted, reclaiming };
+  }
+
+  private identity(): { clusterName: string; nodeName: string } {
+    return { clusterName: this.o.clusterName, nodeName: this.o.nodeName };
+  }
+
+  private sandboxLogger(state: SandboxState): Logger {
+    return this.log.child({ sandbox: state.id, pod: state.podName, namespace: state.podNamespace });
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * Exponential backoff with full jitter and unref()ed timers, the one retry delay used everywhere
+ * (shape after grpc-js's backoff-timeout). Timers never keep the process alive on their own.
+ */
+export interface BackoffOptions {
+  initialMs?: number;
+  maxMs?: number;
+  multiplier?: number;
+  /** 0 = no jitter, 1 = delay drawn uniformly from [0, d]; default 0.2 (±20 %). */
+  jitter?: number;
+  random?: () => number;
+}
+
+export class Backoff {
+  private nextMs: number;
+  private readonly o: Required<BackoffOptions>;
+
+  constructor(options: BackoffOptions = {}) {
+    this.o = {
+      initialMs: options.initialMs ?? 100,
+      maxMs: options.maxMs ?? 30_000,
+      multiplier: options.multiplier ?? 2,
+      jitter: options.jitter ?? 0.2,
+      random: options.random ?? Math.random,
+    };
+    this.nextMs = this.o.initialMs;
+  }
+
+  /** The next delay, moving the schedule on. */
+  next(): number {
+    const base = this.nextMs;
+    this.nextMs = Math.min(this.o.maxMs, base * this.o.multiplier);
+    const spread = base * this.o.jitter;
+    return Math.max(0, Math.min(this.o.maxMs, base - spread + this.o.random() * 2 * spread));
+  }
+
+  reset(): void {
+    this.nextMs = this.o.initialMs;
+  }
+}
+
+/** Resolves after `ms`, or rejects with the signal's reason when it aborts first. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted) return Promise.reject(signal.reason);
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    timer.unref();
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

@@ -1,0 +1,283 @@
+// ttrpc-peer: the reference Go containerd/ttrpc peer for the interop tests and the benchmark.
+//
+//	ttrpc-peer server --socket PATH                  serve hypervisor.Hypervisor and bench.Echo; prints READY
+//	ttrpc-peer client --socket PATH --scenario NAME  call a server, one JSON line per result on stdout
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/containerd/ttrpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fatal(errors.New("usage: ttrpc-peer server|client --socket PATH [--scenario NAME]"))
+	}
+	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
+	socket := fs.String("socket", "", "unix socket path")
+	scenario := fs.String("scenario", "", "client scenario")
+	_ = fs.Parse(os.Args[2:])
+	if *socket == "" {
+		fatal(errors.New("--socket is required"))
+	}
+	switch os.Args[1] {
+	case "server":
+		fatal(runServer(*socket))
+	case "client":
+		fatal(runClient(*socket, *scenario))
+	default:
+		fatal(fmt.Errorf("unknown mode %q", os.Args[1]))
+	}
+}
+
+func fatal(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "ttrpc-peer:", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+// ---- server ---------------------------------------------------------------------------------
+
+func runServer(socket string) error {
+	_ = os.Remove(socket)
+	l, err := net.Listen("unix", socket)
+	if err != nil {
+		return err
+	}
+	s, err := ttrpc.NewServer()
+	if err != nil {
+		return err
+	}
+	s.Register("hypervisor.Hypervisor", map[string]ttrpc.Method{
+		"CreateVM": func(ctx context.Context, unmarshal func(interface{}) error) (interface{}, error) {
+			var req CreateVMRequest
+			if err := unmarshal(&req); err != nil {
+				return nil, err
+			}
+			return &CreateVMResponse{AgentSocketPath: "/run/peerpod/pods/" + req.Id + "/agent.ttrpc"}, nil
+		},
+		"StartVM": func(ctx context.Context, unmarshal func(interface{}) error) (interface{}, error) {
+			var req IdRequest
+			if err := unmarshal(&req); err != nil {
+				return nil, err
+			}
+			if req.Id == "sleep" {
+				<-ctx.Done() // until the caller's timeout_nano passes
+				return nil, ctx.Err()
+			}
+			return &Empty{}, nil
+		},
+		"StopVM": func(ctx context.Context, unmarshal func(interface{}) error) (interface{}, error) {
+			var req IdRequest
+			if err := unmarshal(&req); err != nil {
+				return nil, err
+			}
+			if req.Id == "missing" {
+				return nil, status.Errorf(codes.NotFound, "vm %q not found", req.Id)
+			}
+			return &Empty{}, nil
+		},
+		"Version": func(ctx context.Context, unmarshal func(interface{}) error) (interface{}, error) {
+			var req Version
+			if err := unmarshal(&req); err != nil {
+				return nil, err
+			}
+			return &Version{Version: "0.0.0"}, nil
+		},
+	})
+	s.Register("bench.Echo", map[string]ttrpc.Method{
+		"Echo": func(ctx context.Context, unmarshal func(interface{}) error) (interface{}, error) {
+			var req Raw
+			if err := unmarshal(&req); err != nil {
+				return nil, err
+			}
+			return &req, nil
+		},
+	})
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		<-sigs
+		_ = s.Close()
+		_ = os.Remove(socket)
+		os.Exit(0)
+	}()
+
+	fmt.Println("READY")
+	err = s.Serve(context.Background(), l)
+	if errors.Is(err, ttrpc.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// ---- client ---------------------------------------------------------------------------------
+
+// holdKey in a call's context makes the interceptor wait this long locally while timeout_nano still
+// carries the original deadline, so the status the caller sees is the one the server sent.
+type holdKey struct{}
+
+// timeoutKey overrides the timeout_nano that goes on the wire.
+type timeoutKey struct{}
+
+func holdInterceptor(ctx context.Context, req *ttrpc.Request, resp *ttrpc.Response, _ *ttrpc.UnaryClientInfo, invoke ttrpc.Invoker) error {
+	if t, ok := ctx.Value(timeoutKey{}).(int64); ok {
+		req.TimeoutNano = t
+	}
+	if hold, ok := ctx.Value(holdKey{}).(time.Duration); ok {
+		local, cancel := context.WithTimeout(context.Background(), hold)
+		defer cancel()
+		return invoke(local, req, resp)
+	}
+	return invoke(ctx, req, resp)
+}
+
+type result map[string]interface{}
+
+var outMu sync.Mutex
+
+func emit(r result) {
+	b, _ := json.Marshal(r)
+	outMu.Lock()
+	defer outMu.Unlock()
+	fmt.Println(string(b))
+}
+
+// outcome turns a call error into code/message; `local` marks errors that never came off the wire.
+func outcome(call string, err error, start time.Time) result {
+	r := result{"call": call, "code": 0, "elapsedMs": time.Since(start).Milliseconds()}
+	if err == nil {
+		return r
+	}
+	if st, ok := status.FromError(err); ok {
+		r["code"], r["message"] = int(st.Code()), st.Message()
+		return r
+	}
+	r["local"] = true
+	r["message"] = err.Error()
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		r["code"] = int(codes.DeadlineExceeded)
+	case errors.Is(err, context.Canceled):
+		r["code"] = int(codes.Canceled)
+	default:
+		r["code"] = int(codes.Unknown)
+	}
+	return r
+}
+
+const annotationPrefix = "io.katacontainers.config.hypervisor."
+
+func runClient(socket, scenario string) error {
+	conn, err := net.Dial("unix", socket)
+	if err != nil {
+		return err
+	}
+	c := ttrpc.NewClient(conn, ttrpc.WithUnaryClientInterceptor(holdInterceptor))
+	defer c.Close()
+	bg := context.Background()
+	call := func(ctx context.Context, method string, req, resp interface{}) error {
+		return c.Call(ctx, "hypervisor.Hypervisor", method, req, resp)
+	}
+
+	switch scenario {
+	case "createvm":
+		req := &CreateVMRequest{
+			Id: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+			Annotations: map[string]string{
+				"io.kubernetes.cri.sandbox-name":      "nginx-7f8d9",
+				"io.kubernetes.cri.sandbox-namespace": "default",
+				annotationPrefix + "machine_type":     "Standard_DC2as_v5",
+				annotationPrefix + "image":            "",
+				annotationPrefix + "default_vcpus":    "2",
+				annotationPrefix + "default_memory":   "4096",
+				annotationPrefix + "cc_init_data":     "",
+				annotationPrefix + "default_gpus":     "0",
+				annotationPrefix + "default_gpu_model": "",
+			},
+			NetworkNamespacePath: "/var/run/netns/cni-1234",
+		}
+		ctx := ttrpc.WithMetadata(bg, ttrpc.MD{"x-interop": {"go"}})
+		var resp CreateVMResponse
+		start := time.Now()
+		r := outcome("CreateVM", call(ctx, "CreateVM", req, &resp), start)
+		r["agentSocketPath"] = resp.AgentSocketPath
+		emit(r)
+	case "version":
+		var resp Version
+		start := time.Now()
+		r := outcome("Version", call(bg, "Version", &Version{Version: "go"}, &resp), start)
+		r["version"] = resp.Version
+		emit(r)
+	case "startvm-timeout":
+		// 1) A plain 200 ms deadline: whichever side notices first wins (usually the local context).
+		ctx, cancel := context.WithTimeout(bg, 200*time.Millisecond)
+		start := time.Now()
+		r := outcome("StartVM", call(ctx, "StartVM", &IdRequest{Id: "slow"}, &Empty{}), start)
+		cancel()
+		emit(r)
+		// 2) Same 200 ms timeout_nano, but wait up to 5 s locally: the status must come from the server.
+		ctx, cancel = context.WithTimeout(context.WithValue(bg, holdKey{}, 5*time.Second), 200*time.Millisecond)
+		start = time.Now()
+		r = outcome("StartVM", call(ctx, "StartVM", &IdRequest{Id: "slow"}, &Empty{}), start)
+		cancel()
+		r["variant"] = "server-deadline"
+		emit(r)
+	case "deadline-edges":
+		// A deadline beyond Node's 2^31-1 ms timer limit (~24.8 days) must not fire early.
+		ctx, cancel := context.WithTimeout(bg, 30*24*time.Hour)
+		start := time.Now()
+		var resp Version
+		r := outcome("Version", call(ctx, "Version", &Version{Version: "far"}, &resp), start)
+		cancel()
+		r["variant"], r["version"] = "30-day-deadline", resp.Version
+		emit(r)
+		// An already-expired deadline: Go's client sends a negative timeout_nano when the context ends
+		// between Call computing it and the send. Go servers treat it as expired (context.WithTimeout).
+		ctx = context.WithValue(context.WithValue(bg, holdKey{}, 2*time.Second), timeoutKey{}, int64(-1))
+		start = time.Now()
+		resp = Version{}
+		r = outcome("Version", call(ctx, "Version", &Version{Version: "expired"}, &resp), start)
+		r["variant"], r["version"] = "negative-timeout", resp.Version
+		emit(r)
+	case "unknown-method":
+		start := time.Now()
+		emit(outcome("Nope", call(bg, "Nope", &Empty{}, &Empty{}), start))
+		start = time.Now()
+		emit(outcome("nope.Service/Nope", c.Call(bg, "nope.Service", "Nope", &Empty{}, &Empty{}), start))
+	case "concurrent":
+		const n = 100
+		var wg sync.WaitGroup
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				var resp Version
+				start := time.Now()
+				r := outcome("Version", call(bg, "Version", &Version{Version: fmt.Sprint(i)}, &resp), start)
+				r["i"], r["version"] = i, resp.Version
+				emit(r)
+			}(i)
+		}
+		wg.Wait()
+	default:
+		return fmt.Errorf("unknown scenario %q", scenario)
+	}
+	return nil
+}
