@@ -72,6 +72,7 @@ export class Daemon {
       await this.server.shutdown(this.deps.config.shutdownGraceMs);
       await this.listener?.close();
       await this.reclaimer.stop();
+      await this.manager.whenIdle();
       await this.deps.provider.teardown();
       log.info('stopped');
     })();

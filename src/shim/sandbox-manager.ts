@@ -57,6 +57,8 @@ interface Waiter {
 export class SandboxManager {
   private readonly sandboxes = new Map<string, Sandbox>();
   private readonly waiters = new Set<Waiter>();
+  /** Background deletions with their follow-up (state change, folder removal). */
+  private readonly background = new Set<Promise<void>>();
   private readonly log: Logger;
 
   constructor(private readonly o: SandboxManagerOptions) {
@@ -209,7 +211,7 @@ export class SandboxManager {
     void this.o.tunnel.close(state.id);
     state.phase = 'stopping';
     state.removeAfterDelete = sb.stopRequested;
-    void this.reclaim(sb, this.o.startFailureCleanupTimeoutMs);
+    this.inBackground(this.reclaim(sb, this.o.startFailureCleanupTimeoutMs));
   }
 
   // ---- StopVM ------------------------------------------------------------------------------
@@ -243,9 +245,20 @@ export class SandboxManager {
         state.phase = 'stopping';
         state.removeAfterDelete = true;
         await this.o.store.save(state);
-        void this.reclaim(sb);
+        this.inBackground(this.reclaim(sb));
         return;
     }
+  }
+
+  private inBackground(task: Promise<void>): void {
+    const p = task.catch((err: unknown) => this.log.error({ err: String(err) }, 'background sandbox task failed'));
+    this.background.add(p);
+    void p.finally(() => this.background.delete(p));
+  }
+
+  /** Resolves when no background deletion (and its follow-up) is running. */
+  async whenIdle(): Promise<void> {
+    while (this.background.size > 0) await Promise.allSettled([...this.background]);
   }
 
   /** Deletes the sandbox's instances in the background and moves the state on when they are gone. */
@@ -344,13 +357,13 @@ export class SandboxManager {
           sb.log.warn(`sandbox ${state.id} was mid-create when the daemon stopped; deleting what it may have created`);
           state.removeAfterDelete = false;
           reclaiming++;
-          void this.reclaim(sb);
+          this.inBackground(this.reclaim(sb));
           break;
         case 'stopping':
           sb.log.info(`finishing the deletion of sandbox ${state.id}`);
           sb.stopRequested = state.removeAfterDelete === true;
           reclaiming++;
-          void this.reclaim(sb);
+          this.inBackground(this.reclaim(sb));
           break;
       }
     }

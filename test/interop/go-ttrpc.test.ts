@@ -137,7 +137,6 @@ describe.skipIf(!peer)('interop with Go containerd/ttrpc 1.1.1', () => {
     });
 
     it('a 200 ms deadline aborts the handler signal and the Go client sees DEADLINE_EXCEEDED', async () => {
-      const before = aborts.length;
       const [plain, fromServer] = await runGoClient(bin, socket, 'startvm-timeout');
       // Plain deadline: the Go context and our timer race; both must say DEADLINE_EXCEEDED.
       expect(plain).toMatchObject({ call: 'StartVM', code: Code.DEADLINE_EXCEEDED });
@@ -147,15 +146,43 @@ describe.skipIf(!peer)('interop with Go containerd/ttrpc 1.1.1', () => {
       expect(fromServer!.elapsedMs).toBeGreaterThanOrEqual(190);
       expect(fromServer!.elapsedMs).toBeLessThan(2_000);
 
-      expect(aborts.length - before).toBe(2);
-      for (const a of aborts.slice(before)) {
-        expect(a.id).toBe('slow');
+      const slow = aborts.filter((a) => a.id === 'slow');
+      expect(slow).toHaveLength(2);
+      for (const a of slow) {
         expect(a.reason).toBeInstanceOf(TtrpcError);
         expect((a.reason as TtrpcError).code).toBe(Code.DEADLINE_EXCEEDED);
         expect(a.deadline).toBeTypeOf('number');
         expect(a.afterMs).toBeGreaterThanOrEqual(150); // timeout_nano is what is left when Go sends it
         expect(a.afterMs).toBeLessThan(1_000);
       }
+    });
+
+    it('a request frame over 4 MiB is answered RESOURCE_EXHAUSTED on its stream; the connection goes on', async () => {
+      const results = await runGoClient(bin, socket, 'oversized');
+      expect(results).toEqual([
+        expect.objectContaining({ call: 'CreateVM', code: Code.RESOURCE_EXHAUSTED }),
+        expect.objectContaining({ call: 'Version', code: 0, version: 'ts:after' }),
+      ]);
+      expect(results[0]!.message).toMatch(/exceed maximum message size of 4194304/);
+      expect(created.some((c) => c.req.id === 'big')).toBe(false);
+    });
+
+    // KNOWN BUG (src/ttrpc/server.ts dispatch): setTimeout(ms) with ms > 2^31-1 fires after 1 ms, so
+    // a deadline beyond ~24.8 days is answered DEADLINE_EXCEEDED at once. Go honours it. Turn into
+    // `it` once fixed.
+    it.fails('a 30-day deadline does not fire early', async () => {
+      const [res] = await runGoClient(bin, socket, 'long-deadline');
+      expect(res).toMatchObject({ call: 'Version', code: 0, version: 'ts:far' });
+    });
+
+    // KNOWN BUG (src/ttrpc/server.ts dispatch): a negative timeout_nano (Go's client sends one when
+    // its context expires between Call and the send) is read as "no deadline", so the handler runs
+    // unbounded; Go's server runs it with an already-expired context. Turn into `it` once fixed.
+    it.fails('a negative timeout_nano counts as already expired', async () => {
+      const [res] = await runGoClient(bin, socket, 'expired-deadline');
+      expect(res).toMatchObject({ call: 'StartVM', code: Code.DEADLINE_EXCEEDED });
+      expect(res!.local).toBeUndefined();
+      expect(res!.elapsedMs).toBeLessThan(1_000);
     });
 
     it('unknown method and unknown service → UNIMPLEMENTED', async () => {
@@ -221,6 +248,19 @@ describe.skipIf(!peer)('interop with Go containerd/ttrpc 1.1.1', () => {
       await sleep(100); // the Go server's own DEADLINE_EXCEEDED for that stream arrives now and is dropped
       expect(client!.inFlight).toBe(0);
       expect((await hv.version({})).version).toBe('0.0.0');
+    });
+
+    // KNOWN BUG (src/ttrpc/client.ts call): setTimeout(timeoutMs) with timeoutMs > 2^31-1 fires after
+    // 1 ms, so the call fails DEADLINE_EXCEEDED at once instead of waiting. Turn into `it` once fixed.
+    it.fails('timeoutMs of 30 days does not fire early (the call ends by its signal instead)', async () => {
+      const ac = new AbortController();
+      setTimeout(() => ac.abort(), 150).unref();
+      const start = process.hrtime.bigint();
+      await expectTtrpcError(
+        hv.startVM({ id: 'sleep' }, { timeoutMs: 30 * 24 * 3600 * 1000, signal: ac.signal }),
+        Code.CANCELLED,
+      );
+      expect(Number(process.hrtime.bigint() - start) / 1e6).toBeGreaterThanOrEqual(140);
     });
 
     it('StartVM with a short deadline succeeds when the server answers in time', async () => {

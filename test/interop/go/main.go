@@ -201,14 +201,14 @@ func runClient(socket, scenario string) error {
 		req := &CreateVMRequest{
 			Id: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
 			Annotations: map[string]string{
-				"io.kubernetes.cri.sandbox-name":      "nginx-7f8d9",
-				"io.kubernetes.cri.sandbox-namespace": "default",
-				annotationPrefix + "machine_type":     "Standard_DC2as_v5",
-				annotationPrefix + "image":            "",
-				annotationPrefix + "default_vcpus":    "2",
-				annotationPrefix + "default_memory":   "4096",
-				annotationPrefix + "cc_init_data":     "",
-				annotationPrefix + "default_gpus":     "0",
+				"io.kubernetes.cri.sandbox-name":       "nginx-7f8d9",
+				"io.kubernetes.cri.sandbox-namespace":  "default",
+				annotationPrefix + "machine_type":      "Standard_DC2as_v5",
+				annotationPrefix + "image":             "",
+				annotationPrefix + "default_vcpus":     "2",
+				annotationPrefix + "default_memory":    "4096",
+				annotationPrefix + "cc_init_data":      "",
+				annotationPrefix + "default_gpus":      "0",
 				annotationPrefix + "default_gpu_model": "",
 			},
 			NetworkNamespacePath: "/var/run/netns/cni-1234",
@@ -239,22 +239,31 @@ func runClient(socket, scenario string) error {
 		cancel()
 		r["variant"] = "server-deadline"
 		emit(r)
-	case "deadline-edges":
+	case "long-deadline":
 		// A deadline beyond Node's 2^31-1 ms timer limit (~24.8 days) must not fire early.
 		ctx, cancel := context.WithTimeout(bg, 30*24*time.Hour)
-		start := time.Now()
+		defer cancel()
 		var resp Version
+		start := time.Now()
 		r := outcome("Version", call(ctx, "Version", &Version{Version: "far"}, &resp), start)
-		cancel()
-		r["variant"], r["version"] = "30-day-deadline", resp.Version
+		r["version"] = resp.Version
 		emit(r)
-		// An already-expired deadline: Go's client sends a negative timeout_nano when the context ends
-		// between Call computing it and the send. Go servers treat it as expired (context.WithTimeout).
-		ctx = context.WithValue(context.WithValue(bg, holdKey{}, 2*time.Second), timeoutKey{}, int64(-1))
+	case "expired-deadline":
+		// Go's client sends a negative timeout_nano when the context ends between Call computing it and
+		// the send; Go servers then run the method with an already-expired context. Forced here, with
+		// a 2 s local wait so the answer must come from the server. (-50 µs: a realistic late send.)
+		ctx := context.WithValue(context.WithValue(bg, holdKey{}, 2*time.Second), timeoutKey{}, int64(-50_000))
+		start := time.Now()
+		emit(outcome("StartVM", call(ctx, "StartVM", &IdRequest{Id: "sleep"}, &Empty{}), start))
+	case "oversized":
+		// Go's 1.1.1 client sends frames over 4 MiB; the server must answer on that stream and go on.
+		req := &CreateVMRequest{Id: "big", Annotations: map[string]string{"big": string(make([]byte, 5<<20))}}
+		start := time.Now()
+		emit(outcome("CreateVM", call(bg, "CreateVM", req, &CreateVMResponse{}), start))
+		var resp Version
 		start = time.Now()
-		resp = Version{}
-		r = outcome("Version", call(ctx, "Version", &Version{Version: "expired"}, &resp), start)
-		r["variant"], r["version"] = "negative-timeout", resp.Version
+		r := outcome("Version", call(bg, "Version", &Version{Version: "after"}, &resp), start)
+		r["version"] = resp.Version
 		emit(r)
 	case "unknown-method":
 		start := time.Now()

@@ -53,9 +53,9 @@ func (*Version) ProtoMessage()    {}
 // moves the ttrpc payload bytes untouched, exactly like the TypeScript echo handler.
 type Raw struct{ B []byte }
 
-func (m *Raw) Reset()                  { m.B = nil }
-func (m *Raw) String() string          { return fmt.Sprintf("Raw(%d bytes)", len(m.B)) }
-func (*Raw) ProtoMessage()             {}
+func (m *Raw) Reset()                   { m.B = nil }
+func (m *Raw) String() string           { return fmt.Sprintf("Raw(%d bytes)", len(m.B)) }
+func (*Raw) ProtoMessage()              {}
 func (m *Raw) Marshal() ([]byte, error) { return m.B, nil }
 
 // Unmarshal copies: ttrpc hands us a slice of a pooled read buffer.

@@ -1,0 +1,131 @@
+/**
+ * A real daemon on a temp folder with the in-memory cloud, reached over its real Unix socket.
+ * `restart()` stops it and starts a fresh one on the same folders and the same cloud, as a
+ * restarted DaemonSet pod would find them.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino, type Logger } from 'pino';
+import { loadDaemonConfig, type DaemonConfig } from '../../src/config/daemon-config.js';
+import { Hypervisor } from '../../src/proto/gen/hypervisor/hypervisor_pb.js';
+import { PodVMInfo } from '../../src/proto/gen/podvminfo/podvminfo_pb.js';
+import type { AgentTunnel } from '../../src/shim/agent-tunnel.js';
+import { Daemon } from '../../src/shim/daemon.js';
+import { TtrpcClient } from '../../src/ttrpc/client.js';
+import { serviceClient } from '../../src/ttrpc/typed.js';
+import { MemoryProvider } from '../fakes/memory-provider.js';
+
+export interface LogLine {
+  level: number;
+  msg: string;
+  [k: string]: unknown;
+}
+
+export class DaemonHarness {
+  daemon!: Daemon;
+  readonly logs: LogLine[] = [];
+  private readonly clients: TtrpcClient[] = [];
+
+  private constructor(
+    readonly dir: string,
+    readonly provider: MemoryProvider,
+    readonly config: DaemonConfig,
+    private readonly tunnel: AgentTunnel | undefined,
+  ) {}
+
+  static async start(options: { provider?: MemoryProvider; tunnel?: AgentTunnel; env?: Record<string, string> } = {}): Promise<DaemonHarness> {
+    const dir = await mkdtemp(join(tmpdir(), 'caa-'));
+    const config = loadDaemonConfig({
+      flags: { socket: join(dir, 'hv.sock'), 'pods-dir': join(dir, 'pods'), 'state-dir': join(dir, 'state'), 'node-name': 'node-a', 'cluster-name': 'test' },
+      env: options.env ?? {},
+    });
+    const h = new DaemonHarness(dir, options.provider ?? new MemoryProvider(), config, options.tunnel);
+    await h.boot();
+    return h;
+  }
+
+  private logger(): Logger {
+    return pino(
+      { level: 'debug' },
+      { write: (line: string) => void this.logs.push(JSON.parse(line) as LogLine) },
+    );
+  }
+
+  private async boot(): Promise<void> {
+    this.daemon = new Daemon({
+      config: this.config,
+      provider: this.provider,
+      logger: this.logger(),
+      tunnel: this.tunnel,
+      reclaimer: { backoff: { initialMs: 5, maxMs: 20 } },
+    });
+    await this.daemon.start();
+  }
+
+  /** A new connection, as the Go shim opens one per call. */
+  async connect(): Promise<TtrpcClient> {
+    const c = await TtrpcClient.connectUnix(this.config.socket);
+    this.clients.push(c);
+    return c;
+  }
+
+  async hypervisor() {
+    return serviceClient(await this.connect(), Hypervisor);
+  }
+
+  async podvminfo() {
+    return serviceClient(await this.connect(), PodVMInfo);
+  }
+
+  async restart(): Promise<void> {
+    await this.stopDaemon();
+    await this.boot();
+  }
+
+  async stopDaemon(): Promise<void> {
+    for (const c of this.clients.splice(0)) c.close();
+    await this.daemon.stop();
+  }
+
+  /** Waits until background deletions are done. */
+  settle(): Promise<void> {
+    return this.daemon.manager.whenIdle();
+  }
+
+  /** Polls `predicate` every 10 ms for up to `ms`; throws if it never holds. */
+  async waitFor(predicate: () => boolean, ms = 5000): Promise<void> {
+    const until = Date.now() + ms;
+    while (!predicate()) {
+      if (Date.now() > until) throw new Error('condition not met in time');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  logged(text: string): boolean {
+    return this.logs.some((l) => l.msg.includes(text));
+  }
+
+  async close(): Promise<void> {
+    await this.stopDaemon().catch(() => undefined);
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+export const SANDBOX_ID = 'a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90';
+
+/** The nine annotations the Go shim always sends (reference §2.3), some empty as in real life. */
+export function shimAnnotations(overrides: Record<string, string> = {}): Record<string, string> {
+  return {
+    'io.kubernetes.cri.sandbox-name': 'nginx',
+    'io.kubernetes.cri.sandbox-namespace': 'default',
+    'io.katacontainers.config.hypervisor.machine_type': '',
+    'io.katacontainers.config.hypervisor.image': '',
+    'io.katacontainers.config.hypervisor.default_vcpus': '0',
+    'io.katacontainers.config.hypervisor.default_memory': '0',
+    'io.katacontainers.config.hypervisor.cc_init_data': '',
+    'io.katacontainers.config.hypervisor.default_gpus': '0',
+    'io.katacontainers.config.hypervisor.default_gpu_model': '',
+    ...overrides,
+  };
+}
