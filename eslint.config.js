@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'src/proto/gen/', 'test/interop/go/'] },
+  { ignores: ['dist/', 'node_modules/', '.tmp/', 'src/proto/gen/', 'test/interop/go/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

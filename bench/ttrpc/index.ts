@@ -11,16 +11,25 @@ import { fileURLToPath } from 'node:url';
 import { TtrpcClient } from '../../src/ttrpc/index.js';
 import { buildGoPeer, goPeerSkipReason, spawnReady, startGoServer, type ReadyProcess } from '../../test/interop/go-peer.js';
 
-const WARMUP_MS = 700;
-const MEASURE_MS = 2_500;
+const WARMUP_MS = 500;
+/** Each case alternates the servers in short rounds, so background load on the machine hits both alike. */
+const ROUNDS = 4;
+const ROUND_MS = 600;
 const CALLERS = [1, 64] as const;
 const SIZES = [
   ['64 B', 64],
   ['64 KiB', 64 << 10],
 ] as const;
 
+type ServerName = 'ours' | 'go';
+
+interface Target {
+  server: ServerName;
+  client: TtrpcClient;
+}
+
 interface Result {
-  server: 'ours' | 'go';
+  server: ServerName;
   callers: number;
   size: string;
   callsPerSec: number;
@@ -28,9 +37,11 @@ interface Result {
   p99Us: number;
 }
 
-/** Runs `callers` closed-loop callers for `ms`; returns every call's latency in µs and the wall time. */
-async function load(client: TtrpcClient, payload: Buffer, callers: number, ms: number): Promise<{ lat: number[]; secs: number }> {
-  const lat: number[] = [];
+/**
+ * Runs `callers` closed-loop callers for `ms`, appending every call's latency (µs) to `lat`.
+ * Returns the wall time in seconds.
+ */
+async function load(client: TtrpcClient, payload: Buffer, callers: number, ms: number, lat: number[]): Promise<number> {
   const start = process.hrtime.bigint();
   const end = start + BigInt(ms) * 1_000_000n;
   const caller = async (): Promise<void> => {
@@ -43,21 +54,31 @@ async function load(client: TtrpcClient, payload: Buffer, callers: number, ms: n
     }
   };
   await Promise.all(Array.from({ length: callers }, caller));
-  return { lat, secs: Number(process.hrtime.bigint() - start) / 1e9 };
+  return Number(process.hrtime.bigint() - start) / 1e9;
 }
 
 function percentile(sorted: Float64Array, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN;
 }
 
-async function measure(server: Result['server'], client: TtrpcClient, callers: number, size: string, bytes: number): Promise<Result> {
+async function runCase(targets: readonly Target[], callers: number, size: string, bytes: number): Promise<Result[]> {
   const payload = randomBytes(bytes);
-  const check = await client.call('bench.Echo', 'Echo', payload);
-  if (!check.equals(payload)) throw new Error(`${server}: echo is not byte-exact`);
-  await load(client, payload, callers, WARMUP_MS);
-  const { lat, secs } = await load(client, payload, callers, MEASURE_MS);
-  const sorted = Float64Array.from(lat).sort();
-  return { server, callers, size, callsPerSec: lat.length / secs, p50Us: percentile(sorted, 0.5), p99Us: percentile(sorted, 0.99) };
+  for (const { server, client } of targets) {
+    const check = await client.call('bench.Echo', 'Echo', payload);
+    if (!check.equals(payload)) throw new Error(`${server}: echo is not byte-exact`);
+    await load(client, payload, callers, WARMUP_MS, []);
+  }
+  const acc = targets.map(() => ({ lat: [] as number[], secs: 0 }));
+  for (let round = 0; round < ROUNDS; round++) {
+    // ABBA order, so neither server always runs right after the other's GC debt or warm caches.
+    const order = round % 2 === 0 ? targets.map((_, i) => i) : targets.map((_, i) => targets.length - 1 - i);
+    for (const i of order) acc[i]!.secs += await load(targets[i]!.client, payload, callers, ROUND_MS, acc[i]!.lat);
+  }
+  return targets.map(({ server }, i) => {
+    const { lat, secs } = acc[i]!;
+    const sorted = Float64Array.from(lat).sort();
+    return { server, callers, size, callsPerSec: lat.length / secs, p50Us: percentile(sorted, 0.5), p99Us: percentile(sorted, 0.99) };
+  });
 }
 
 const fmt = (n: number, digits = 0): string =>
@@ -74,29 +95,30 @@ export async function ttrpcBench(): Promise<void> {
     procs.push(await spawnReady(process.execPath, ['--import', tsx, serverFile, '--socket', oursSock]));
     const ours = await TtrpcClient.connectUnix(oursSock);
     clients.push(ours);
+    const targets: Target[] = [{ server: 'ours', client: ours }];
 
     const goBin = await buildGoPeer();
-    let go: TtrpcClient | undefined;
     if (goBin) {
       const goSock = join(dir, 'go.sock');
       procs.push(await startGoServer(goBin, goSock));
-      go = await TtrpcClient.connectUnix(goSock);
+      const go = await TtrpcClient.connectUnix(goSock);
       clients.push(go);
+      targets.push({ server: 'go', client: go });
     } else {
       console.log(`> Go peer unavailable, measuring our server only: ${goPeerSkipReason()}\n`);
     }
 
     const results: Result[] = [];
     for (const callers of CALLERS) {
-      for (const [size, bytes] of SIZES) {
-        results.push(await measure('ours', ours, callers, size, bytes));
-        if (go) results.push(await measure('go', go, callers, size, bytes));
-      }
+      for (const [size, bytes] of SIZES) results.push(...(await runCase(targets, callers, size, bytes)));
     }
 
     const goFor = (r: Result): Result | undefined =>
       results.find((g) => g.server === 'go' && g.callers === r.callers && g.size === r.size);
-    console.log(`Unary bench.Echo/Echo, one Unix connection per server, ${WARMUP_MS} ms warm-up + ${MEASURE_MS} ms per case.\n`);
+    console.log(
+      `Unary bench.Echo/Echo, one Unix connection per server; per case ${WARMUP_MS} ms warm-up, then ` +
+        `${ROUNDS} × ${ROUND_MS} ms per server, alternating.\n`,
+    );
     console.log('| server | callers | payload | calls/s | p50 µs | p99 µs | ours/Go calls/s |');
     console.log('|---|---:|---:|---:|---:|---:|---:|');
     for (const r of results) {
@@ -106,7 +128,7 @@ export async function ttrpcBench(): Promise<void> {
     }
 
     // Targets are reported, not asserted: a loaded CI machine should not fail the build.
-    const find = (server: Result['server'], callers: number, size: string): Result | undefined =>
+    const find = (server: ServerName, callers: number, size: string): Result | undefined =>
       results.find((r) => r.server === server && r.callers === callers && r.size === size);
     const o64 = find('ours', 64, '64 B');
     const g64 = find('go', 64, '64 B');

@@ -65,7 +65,7 @@ export const daemonOptions = {
   clusterName: option({ flag: 'cluster-name', env: ['CLUSTER_NAME'], default: 'default', schema: str(), description: 'cluster name put in instance tags' }),
   logLevel: option({ flag: 'log-level', env: ['LOG_LEVEL'], default: 'info', schema: oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal']), description: 'log level' }),
   shutdownGraceMs: option({ flag: 'shutdown-grace', env: ['SHUTDOWN_GRACE'], default: '10s', schema: duration(), description: 'how long SIGTERM waits for calls in flight' }),
-  stopDeleteTimeoutMs: option({ flag: 'start-failure-cleanup-timeout', env: ['START_FAILURE_CLEANUP_TIMEOUT'], default: '10m', schema: duration(), description: 'how long a failed StartVM keeps retrying to delete its instance before leaving it to the next start-up' }),
+  startFailureCleanupTimeoutMs: option({ flag: 'start-failure-cleanup-timeout', env: ['START_FAILURE_CLEANUP_TIMEOUT'], default: '10m', schema: duration(), description: 'how long a failed StartVM keeps retrying to delete its instance before leaving it to the next start-up' }),
 };
 
 export type DaemonConfig = Resolved<typeof daemonOptions>;

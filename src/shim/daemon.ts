@@ -44,7 +44,7 @@ export class Daemon {
       clusterName: config.clusterName,
       nodeName: config.nodeName,
       externalNetworkViaPodvm: config.externalNetworkViaPodvm,
-      startFailureCleanupTimeoutMs: config.stopDeleteTimeoutMs,
+      startFailureCleanupTimeoutMs: config.startFailureCleanupTimeoutMs,
     });
     this.server = new TtrpcServer({ logger: logger.child({ component: 'ttrpc' }) });
     registerHypervisorServices(this.server, this.manager);

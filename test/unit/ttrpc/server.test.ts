@@ -76,7 +76,7 @@ function setupServices(server: TtrpcServer): void {
       throw new TtrpcError(99, 'code 99');
     },
     FailNonError: async () => {
-      throw 'a bare string'; // eslint-disable-line @typescript-eslint/only-throw-error
+      throw 'a bare string';
     },
     FailSync: () => {
       throw new Error('synchronous failure');

@@ -1,0 +1,32 @@
+/**
+ * Renders docs/configuration.md's option table from the options themselves, so the doc cannot drift:
+ * `npx tsx scripts/config-doc.ts > docs/configuration.md`; a unit test compares the two.
+ */
+import { daemonOptions } from '../src/config/daemon-config.js';
+
+export function renderConfigDoc(): string {
+  const rows = Object.values(daemonOptions).map((o) => {
+    const env = o.env.length ? o.env.map((e) => `\`${e}\``).join(', ') : '—';
+    const def = o.flag === 'node-name' ? 'the host name' : o.default === '' ? '""' : `\`${o.default}\``;
+    return `| \`--${o.flag}\` | ${env} | ${def} | ${o.description}${o.secret ? ' (secret: redacted in logs)' : ''} |`;
+  });
+  return `# Configuration
+
+Each option is read from its flag, else from its environment variable (upstream's ConfigMap key), else the
+default. Booleans accept \`true\`/\`false\`/\`1\`/\`0\` (any case); durations use Go syntax (\`90s\`, \`5m\`,
+\`1h30m\`); lists are comma-separated. Any bad value stops the daemon with exit code 2 and a message naming the key.
+
+| Flag | Environment | Default | Meaning |
+|---|---|---|---|
+${rows.join('\n')}
+
+Provider-specific keys are documented with each provider. Options that later issues act on (TLS, VXLAN,
+scratch space, initdata, capacity) are already parsed and validated so that an existing ConfigMap is checked at
+start-up.
+
+The daemon refuses a \`PODS_DIR\` whose \`<PODS_DIR>/<64-character id>/agent.ttrpc\` would exceed the 107-byte
+limit of Unix socket paths, and a CreateVM whose sandbox id makes the path too long.
+`;
+}
+
+if (process.argv[1]?.endsWith('config-doc.ts')) process.stdout.write(renderConfigDoc());

@@ -1,0 +1,30 @@
+import { describe, expect, it } from 'vitest';
+import { builtinProviders } from '../../../src/providers/index.js';
+import { ProviderRegistry, UnknownProviderError } from '../../../src/providers/registry.js';
+import { ProviderError } from '../../../src/providers/errors.js';
+
+describe('provider registry', () => {
+  it('an unknown name fails with the list of known ones', () => {
+    const r = builtinProviders();
+    expect(() => r.get('openstack')).toThrow(UnknownProviderError);
+    expect(() => r.get('openstack')).toThrow(/unknown provider "openstack"; known providers: local/);
+  });
+  it('refuses a second registration of one name', () => {
+    const r = new ProviderRegistry();
+    const p = { name: 'x', description: '', create: async () => { throw new Error('unused'); } };
+    r.register(p);
+    expect(() => r.register(p)).toThrow(/registered twice/);
+  });
+});
+
+describe('provider errors', () => {
+  it('carry a stable code, a gRPC code, retryability and the partial instance', () => {
+    const e = new ProviderError('CAPACITY', 'no m6a.large in us-east-1a', { partialInstanceId: 'i-1' });
+    expect(e.code).toBe('CAPACITY');
+    expect(e.grpcCode).toBe(8);
+    expect(e.retryable).toBe(true);
+    expect(e.partialInstanceId).toBe('i-1');
+    expect(new ProviderError('INVALID_CONFIG', 'x').retryable).toBe(false);
+    expect(new ProviderError('INVALID_CONFIG', 'x').grpcCode).toBe(9);
+  });
+});
