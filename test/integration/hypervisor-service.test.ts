@@ -53,6 +53,15 @@ describe('hypervisor.Hypervisor lifecycle', () => {
     expect(h.daemon.manager.size).toBe(0);
   });
 
+  it('serves the Go runtime's pattern: a new connection for every call', async () => {
+    h = await DaemonHarness.start();
+    await (await h.hypervisor()).createVM({ id: SANDBOX_ID, annotations: shimAnnotations(), networkNamespacePath: '' });
+    await (await h.hypervisor()).startVM({ id: SANDBOX_ID }, { timeoutMs: 600_000 });
+    await (await h.hypervisor()).stopVM({ id: SANDBOX_ID });
+    await h.settle();
+    expect(h.provider.instances.size).toBe(0);
+  });
+
   it('Version answers 0.0.0', async () => {
     h = await DaemonHarness.start();
     expect((await (await h.hypervisor()).version({ version: '1' })).version).toBe('0.0.0');

@@ -1,0 +1,102 @@
+/**
+ * The daemon as an operator runs it: the CLI in a child process, the local provider, real signals.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { access, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Hypervisor } from '../../src/proto/gen/hypervisor/hypervisor_pb.js';
+import { TtrpcClient } from '../../src/ttrpc/client.js';
+import { serviceClient } from '../../src/ttrpc/typed.js';
+import { SANDBOX_ID, shimAnnotations } from '../helpers/daemon-harness.js';
+
+const CLI = new URL('../../src/cli/cloud-api-adaptor.ts', import.meta.url).pathname;
+const TSX = new URL('../../node_modules/.bin/tsx', import.meta.url).pathname;
+
+interface Run {
+  child: ChildProcess;
+  out: string[];
+  exited: Promise<number | null>;
+}
+
+function run(args: string[], env: Record<string, string> = {}): Run {
+  const child = spawn(TSX, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const out: string[] = [];
+  child.stdout!.on('data', (d: Buffer) => out.push(d.toString()));
+  child.stderr!.on('data', (d: Buffer) => out.push(d.toString()));
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  return { child, out, exited };
+}
+
+async function until(r: Run, text: string, ms = 20_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!r.out.join('').includes(text)) {
+    if (Date.now() > end) throw new Error(`no "${text}" in output:\n${r.out.join('')}`);
+    await new Promise((res) => setTimeout(res, 25));
+  }
+}
+
+let dir: string;
+const running: Run[] = [];
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'caa-cli-'));
+});
+afterAll(async () => {
+  for (const r of running) r.child.kill('SIGKILL');
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('cloud-api-adaptor CLI', () => {
+  it('version', async () => {
+    const r = run(['version']);
+    expect(await r.exited).toBe(0);
+    expect(r.out.join('')).toMatch(/^cloud-api-adaptor \d+\.\d+\.\d+/);
+  });
+
+  it('an unknown provider exits 2 naming the known ones', async () => {
+    const r = run(['nosuchcloud']);
+    expect(await r.exited).toBe(2);
+    expect(r.out.join('')).toMatch(/unknown provider "nosuchcloud"; known providers: local/);
+  });
+
+  it('bad configuration exits 2 naming the key', async () => {
+    const r = run(['local'], { FORWARDER_PORT: 'http' });
+    expect(await r.exited).toBe(2);
+    expect(r.out.join('')).toMatch(/FORWARDER_PORT .*expected an integer from 1 to 65535/);
+  });
+
+  it('serves the shim on the local provider, stops on SIGTERM leaving the sandbox, re-adopts it on restart', async () => {
+    const args = ['local', '-socket', join(dir, 'hv.sock'), '-pods-dir', join(dir, 'pods'), '--state-dir', join(dir, 'state'), '--log-level', 'debug'];
+    const first = run(args, { CERT_KEY: '/very/secret.key' });
+    running.push(first);
+    await until(first, 'serving hypervisor.Hypervisor');
+    const logText = first.out.join('');
+    expect(logText).toContain('"certKey":"<redacted>"');
+    expect(logText).not.toContain('/very/secret.key');
+
+    const client = await TtrpcClient.connectUnix(join(dir, 'hv.sock'));
+    const hv = serviceClient(client, Hypervisor);
+    await hv.createVM({ id: SANDBOX_ID, annotations: shimAnnotations(), networkNamespacePath: '' });
+    await hv.startVM({ id: SANDBOX_ID }, { timeoutMs: 10_000 });
+    client.close();
+    await until(first, `create a sandbox ${SANDBOX_ID} for pod nginx in namespace default (netns: )`);
+
+    first.child.kill('SIGTERM');
+    expect(await first.exited).toBe(0);
+    expect(first.out.join('')).toContain('VMs are left running');
+    await expect(access(join(dir, 'hv.sock'))).rejects.toThrow();
+    await access(join(dir, 'pods', SANDBOX_ID, 'state.json'));
+
+    const second = run(args);
+    running.push(second);
+    await until(second, `re-adopted sandbox ${SANDBOX_ID}`);
+    await until(second, 'serving hypervisor.Hypervisor');
+    const c2 = await TtrpcClient.connectUnix(join(dir, 'hv.sock'));
+    await serviceClient(c2, Hypervisor).stopVM({ id: SANDBOX_ID });
+    await until(second, `sandbox ${SANDBOX_ID} removed`);
+    c2.close();
+    second.child.kill('SIGINT');
+    expect(await second.exited).toBe(0);
+  });
+});
