@@ -8,6 +8,7 @@ import { Code, TtrpcError } from './codes.js';
 import { decodeResponse, encodeRequest, responseError, type KeyValue } from './envelope.js';
 import { FrameReader, MAX_MESSAGE_LENGTH, MessageType, type Frame, type FrameHeader } from './frame.js';
 import { writeFrame } from './frame-writer.js';
+import { setLongTimeout, type LongTimer } from '../util/timers.js';
 
 export interface CallOptions {
   /** Aborting fails the call with CANCELLED (or the reason, if it is a TtrpcError). */
@@ -102,10 +103,10 @@ export class TtrpcClient {
     this.nextStreamId += 2;
 
     return new Promise<Buffer>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
+      let timer: LongTimer | undefined;
       const cleanup = (): void => {
         this.pending.delete(streamId);
-        clearTimeout(timer);
+        timer?.clear();
         signal?.removeEventListener('abort', onAbort);
       };
       const onAbort = (): void => {
@@ -123,11 +124,10 @@ export class TtrpcClient {
         },
       });
       if (timeoutMs !== undefined && timeoutMs > 0) {
-        timer = setTimeout(() => {
+        timer = setLongTimeout(() => {
           cleanup();
           reject(new TtrpcError(Code.DEADLINE_EXCEEDED, 'context deadline exceeded'));
         }, timeoutMs);
-        timer.unref();
       }
       signal?.addEventListener('abort', onAbort, { once: true });
       writeFrame(this.socket, streamId, MessageType.REQUEST, 0, body);

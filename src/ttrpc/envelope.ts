@@ -191,18 +191,26 @@ class Reader {
   get done(): boolean {
     return this.pos >= this.end;
   }
+  /**
+   * A varint as a JS number. The first 7 bytes (49 bits) add up exactly in a double; longer ones
+   * (large or negative int64s, 10 bytes in two's complement) continue in BigInt.
+   */
   varint(): number {
     let result = 0;
     let factor = 1;
-    for (let i = 0; i < 10; i++) {
+    for (let i = 0; i < 7; i++) {
       if (this.pos >= this.end) throw new DecodeError('truncated varint');
       const b = this.buf[this.pos++]!;
       result += (b & 0x7f) * factor;
-      if (b < 0x80) {
-        // Values at or above 2^63 are negative int64s in two's complement.
-        return result >= 2 ** 63 ? result - 2 ** 64 : result;
-      }
+      if (b < 0x80) return result;
       factor *= 0x80;
+    }
+    let big = BigInt(result);
+    for (let shift = 49n; shift < 70n; shift += 7n) {
+      if (this.pos >= this.end) throw new DecodeError('truncated varint');
+      const b = this.buf[this.pos++]!;
+      big |= BigInt(b & 0x7f) << shift;
+      if (b < 0x80) return Number(BigInt.asIntN(64, big));
     }
     throw new DecodeError('varint longer than 10 bytes');
   }

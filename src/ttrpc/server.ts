@@ -10,6 +10,7 @@ import { DecodeError, decodeRequest, encodeResponse, type KeyValue, type Request
 import { Flags, FrameReader, MAX_MESSAGE_LENGTH, MessageType, type Frame, type FrameHeader } from './frame.js';
 import { writeFrame } from './frame-writer.js';
 import { silentLogger, type TtrpcLogger } from './logger.js';
+import { setLongTimeout, type LongTimer } from '../util/timers.js';
 
 export interface CallContext {
   readonly service: string;
@@ -107,7 +108,7 @@ export class TtrpcServer {
     for (const l of this.listeners) l.close();
     const inFlight = [...this.connections].flatMap((c) => c.settledCalls());
     if (inFlight.length > 0) {
-      let timer: NodeJS.Timeout | undefined;
+      let timer: LongTimer | undefined;
       await Promise.race([
         Promise.allSettled(inFlight),
         new Promise<void>((resolve) => {
@@ -247,7 +248,7 @@ class ServerConnection {
     }
 
     const controller = new AbortController();
-    let timer: NodeJS.Timeout | undefined;
+    let timer: LongTimer | undefined;
     let deadline: number | undefined;
     let done = false;
     let settle!: () => void;
@@ -255,20 +256,21 @@ class ServerConnection {
     const finish = (respond: () => void): void => {
       if (done) return;
       done = true;
-      clearTimeout(timer);
+      timer?.clear();
       this.calls.delete(streamId);
       respond();
       settle();
     };
-    if (req.timeoutNano > 0) {
-      const ms = req.timeoutNano / 1e6;
+    // Zero means no deadline. A negative value is a deadline already past: Go's client sends one when
+    // its context expires on the way, and Go's server then fails the call at once.
+    if (req.timeoutNano !== 0) {
+      const ms = Math.max(0, req.timeoutNano / 1e6);
       deadline = Date.now() + ms;
-      timer = setTimeout(() => {
+      timer = setLongTimeout(() => {
         const err = new TtrpcError(Code.DEADLINE_EXCEEDED, 'context deadline exceeded');
         finish(() => this.respondError(streamId, err));
         controller.abort(err);
       }, ms);
-      timer.unref();
     }
     controller.signal.addEventListener('abort', () => finish(() => {}), { once: true });
     this.calls.set(streamId, { controller, settled });

@@ -170,6 +170,15 @@ describe('deadlines and cancellation', () => {
     expect((await client.call('s', 'm', Buffer.from('next'))).toString()).toBe('next');
   });
 
+  it('does not expire a timeoutMs longer than setTimeout can hold (30 days) at once', async () => {
+    fake.onRequest = (r) => setTimeout(() => echo(r), 50);
+    const client = await fake.connectClient();
+    const thirtyDays = 30 * 24 * 3600 * 1000; // 2 592 000 000 ms > 2^31-1
+    const reply = await client.call('s', 'm', Buffer.from('patience'), { timeoutMs: thirtyDays });
+    expect(reply.toString()).toBe('patience');
+    expect(fake.requests[0]!.request.timeoutNano).toBe(BigInt(thirtyDays) * 1_000_000n);
+  });
+
   it('rounds fractional milliseconds to whole nanoseconds', async () => {
     fake.onRequest = echo;
     const client = await fake.connectClient();

@@ -7,7 +7,6 @@ import { create, toBinary } from '@bufbuild/protobuf';
 import { AnySchema } from '@bufbuild/protobuf/wkt';
 import { Code, TtrpcError } from '../../../src/ttrpc/codes.js';
 import { TtrpcServer, type CallContext } from '../../../src/ttrpc/server.js';
-import { TtrpcClient } from '../../../src/ttrpc/client.js';
 import { registerService, serviceClient } from '../../../src/ttrpc/typed.js';
 import { Hypervisor } from '../../../src/proto/gen/hypervisor/hypervisor_pb.js';
 import { deferred, rejectionOf, sleep, waitFor, withTimeout, type Deferred } from '../../helpers/async.js';
@@ -38,6 +37,10 @@ function resetWaiting(): void {
 function setupServices(server: TtrpcServer): void {
   server.register('test.Svc', {
     Echo: (payload) => payload,
+    Slow50: async (payload) => {
+      await sleep(50);
+      return payload;
+    },
     // Waits until `expected` calls are in the handler at once, then answers each after rank × stepMs.
     Ordered: async (payload) => {
       const { rank } = JSON.parse(payload.toString()) as { rank: number };
@@ -307,6 +310,19 @@ describe('deadlines', () => {
     // The connection lives on.
     expect((await raw.call(9, { service: 'test.Svc', method: 'Echo', payload: Buffer.from('z') })).code).toBe(0);
   });
+
+  it('does not expire a deadline longer than setTimeout can hold (30 days) at once', async () => {
+    // 30 days = 2 592 000 000 ms, above setTimeout's 2^31-1 ms limit.
+    const raw = await openRaw();
+    const res = await raw.call(1, {
+      service: 'test.Svc',
+      method: 'Slow50',
+      payload: Buffer.from('long deadline'),
+      timeoutNano: 30n * 24n * 3600n * 1_000_000_000n,
+    });
+    expect({ code: res.code, message: res.message }).toEqual({ code: 0, message: '' });
+    expect(Buffer.from(res.payload).toString()).toBe('long deadline');
+  });
 });
 
 describe('errors from handlers', () => {
@@ -449,6 +465,3 @@ describe('fallback handler and shutdown', () => {
     expect(other.ttrpc.connectionCount).toBe(0);
   });
 });
-
-// Keep the type import used even if the client class is only used through the fixture.
-export type { TtrpcClient };
