@@ -53,7 +53,7 @@ describe('hypervisor.Hypervisor lifecycle', () => {
     expect(h.daemon.manager.size).toBe(0);
   });
 
-  it('serves the Go runtime's pattern: a new connection for every call', async () => {
+  it('serves the Go runtime pattern: a new connection for every call', async () => {
     h = await DaemonHarness.start();
     await (await h.hypervisor()).createVM({ id: SANDBOX_ID, annotations: shimAnnotations(), networkNamespacePath: '' });
     await (await h.hypervisor()).startVM({ id: SANDBOX_ID }, { timeoutMs: 600_000 });
