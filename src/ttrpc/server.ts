@@ -112,11 +112,10 @@ export class TtrpcServer {
       await Promise.race([
         Promise.allSettled(inFlight),
         new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, graceMs);
-          timer.unref();
+          timer = setLongTimeout(resolve, graceMs);
         }),
       ]);
-      clearTimeout(timer);
+      timer?.clear();
     }
     for (const c of this.connections) c.close();
   }
