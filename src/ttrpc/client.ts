@@ -5,9 +5,9 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { Code, TtrpcError } from './codes.js';
-import { decodeResponse, encodeRequest, responseError, type KeyValue } from './envelope.js';
+import { decodeResponse, encodeRequestParts, responseError, type KeyValue } from './envelope.js';
 import { FrameReader, MAX_MESSAGE_LENGTH, MessageType, type Frame, type FrameHeader } from './frame.js';
-import { writeFrame } from './frame-writer.js';
+import { FrameWriter, partsLength } from './frame-writer.js';
 import { setLongTimeout, type LongTimer } from '../util/timers.js';
 
 export interface CallOptions {
@@ -28,6 +28,7 @@ const MAX_STREAM_ID = 0xffffffff;
 export class TtrpcClient {
   private readonly pending = new Map<number, Pending>();
   private readonly reader: FrameReader;
+  private readonly writer: FrameWriter;
   private nextStreamId = 1;
   private closedError: TtrpcError | undefined;
   readonly closed: Promise<void>;
@@ -37,6 +38,7 @@ export class TtrpcClient {
     private readonly maxMessageLength = MAX_MESSAGE_LENGTH,
   ) {
     socket.setNoDelay?.(true);
+    this.writer = new FrameWriter(socket);
     this.reader = new FrameReader(
       { frame: (f) => this.onFrame(f), oversized: (h) => this.onOversized(h) },
       maxMessageLength,
@@ -76,7 +78,10 @@ export class TtrpcClient {
     return this.pending.size;
   }
 
-  /** One unary call with a raw payload. Rejects with a TtrpcError carrying the server's status. */
+  /**
+   * One unary call with a raw payload. Rejects with a TtrpcError carrying the server's status.
+   * The payload is sent by reference: do not change it until the call settles.
+   */
   call(service: string, method: string, payload: Uint8Array, options: CallOptions = {}): Promise<Buffer> {
     if (this.closedError) return Promise.reject(this.closedError);
     const { signal, timeoutMs } = options;
@@ -84,18 +89,19 @@ export class TtrpcClient {
     if (this.nextStreamId > MAX_STREAM_ID) {
       return Promise.reject(new TtrpcError(Code.UNAVAILABLE, 'ttrpc: stream ids exhausted, reconnect'));
     }
-    const body = encodeRequest({
+    const parts = encodeRequestParts({
       service,
       method,
       payload,
       timeoutNano: timeoutMs !== undefined && timeoutMs > 0 ? Math.round(timeoutMs * 1e6) : 0,
       metadata: options.metadata ?? [],
     });
-    if (body.length > this.maxMessageLength) {
+    const length = partsLength(parts);
+    if (length > this.maxMessageLength) {
       return Promise.reject(
         new TtrpcError(
           Code.RESOURCE_EXHAUSTED,
-          `message length ${body.length} exceed maximum message size of ${this.maxMessageLength}`,
+          `message length ${length} exceed maximum message size of ${this.maxMessageLength}`,
         ),
       );
     }
@@ -130,7 +136,7 @@ export class TtrpcClient {
         }, timeoutMs);
       }
       signal?.addEventListener('abort', onAbort, { once: true });
-      writeFrame(this.socket, streamId, MessageType.REQUEST, 0, body);
+      this.writer.write(streamId, MessageType.REQUEST, 0, parts);
     });
   }
 

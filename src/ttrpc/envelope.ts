@@ -92,37 +92,55 @@ function ldSize(len: number): number {
   return 1 + varintSize(len) + len;
 }
 
+/** proto3 leaves empty strings out, so an empty key or value adds nothing. */
 function keyValueSize(kv: KeyValue): number {
-  return ldSize(Buffer.byteLength(kv.key)) + ldSize(Buffer.byteLength(kv.value));
+  const k = Buffer.byteLength(kv.key);
+  const v = Buffer.byteLength(kv.value);
+  return (k ? ldSize(k) : 0) + (v ? ldSize(v) : 0);
+}
+
+/**
+ * Encodes a Request as parts — the fields before the payload bytes, the payload itself (not copied),
+ * and the fields after — so a large payload goes to the socket by reference. Field order stays 1..5.
+ */
+export function encodeRequestParts(req: Request): Uint8Array[] {
+  const serviceLen = Buffer.byteLength(req.service);
+  const methodLen = Buffer.byteLength(req.method);
+  let headSize = 0;
+  if (serviceLen) headSize += ldSize(serviceLen);
+  if (methodLen) headSize += ldSize(methodLen);
+  if (req.payload.length) headSize += 1 + varintSize(req.payload.length);
+  const head = new Writer(headSize);
+  if (serviceLen) head.string(1, req.service, serviceLen);
+  if (methodLen) head.string(2, req.method, methodLen);
+  if (req.payload.length) {
+    head.tag(3, 2);
+    head.varint(req.payload.length);
+  }
+  if (!req.timeoutNano && req.metadata.length === 0) return req.payload.length ? [head.finish(), req.payload] : [head.finish()];
+
+  let tailSize = 0;
+  if (req.timeoutNano) tailSize += 1 + varintSize(req.timeoutNano);
+  const kvSizes = req.metadata.map(keyValueSize);
+  for (const s of kvSizes) tailSize += ldSize(s);
+  const tail = new Writer(tailSize);
+  if (req.timeoutNano) {
+    tail.tag(4, 0);
+    tail.varint(req.timeoutNano);
+  }
+  req.metadata.forEach((kv, i) => {
+    tail.tag(5, 2);
+    tail.varint(kvSizes[i]!);
+    const k = Buffer.byteLength(kv.key);
+    const v = Buffer.byteLength(kv.value);
+    if (k) tail.string(1, kv.key, k);
+    if (v) tail.string(2, kv.value, v);
+  });
+  return [head.finish(), req.payload, tail.finish()];
 }
 
 export function encodeRequest(req: Request): Buffer {
-  const serviceLen = Buffer.byteLength(req.service);
-  const methodLen = Buffer.byteLength(req.method);
-  let size = 0;
-  if (serviceLen) size += ldSize(serviceLen);
-  if (methodLen) size += ldSize(methodLen);
-  if (req.payload.length) size += ldSize(req.payload.length);
-  if (req.timeoutNano) size += 1 + varintSize(req.timeoutNano);
-  const kvSizes = req.metadata.map(keyValueSize);
-  for (const s of kvSizes) size += ldSize(s);
-  const w = new Writer(size);
-  if (serviceLen) w.string(1, req.service, serviceLen);
-  if (methodLen) w.string(2, req.method, methodLen);
-  if (req.payload.length) w.bytes(3, req.payload);
-  if (req.timeoutNano) {
-    w.tag(4, 0);
-    w.varint(req.timeoutNano);
-  }
-  req.metadata.forEach((kv, i) => {
-    w.tag(5, 2);
-    w.varint(kvSizes[i]!);
-    const k = Buffer.byteLength(kv.key);
-    const v = Buffer.byteLength(kv.value);
-    if (k) w.string(1, kv.key, k);
-    if (v) w.string(2, kv.value, v);
-  });
-  return w.finish();
+  return Buffer.concat(encodeRequestParts(req));
 }
 
 function statusBodySize(s: Status): { size: number; messageLen: number } {
@@ -144,25 +162,31 @@ function writeStatusBody(w: Writer, s: Status, messageLen: number): void {
 }
 
 /**
- * Encodes a Response. Like the Go server, a status is always written, as an empty sub-message on
- * success (`0a 00`); pass `status: undefined` to leave it out.
+ * Encodes a Response as parts (the payload by reference, last). Like the Go server, a status is
+ * always written, as an empty sub-message on success (`0a 00`); pass `status: undefined` to leave it out.
  */
-export function encodeResponse(res: Response): Buffer {
+export function encodeResponseParts(res: Response): Uint8Array[] {
   let size = 0;
   let statusInfo: { size: number; messageLen: number } | undefined;
   if (res.status) {
     statusInfo = statusBodySize(res.status);
     size += ldSize(statusInfo.size);
   }
-  if (res.payload.length) size += ldSize(res.payload.length);
+  if (res.payload.length) size += 1 + varintSize(res.payload.length);
   const w = new Writer(size);
   if (res.status && statusInfo) {
     w.tag(1, 2);
     w.varint(statusInfo.size);
     writeStatusBody(w, res.status, statusInfo.messageLen);
   }
-  if (res.payload.length) w.bytes(2, res.payload);
-  return w.finish();
+  if (!res.payload.length) return [w.finish()];
+  w.tag(2, 2);
+  w.varint(res.payload.length);
+  return [w.finish(), res.payload];
+}
+
+export function encodeResponse(res: Response): Buffer {
+  return Buffer.concat(encodeResponseParts(res));
 }
 
 export function encodeStatus(s: Status): Buffer {

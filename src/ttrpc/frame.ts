@@ -46,11 +46,15 @@ export interface FrameSink {
 }
 
 /**
- * Incremental frame parser for a byte stream. Oversized frames are skipped byte by byte without being
- * held in memory, so a peer that announces 4 GiB costs nothing but the wait.
+ * Incremental frame parser for a byte stream. A frame split across chunks is copied once into a
+ * buffer of its final size; oversized frames are skipped as they stream by, never held in memory,
+ * so a peer that announces 4 GiB costs nothing but the wait.
  */
 export class FrameReader {
-  private pending: Buffer = Buffer.alloc(0);
+  /** Bytes of a header split across chunks (fewer than 10). */
+  private headerBytes: Buffer = Buffer.alloc(0);
+  /** The frame being filled, once its header is known. */
+  private partial: { header: FrameHeader; data: Buffer; filled: number } | undefined;
   private skipping = 0;
 
   constructor(
@@ -58,42 +62,62 @@ export class FrameReader {
     private readonly maxLength = MAX_MESSAGE_LENGTH,
   ) {}
 
-  /** Bytes of an incomplete frame held right now (a truncated header shows up here at close). */
+  /** Bytes of an incomplete frame held or awaited right now (non-zero at close = truncated frame). */
   get buffered(): number {
-    return this.pending.length + this.skipping;
+    return this.headerBytes.length + (this.partial ? HEADER_LENGTH + this.partial.filled : 0) + this.skipping;
   }
 
   push(chunk: Buffer): void {
-    if (this.skipping > 0) {
-      const n = Math.min(this.skipping, chunk.length);
-      this.skipping -= n;
-      chunk = chunk.subarray(n);
-      if (chunk.length === 0) return;
-    }
-    let buf = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
     let offset = 0;
-    while (buf.length - offset >= HEADER_LENGTH) {
-      const header = decodeHeader(buf, offset);
-      if (header.length > this.maxLength) {
-        offset += HEADER_LENGTH;
-        const available = Math.min(header.length, buf.length - offset);
-        offset += available;
-        this.skipping = header.length - available;
-        this.sink.oversized(header);
-        if (this.skipping > 0) break;
+    while (offset < chunk.length) {
+      if (this.skipping > 0) {
+        const n = Math.min(this.skipping, chunk.length - offset);
+        this.skipping -= n;
+        offset += n;
         continue;
       }
-      const end = offset + HEADER_LENGTH + header.length;
-      if (end > buf.length) break;
-      this.sink.frame({ ...header, data: buf.subarray(offset + HEADER_LENGTH, end) });
-      offset = end;
+      if (this.partial) {
+        const p = this.partial;
+        const n = Math.min(p.data.length - p.filled, chunk.length - offset);
+        chunk.copy(p.data, p.filled, offset, offset + n);
+        p.filled += n;
+        offset += n;
+        if (p.filled === p.data.length) {
+          this.partial = undefined;
+          this.sink.frame({ ...p.header, data: p.data });
+        }
+        continue;
+      }
+      // A header: from the chunk directly, or completed from bytes kept from the last chunk.
+      let header: FrameHeader;
+      if (this.headerBytes.length > 0 || chunk.length - offset < HEADER_LENGTH) {
+        const need = HEADER_LENGTH - this.headerBytes.length;
+        const take = chunk.subarray(offset, offset + need);
+        this.headerBytes = Buffer.concat([this.headerBytes, take]);
+        offset += take.length;
+        if (this.headerBytes.length < HEADER_LENGTH) return;
+        header = decodeHeader(this.headerBytes);
+        this.headerBytes = Buffer.alloc(0);
+      } else {
+        header = decodeHeader(chunk, offset);
+        offset += HEADER_LENGTH;
+      }
+      if (header.length > this.maxLength) {
+        this.skipping = header.length;
+        this.sink.oversized(header);
+        continue;
+      }
+      const available = chunk.length - offset;
+      if (available >= header.length) {
+        // The common case: the whole frame is in this chunk; hand out a view, no copy.
+        this.sink.frame({ ...header, data: chunk.subarray(offset, offset + header.length) });
+        offset += header.length;
+      } else {
+        const data = Buffer.allocUnsafe(header.length);
+        chunk.copy(data, 0, offset);
+        this.partial = { header, data, filled: available };
+        offset = chunk.length;
+      }
     }
-    if (this.skipping > 0) {
-      this.pending = Buffer.alloc(0);
-      return;
-    }
-    // Copy the tail so the caller's chunk can be released; small frames rarely leave one.
-    buf = buf.subarray(offset);
-    this.pending = buf.length === 0 ? Buffer.alloc(0) : Buffer.from(buf);
   }
 }

@@ -6,9 +6,9 @@
  */
 import type { Server as NetServer, Socket } from 'node:net';
 import { Code, TtrpcError, toTtrpcError } from './codes.js';
-import { DecodeError, decodeRequest, encodeResponse, type KeyValue, type Request } from './envelope.js';
+import { DecodeError, decodeRequest, encodeResponseParts, type KeyValue, type Request } from './envelope.js';
 import { Flags, FrameReader, MAX_MESSAGE_LENGTH, MessageType, type Frame, type FrameHeader } from './frame.js';
-import { writeFrame } from './frame-writer.js';
+import { FrameWriter, partsLength } from './frame-writer.js';
 import { silentLogger, type TtrpcLogger } from './logger.js';
 import { setLongTimeout, type LongTimer } from '../util/timers.js';
 
@@ -37,9 +37,65 @@ export interface ServerOptions {
   fallback?: FallbackHandler;
 }
 
-interface ActiveCall {
-  controller: AbortController;
-  settled: Promise<void>;
+/**
+ * One call in flight, and the context its handler sees. The AbortController is made only when the
+ * handler reads `signal` (most handlers never do; it costs microseconds on every call otherwise).
+ */
+class ServerCall implements CallContext {
+  readonly service: string;
+  readonly method: string;
+  readonly metadata: readonly KeyValue[];
+  deadline: number | undefined;
+  readonly settled: Promise<void>;
+  private controller: AbortController | undefined;
+  private abortReason: unknown;
+  private timer: LongTimer | undefined;
+  private done = false;
+  private settle!: () => void;
+
+  constructor(
+    req: Request,
+    private readonly onDone: () => void,
+  ) {
+    this.service = req.service;
+    this.method = req.method;
+    this.metadata = req.metadata;
+    this.settled = new Promise<void>((r) => (this.settle = r));
+  }
+
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.abortReason !== undefined) this.controller.abort(this.abortReason);
+    }
+    return this.controller.signal;
+  }
+
+  abort(reason: unknown): void {
+    if (this.abortReason !== undefined) return;
+    this.abortReason = reason;
+    this.controller?.abort(reason);
+  }
+
+  /** At the deadline the call is answered DEADLINE_EXCEEDED and the handler's signal aborts. */
+  startDeadline(ms: number, respond: (err: TtrpcError) => void): void {
+    this.deadline = Date.now() + ms;
+    this.timer = setLongTimeout(() => {
+      const err = new TtrpcError(Code.DEADLINE_EXCEEDED, 'context deadline exceeded');
+      this.finish(() => respond(err));
+      this.abort(err);
+    }, ms);
+  }
+
+  /** Ends the call once: `respond` (if given) writes its answer; later calls are no-ops. */
+  finish(respond?: () => void): void {
+    if (this.done) return;
+    this.done = true;
+    this.timer?.clear();
+    this.onDone();
+    respond?.();
+    this.settle();
+  }
 }
 
 export class TtrpcServer {
@@ -101,7 +157,8 @@ export class TtrpcServer {
 
   /**
    * Stops accepting connections and calls, waits up to `graceMs` for calls in flight, then closes every
-   * connection (calls still running see their signal abort). Safe to call more than once.
+   * connection (calls still running see their signal abort) and resolves once they are closed (a
+   * peer that keeps its side open is cut off after 1 s). Safe to call more than once.
    */
   async shutdown(graceMs = 5_000): Promise<void> {
     this.draining = true;
@@ -117,13 +174,14 @@ export class TtrpcServer {
       ]);
       timer?.clear();
     }
-    for (const c of this.connections) c.close();
+    await Promise.all([...this.connections].map((c) => c.close()));
   }
 }
 
 class ServerConnection {
   private readonly reader: FrameReader;
-  private readonly calls = new Map<number, ActiveCall>();
+  private readonly calls = new Map<number, ServerCall>();
+  private readonly writer: FrameWriter;
   private lastStreamId = 0;
 
   constructor(
@@ -131,6 +189,7 @@ class ServerConnection {
     private readonly socket: Socket,
   ) {
     socket.setNoDelay?.(true);
+    this.writer = new FrameWriter(socket);
     this.reader = new FrameReader(
       { frame: (f) => this.onFrame(f), oversized: (h) => this.onOversized(h) },
       server.maxMessageLength,
@@ -147,8 +206,10 @@ class ServerConnection {
       if (this.reader.buffered > 0) {
         this.server.logger.debug({ bytes: this.reader.buffered }, 'ttrpc connection closed inside a frame');
       }
-      for (const call of this.calls.values()) {
-        call.controller.abort(new TtrpcError(Code.CANCELLED, 'connection closed by the client'));
+      const gone = new TtrpcError(Code.CANCELLED, 'connection closed by the client');
+      for (const call of [...this.calls.values()]) {
+        call.finish();
+        call.abort(gone);
       }
     });
   }
@@ -157,8 +218,14 @@ class ServerConnection {
     return [...this.calls.values()].map((c) => c.settled);
   }
 
-  close(): void {
-    this.socket.destroy();
+  /** Sends what is queued, then closes; a peer that does not close its side is cut off after 1 s. */
+  close(): Promise<void> {
+    if (this.socket.closed) return Promise.resolve();
+    const closed = new Promise<void>((resolve) => this.socket.once('close', () => resolve()));
+    this.writer.flush();
+    this.socket.end();
+    setTimeout(() => this.socket.destroy(), 1000).unref();
+    return closed;
   }
 
   private protocolError(reason: string): void {
@@ -195,6 +262,8 @@ class ServerConnection {
   }
 
   private onFrame(f: Frame): void {
+    // A frame that closed the connection must not let the rest of its chunk run.
+    if (this.socket.destroyed) return;
     switch (f.type) {
       case MessageType.REQUEST:
         this.onRequest(f);
@@ -246,83 +315,54 @@ class ServerConnection {
       handler = found;
     }
 
-    const controller = new AbortController();
-    let timer: LongTimer | undefined;
-    let deadline: number | undefined;
-    let done = false;
-    let settle!: () => void;
-    const settled = new Promise<void>((r) => (settle = r));
-    const finish = (respond: () => void): void => {
-      if (done) return;
-      done = true;
-      timer?.clear();
-      this.calls.delete(streamId);
-      respond();
-      settle();
-    };
+    const call = new ServerCall(req, () => this.calls.delete(streamId));
+    this.calls.set(streamId, call);
     // Zero means no deadline. A negative value is a deadline already past: Go's client sends one when
     // its context expires on the way, and Go's server then fails the call at once.
     if (req.timeoutNano !== 0) {
-      const ms = Math.max(0, req.timeoutNano / 1e6);
-      deadline = Date.now() + ms;
-      timer = setLongTimeout(() => {
-        const err = new TtrpcError(Code.DEADLINE_EXCEEDED, 'context deadline exceeded');
-        finish(() => this.respondError(streamId, err));
-        controller.abort(err);
-      }, ms);
+      call.startDeadline(Math.max(0, req.timeoutNano / 1e6), (err) => this.respondError(streamId, err));
     }
-    controller.signal.addEventListener('abort', () => finish(() => {}), { once: true });
-    this.calls.set(streamId, { controller, settled });
-
-    const ctx: CallContext = {
-      service: req.service,
-      method: req.method,
-      metadata: req.metadata,
-      signal: controller.signal,
-      deadline,
-    };
     let result: Promise<Uint8Array | undefined>;
     try {
-      result = Promise.resolve(handler(req.payload as Buffer, ctx));
+      result = Promise.resolve(handler(req.payload as Buffer, call));
     } catch (err) {
       result = Promise.reject(err);
     }
     result.then(
       (payload) =>
-        finish(() => {
+        call.finish(() => {
           if (payload === undefined) this.respondError(streamId, new TtrpcError(Code.UNIMPLEMENTED, `service ${req.service}`));
           else this.respond(streamId, payload);
         }),
-      (err: unknown) => finish(() => this.respondError(streamId, toTtrpcError(err))),
+      (err: unknown) => call.finish(() => this.respondError(streamId, toTtrpcError(err))),
     );
   }
 
   private respond(streamId: number, payload: Uint8Array): void {
-    const body = encodeResponse({ status: { code: 0, message: '', details: [] }, payload });
-    if (body.length > this.server.maxMessageLength) {
+    const parts = encodeResponseParts({ status: { code: 0, message: '', details: [] }, payload });
+    const length = partsLength(parts);
+    if (length > this.server.maxMessageLength) {
       // Never send a frame over the limit: the Rust client would lose sync with the stream.
       this.respondError(
         streamId,
         new TtrpcError(
           Code.RESOURCE_EXHAUSTED,
-          `response length ${body.length} exceed maximum message size of ${this.server.maxMessageLength}`,
+          `response length ${length} exceed maximum message size of ${this.server.maxMessageLength}`,
         ),
       );
       return;
     }
-    writeFrame(this.socket, streamId, MessageType.RESPONSE, 0, body);
+    this.writer.write(streamId, MessageType.RESPONSE, 0, parts);
   }
 
   private respondError(streamId: number, err: TtrpcError): void {
     // The Rust client reads codes outside 0–16 as success; never let one out.
     const code = err.code >= 1 && err.code <= 16 ? err.code : Code.UNKNOWN;
-    let body = encodeResponse({ status: { code, message: err.message, details: [...err.details] }, payload: new Uint8Array(0) });
-    if (body.length > this.server.maxMessageLength) {
-      body = encodeResponse({
-        status: { code, message: err.message.slice(0, 4096), details: [] },
-        payload: new Uint8Array(0),
-      });
+    const empty = new Uint8Array(0);
+    let parts = encodeResponseParts({ status: { code, message: err.message, details: [...err.details] }, payload: empty });
+    if (partsLength(parts) > this.server.maxMessageLength) {
+      parts = encodeResponseParts({ status: { code, message: err.message.slice(0, 4096), details: [] }, payload: empty });
     }
-    writeFrame(this.socket, streamId, MessageType.RESPONSE, 0, body);
+    this.writer.write(streamId, MessageType.RESPONSE, 0, parts);
   }
 }

@@ -5,7 +5,8 @@
  */
 import { mkdir, rename, stat, unlink, lstat } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
-import { dirname } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { dirname, join } from 'node:path';
 
 /** `sockaddr_un.sun_path` holds 108 bytes including the terminating NUL. */
 export const MAX_UNIX_PATH_BYTES = 107;
@@ -22,6 +23,17 @@ export function checkUnixSocketPath(path: string): void {
       `unix socket path ${path} is ${bytes} bytes; the limit is ${MAX_UNIX_PATH_BYTES} (shorten the directory)`,
     );
   }
+}
+
+function bind(server: Server, path: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onError = (err: Error): void => reject(err);
+    server.once('error', onError);
+    server.listen(path, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
 }
 
 export interface UnixListener {
@@ -43,18 +55,16 @@ export async function listenUnix(path: string, server: Server = createServer()):
   if (existing && !existing.isSocket()) {
     throw new SocketPathError(`${path} exists and is not a socket; refusing to replace it`);
   }
-  const tmp = `${path}.${process.pid}.tmp`;
-  checkUnixSocketPath(tmp);
-  await unlink(tmp).catch(() => undefined);
-  await new Promise<void>((resolve, reject) => {
-    const onError = (err: Error): void => reject(err);
-    server.once('error', onError);
-    server.listen(tmp, () => {
-      server.off('error', onError);
-      resolve();
-    });
-  });
-  await rename(tmp, path);
+  // A short temporary name, so that a path near the 107-byte limit still has room for it.
+  const tmp = join(dirname(path), `.${randomBytes(3).toString('hex')}`);
+  if (Buffer.byteLength(tmp) <= MAX_UNIX_PATH_BYTES) {
+    await bind(server, tmp);
+    await rename(tmp, path);
+  } else {
+    // No room for a temporary name: replace the stale socket the plain way.
+    if (existing) await unlink(path);
+    await bind(server, path);
+  }
   const ino = (await stat(path)).ino;
   return {
     server,

@@ -23,12 +23,22 @@ const ERROR_DETAIL_2 = toBinary(AnySchema, create(AnySchema, { typeUrl: 'x/y', v
 
 /** Per-test state the handlers read and write. */
 const state: {
-  ordered: { expected: number; arrived: number; gate: Deferred<void>; stepMs: number };
+  ordered: { expected: number; arrived: number; gate: Deferred<void>; stepMs: number; done: Deferred<void>[] };
   waiting: { started: Deferred<CallContext>; aborted: Deferred<unknown> };
 } = {
-  ordered: { expected: 0, arrived: 0, gate: deferred(), stepMs: 3 },
+  ordered: orderedState(0),
   waiting: { started: deferred(), aborted: deferred() },
 };
+
+function orderedState(expected: number): typeof state.ordered {
+  return {
+    expected,
+    arrived: 0,
+    gate: deferred(),
+    stepMs: 2,
+    done: Array.from({ length: expected }, () => deferred()),
+  };
+}
 
 function resetWaiting(): void {
   state.waiting = { started: deferred(), aborted: deferred() };
@@ -41,14 +51,18 @@ function setupServices(server: TtrpcServer): void {
       await sleep(50);
       return payload;
     },
-    // Waits until `expected` calls are in the handler at once, then answers each after rank × stepMs.
+    // Waits until `expected` calls are in the handler at once; then the call of rank r finishes
+    // stepMs after the call of rank r-1 did. Chaining (rather than one timer of rank × stepMs each)
+    // keeps the completion order exact even when a loaded machine delays timers.
     Ordered: async (payload) => {
       const { rank } = JSON.parse(payload.toString()) as { rank: number };
       const o = state.ordered;
       o.arrived++;
       if (o.arrived === o.expected) o.gate.resolve();
       await o.gate.promise;
-      await sleep(rank * o.stepMs);
+      if (rank > 0) await o.done[rank - 1]!.promise;
+      await sleep(o.stepMs);
+      o.done[rank]!.resolve();
       return payload;
     },
     // Runs until its signal aborts, then fails with the abort reason.
@@ -220,7 +234,7 @@ describe('concurrency', () => {
 
   it('answers 100 concurrent calls on one connection in completion order, matched by stream id', async () => {
     const n = 100;
-    state.ordered = { expected: n, arrived: 0, gate: deferred(), stepMs: 3 };
+    state.ordered = orderedState(n);
     const rank = ranks(n);
     const client = await live.connect();
     const order: number[] = [];
@@ -242,7 +256,7 @@ describe('concurrency', () => {
 
   it('puts answers on the wire in completion order with the right stream ids', async () => {
     const n = 100;
-    state.ordered = { expected: n, arrived: 0, gate: deferred(), stepMs: 3 };
+    state.ordered = orderedState(n);
     const rank = ranks(n);
     const raw = await openRaw();
     for (let i = 0; i < n; i++) {
