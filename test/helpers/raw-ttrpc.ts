@@ -72,7 +72,9 @@ export function responseBody(init: ResponseInit): Buffer {
   return Buffer.concat(parts);
 }
 
-function varint(v: bigint): Buffer {
+/** A protobuf varint; negative values as 64-bit two's complement (10 bytes). */
+export function varint(v: bigint): Buffer {
+  v = BigInt.asUintN(64, v);
   const out: number[] = [];
   while (v > 0x7fn) {
     out.push(Number(v & 0x7fn) | 0x80);

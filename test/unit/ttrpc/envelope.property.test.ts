@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { varint } from '../../helpers/raw-ttrpc.js';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { AnySchema } from '@bufbuild/protobuf/wkt';
 import { RequestSchema, ResponseSchema } from '../../../src/proto/gen/ttrpc/request_pb.js';
@@ -283,16 +284,6 @@ describe('Response and Status codec against the generated schemas', () => {
 
 // ---- malformed input --------------------------------------------------------------------------
 
-function varint(v: bigint): Buffer {
-  v = BigInt.asUintN(64, v);
-  const out: number[] = [];
-  while (v > 0x7fn) {
-    out.push(Number(v & 0x7fn) | 0x80);
-    v >>= 7n;
-  }
-  out.push(Number(v));
-  return Buffer.from(out);
-}
 
 /** Bytes that look like protobuf: tags with any field number and wire type, followed by random content. */
 const protobufish = fc
