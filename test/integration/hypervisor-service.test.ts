@@ -416,3 +416,26 @@ describe('shutdown', () => {
     expect(h.daemon.manager.get(SANDBOX_ID)?.phase).toBe('running');
   });
 });
+
+describe('malformed bytes on the hypervisor socket', () => {
+  it('garbage, a huge length and a truncated frame do not disturb the daemon', async () => {
+    const { connect } = await import('node:net');
+    h = await DaemonHarness.start();
+    const send = (bytes: Buffer) =>
+      new Promise<void>((resolve) => {
+        const s = connect(h!.config.socket, () => {
+          s.write(bytes);
+          setTimeout(() => s.destroy(), 50);
+        });
+        s.on('close', () => resolve());
+        s.on('error', () => resolve());
+      });
+    await send(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+    await send(Buffer.from('ffffffff00000001010000', 'hex'));
+    await send(Buffer.from('0000000a000000', 'hex'));
+    const hv = await h.hypervisor();
+    await hv.createVM({ id: SANDBOX_ID, annotations: shimAnnotations(), networkNamespacePath: '' });
+    expect(h.daemon.manager.size).toBe(1);
+    expect((await hv.version({})).version).toBe('0.0.0');
+  });
+});
