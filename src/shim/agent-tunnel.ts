@@ -21,6 +21,8 @@ export interface AgentTunnel {
   open(target: AgentTunnelTarget, signal: AbortSignal): Promise<void>;
   /** Closes the socket and the upstream connection. Idempotent; never throws. */
   close(sandboxId: string): Promise<void>;
+  /** Closes every tunnel (daemon shutdown); VMs and forwarders keep running. */
+  closeAll?(): Promise<void>;
 }
 
 /**

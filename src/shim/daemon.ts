@@ -27,6 +27,7 @@ export class Daemon {
   readonly manager: SandboxManager;
   readonly reclaimer: InstanceReclaimer;
   readonly server: TtrpcServer;
+  private readonly tunnel: AgentTunnel;
   private listener: UnixListener | undefined;
   private stopped: Promise<void> | undefined;
 
@@ -34,6 +35,7 @@ export class Daemon {
     const { config, provider, logger } = deps;
     this.reclaimer = new InstanceReclaimer(provider, deps.reclaimer);
     const tunnel = deps.tunnel ?? new NoAgentTunnel((msg) => logger.warn({ component: 'tunnel' }, msg));
+    this.tunnel = tunnel;
     this.manager = new SandboxManager({
       store: new SandboxStore(config.podsDir),
       provider,
@@ -45,6 +47,7 @@ export class Daemon {
       nodeName: config.nodeName,
       externalNetworkViaPodvm: config.externalNetworkViaPodvm,
       startFailureCleanupTimeoutMs: config.startFailureCleanupTimeoutMs,
+      tunnelReopenTimeoutMs: config.proxyTimeoutMs,
     });
     this.server = new TtrpcServer({ logger: logger.child({ component: 'ttrpc' }) });
     registerHypervisorServices(this.server, this.manager);
@@ -69,7 +72,9 @@ export class Daemon {
     this.stopped ??= (async () => {
       const log = this.deps.logger;
       log.info({ graceMs: this.deps.config.shutdownGraceMs }, 'shutting down: no new calls; VMs are left running');
+      this.manager.stop();
       await this.server.shutdown(this.deps.config.shutdownGraceMs);
+      await this.tunnel.closeAll?.();
       await this.listener?.close();
       await this.reclaimer.stop();
       await this.manager.whenIdle();

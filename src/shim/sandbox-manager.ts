@@ -32,6 +32,8 @@ export interface SandboxManagerOptions {
   externalNetworkViaPodvm: boolean;
   /** How long a failed StartVM keeps trying to delete its instance (upstream: 10 minutes). */
   startFailureCleanupTimeoutMs: number;
+  /** How long a restarted daemon keeps trying to reach the forwarder of a re-adopted sandbox. */
+  tunnelReopenTimeoutMs?: number;
 }
 
 export interface CreateVMInput {
@@ -59,6 +61,8 @@ export class SandboxManager {
   private readonly waiters = new Set<Waiter>();
   /** Background deletions with their follow-up (state change, folder removal). */
   private readonly background = new Set<Promise<void>>();
+  /** Aborted by `stop()`: tunnel re-opens of re-adopted sandboxes. */
+  private readonly stopping = new AbortController();
   private readonly log: Logger;
 
   constructor(private readonly o: SandboxManagerOptions) {
@@ -349,9 +353,13 @@ export class SandboxManager {
       this.sandboxes.set(state.id, sb);
       switch (state.phase) {
         case 'created':
+          adopted++;
+          sb.log.info({ phase: state.phase }, `re-adopted sandbox ${state.id}`);
+          break;
         case 'running':
           adopted++;
           sb.log.info({ phase: state.phase, instanceId: state.instance?.id }, `re-adopted sandbox ${state.id}`);
+          void this.reopenTunnel(sb);
           break;
         case 'creating':
           sb.log.warn(`sandbox ${state.id} was mid-create when the daemon stopped; deleting what it may have created`);
@@ -368,6 +376,29 @@ export class SandboxManager {
       }
     }
     return { adopted, reclaiming };
+  }
+
+  /** The shim of a running pod reconnects to agent.ttrpc after a daemon restart: serve it again. */
+  private async reopenTunnel(sb: Sandbox): Promise<void> {
+    const { state } = sb;
+    if (!state.instance) return;
+    const signal = AbortSignal.any([this.stopping.signal, AbortSignal.timeout(this.o.tunnelReopenTimeoutMs ?? 300_000)]);
+    try {
+      await this.o.tunnel.open(
+        { sandboxId: state.id, socketPath: this.o.store.agentSocketPath(state.id), instance: state.instance, instanceName: state.instanceName },
+        signal,
+      );
+      sb.log.info(`agent tunnel of sandbox ${state.id} re-opened`);
+    } catch (err) {
+      if (!this.stopping.signal.aborted) {
+        sb.log.error({ err: (err as Error).message }, `could not re-open the agent tunnel of sandbox ${state.id}`);
+      }
+    }
+  }
+
+  /** Stops background work that must not outlive the daemon (tunnel re-opens). */
+  stop(): void {
+    this.stopping.abort(new Error('daemon stopping'));
   }
 
   private identity(): { clusterName: string; nodeName: string } {

@@ -60,6 +60,13 @@ export class TtrpcClient {
     );
   }
 
+  /** Connects over plain TCP (tests, and --disable-tls). */
+  static connectTcp(options: { host: string; port: number; signal?: AbortSignal; maxMessageLength?: number }): Promise<TtrpcClient> {
+    return connectWith(() => netConnect({ host: options.host, port: options.port }), 'connect', options.signal).then(
+      (s) => new TtrpcClient(s, options.maxMessageLength),
+    );
+  }
+
   /** Connects over TCP with TLS (the agent proxy's path to the forwarder). */
   static connectTls(
     options: ConnectionOptions & { host: string; port: number; signal?: AbortSignal; maxMessageLength?: number },

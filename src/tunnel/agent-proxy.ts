@@ -1,0 +1,90 @@
+/**
+ * The worker side of one sandbox's agent path (reference §3.6): a ttrpc listener on
+ * `PODS_DIR/<id>/agent.ttrpc` for the Kata shim, and one upstream connection (mTLS over TCP) to the
+ * forwarder in the VM, shared by every shim connection (the upstream client allocates its own
+ * stream ids, so ids of several shim connections never clash). Frames pass as bytes except
+ * CreateContainer, which is rewritten.
+ */
+import type { ConnectionOptions } from 'node:tls';
+import type { Logger } from 'pino';
+import { TtrpcClient } from '../ttrpc/client.js';
+import { TtrpcServer } from '../ttrpc/server.js';
+import { listenUnix, type UnixListener } from '../ttrpc/unix-socket.js';
+import { rewriteCreateContainerOnWorker } from './container-rewrites.js';
+import { ReconnectingClient } from './reconnecting-client.js';
+import { createRelay } from './relay.js';
+
+export interface AgentProxyOptions {
+  sandboxId: string;
+  socketPath: string;
+  host: string;
+  port: number;
+  /** TLS client options for the forwarder; undefined = plain TCP (--disable-tls, tests only). */
+  tls: ConnectionOptions | undefined;
+  /** Longest wait for the forwarder (PROXY_TIMEOUT), also for calls while it is unreachable. */
+  proxyTimeoutMs: number;
+  logger: Logger;
+  directVolumesDir?: string;
+}
+
+export class AgentProxy {
+  private readonly upstream: ReconnectingClient;
+  private readonly server: TtrpcServer;
+  private listener: UnixListener | undefined;
+  private closed = false;
+
+  constructor(private readonly o: AgentProxyOptions) {
+    const log = o.logger;
+    this.upstream = new ReconnectingClient({
+      logger: log,
+      connectWaitMs: o.proxyTimeoutMs,
+      dial: (signal) =>
+        o.tls
+          ? TtrpcClient.connectTls({ ...o.tls, host: o.host, port: o.port, signal })
+          : TtrpcClient.connectTcp({ host: o.host, port: o.port, signal }),
+      onConnect: (_c, attempt) => log.info({ attempt, forwarder: `${o.host}:${o.port}` }, `connected to the forwarder at ${o.host}:${o.port}`),
+    });
+    this.server = new TtrpcServer({
+      logger: log,
+      fallback: createRelay({
+        upstream: this.upstream,
+        rewriters: new Map([
+          [
+            'grpc.AgentService/CreateContainer',
+            (p: Buffer) => rewriteCreateContainerOnWorker(p, { directVolumesDir: o.directVolumesDir, onStorage: (line) => log.info(line) }),
+          ],
+        ]),
+      }),
+    });
+  }
+
+  get upstreamConnections(): number {
+    return this.upstream.connectionCount;
+  }
+
+  /**
+   * Dials the forwarder (retrying within PROXY_TIMEOUT and `signal`), then serves the shim's socket.
+   * Resolves once both are up — StartVM returns only when the forwarder is reachable.
+   */
+  async start(signal: AbortSignal): Promise<void> {
+    const limit = AbortSignal.any([signal, AbortSignal.timeout(this.o.proxyTimeoutMs)]);
+    try {
+      await this.upstream.connect(limit);
+    } catch (err) {
+      throw new Error(`failed to establish agent proxy connection to ${this.o.host}:${this.o.port}: ${(err as Error).message}`, { cause: err });
+    }
+    if (this.closed) throw new Error('agent proxy closed while starting');
+    this.listener = await listenUnix(this.o.socketPath);
+    this.server.serve(this.listener.server);
+    this.o.logger.info({ socket: this.o.socketPath }, `agent proxy serving ${this.o.socketPath}`);
+  }
+
+  /** Stops serving and drops the upstream connection. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.upstream.close();
+    await this.server.shutdown(0);
+    await this.listener?.close();
+  }
+}

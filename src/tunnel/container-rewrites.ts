@@ -1,0 +1,74 @@
+/**
+ * The request rewrites of the tunnel (reference §3.6 worker side, §3.13 VM side), as pure functions
+ * on encoded payloads: decode with the partial agent schema, change, re-encode. Fields the schema
+ * does not name are kept as unknown fields and written back unchanged.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
+import { CreateContainerRequestSchema, CreateSandboxRequestSchema, type CreateContainerRequest } from '../proto/gen/agent/agent_pb.js';
+import { LinuxNamespaceSchema, LinuxSchema, SpecSchema } from '../proto/gen/agent/oci_pb.js';
+
+export const GPU_ANNOTATION = 'io.katacontainers.config.hypervisor.default_gpus';
+export const CDI_ANNOTATION = 'cdi.k8s.io/peer-pods';
+export const CDI_ALL_GPUS = 'nvidia.com/gpu=all';
+export const PEERPOD_VOLUMES_ANNOTATION = 'io.confidentialcontainers.org.peerpodvolumes.target_path';
+export const DIRECT_VOLUMES_DIR = '/run/kata-containers/shared/direct-volumes';
+export const POD_NETNS_PATH = '/run/netns/podns';
+
+export interface WorkerRewriteOptions {
+  /** Where kubelet's CSI direct-volume entries live (tests point elsewhere). */
+  directVolumesDir?: string;
+  /** Told about each storage, for the log lines upstream's e2e suites grep. */
+  onStorage?(line: string): void;
+}
+
+/** A CSI mount target that has a direct-volume entry: `<dir>/<base64url(path)>/mountInfo.json`. */
+function isDirectVolume(source: string, dir: string): boolean {
+  if (!source.includes('/volumes/kubernetes.io~csi/')) return false;
+  return existsSync(join(dir, Buffer.from(source).toString('base64url'), 'mountInfo.json'));
+}
+
+/**
+ * Worker side: GPU pods get the CDI annotation; mounts of CSI direct volumes are listed in the
+ * peer-pod volumes annotation for the forwarder to wait on.
+ */
+export function rewriteCreateContainerOnWorker(payload: Uint8Array, o: WorkerRewriteOptions = {}): Uint8Array {
+  const req = fromBinary(CreateContainerRequestSchema, payload);
+  const spec = (req.OCI ??= create(SpecSchema));
+  const annotations = spec.Annotations;
+  const gpus = annotations[GPU_ANNOTATION];
+  if (gpus !== undefined && gpus !== '' && gpus !== '0') annotations[CDI_ANNOTATION] = CDI_ALL_GPUS;
+
+  const dir = o.directVolumesDir ?? DIRECT_VOLUMES_DIR;
+  const targets = spec.Mounts.filter((m) => isDirectVolume(m.source, dir)).map((m) => m.source);
+  if (targets.length > 0) {
+    const existing = annotations[PEERPOD_VOLUMES_ANNOTATION];
+    annotations[PEERPOD_VOLUMES_ANNOTATION] = [...(existing ? existing.split(',') : []), ...targets].join(',');
+  }
+  for (const s of req.storages) {
+    o.onStorage?.(`mount_point:${s.mountPoint} source:${s.source} fstype:${s.fstype} driver:${s.driver}`);
+  }
+  return toBinary(CreateContainerRequestSchema, req);
+}
+
+/** VM side: the container joins the pod network namespace the forwarder built. */
+export function rewriteCreateContainerInVm(payload: Uint8Array, netnsPath = POD_NETNS_PATH): Uint8Array {
+  const req = fromBinary(CreateContainerRequestSchema, payload);
+  const spec = (req.OCI ??= create(SpecSchema));
+  const linux = (spec.Linux ??= create(LinuxSchema));
+  const network = linux.Namespaces.find((n) => n.Type === 'network');
+  if (network) network.Path = netnsPath;
+  else linux.Namespaces.push(create(LinuxNamespaceSchema, { Type: 'network', Path: netnsPath }));
+  return toBinary(CreateContainerRequestSchema, req);
+}
+
+/** VM side: drop `dns` so the agent leaves the VM's /etc/resolv.conf alone (upstream issue #98). */
+export function rewriteCreateSandboxInVm(payload: Uint8Array): Uint8Array {
+  const req = fromBinary(CreateSandboxRequestSchema, payload);
+  if (req.dns.length === 0) return payload;
+  req.dns = [];
+  return toBinary(CreateSandboxRequestSchema, req);
+}
+
+export type { CreateContainerRequest };

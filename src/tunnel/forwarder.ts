@@ -1,0 +1,110 @@
+/**
+ * The agent-protocol-forwarder (runs inside the pod VM, reference §3.13): listens on TCP 15150 —
+ * TLS requiring a client certificate — and forwards every ttrpc call to the kata-agent's Unix
+ * socket. Before forwarding, a request gate (the pod's policy) may refuse a call with
+ * PERMISSION_DENIED. Rewrites: CreateContainer joins the pod network namespace (when a pod network
+ * is configured), CreateSandbox loses `dns`.
+ */
+import { createServer as createTcpServer, type Server as NetServer } from 'node:net';
+import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
+import { fromBinary } from '@bufbuild/protobuf';
+import type { Logger } from 'pino';
+import { SetPolicyRequestSchema } from '../proto/gen/agent/agent_pb.js';
+import { TtrpcClient } from '../ttrpc/client.js';
+import { TtrpcServer } from '../ttrpc/server.js';
+import { rewriteCreateContainerInVm, rewriteCreateSandboxInVm } from './container-rewrites.js';
+import type { Rewriter } from './relay.js';
+import { ReconnectingClient } from './reconnecting-client.js';
+import { createRelay } from './relay.js';
+
+/** Decides whether a call may reach the agent; throws (PERMISSION_DENIED) to refuse. */
+export interface RequestGate {
+  check(service: string, method: string): void;
+  /** A SetPolicy the agent accepted: the gate follows the new policy. */
+  update?(policyText: string): void;
+}
+
+export interface ForwarderOptions {
+  host: string;
+  port: number;
+  /** Server TLS options (certificate, client CA, requestCert); undefined = plain TCP (tests only). */
+  tls: TlsOptions | undefined;
+  agentSocket: string;
+  /** How long a call waits for the agent socket to appear (upstream: 150 s). */
+  agentWaitMs?: number;
+  /** The pod network namespace containers join; undefined when no pod network is configured. */
+  podNetnsPath: string | undefined;
+  gate?: RequestGate;
+  logger: Logger;
+}
+
+export class Forwarder {
+  private readonly upstream: ReconnectingClient;
+  private readonly server: TtrpcServer;
+  private listener: NetServer | undefined;
+
+  constructor(private readonly o: ForwarderOptions) {
+    const log = o.logger;
+    this.upstream = new ReconnectingClient({
+      logger: log,
+      connectWaitMs: o.agentWaitMs ?? 150_000,
+      backoff: { initialMs: 20, maxMs: 500 },
+      dial: (signal) => TtrpcClient.connectUnix(o.agentSocket, { signal }),
+      onConnect: () => log.info({ socket: o.agentSocket }, `connected to the kata-agent at ${o.agentSocket}`),
+    });
+    const rewriters = new Map<string, Rewriter>([['grpc.AgentService/CreateSandbox', rewriteCreateSandboxInVm]]);
+    if (o.podNetnsPath) {
+      const netns = o.podNetnsPath;
+      rewriters.set('grpc.AgentService/CreateContainer', (p) => rewriteCreateContainerInVm(p, netns));
+    }
+    this.server = new TtrpcServer({
+      logger: log,
+      fallback: createRelay({
+        upstream: this.upstream,
+        rewriters,
+        gate: (service, method) => {
+          try {
+            o.gate?.check(service, method);
+          } catch (err) {
+            log.warn({ service, method, reason: (err as Error).message }, `refused ${service}/${method}`);
+            throw err;
+          }
+        },
+        after: (service, method, request) => {
+          if (service === 'grpc.AgentService' && method === 'SetPolicy' && o.gate?.update) {
+            o.gate.update(fromBinary(SetPolicyRequestSchema, request).policy);
+            log.info('policy updated by SetPolicy');
+          }
+        },
+      }),
+    });
+  }
+
+  /** Listens; resolves with the bound port (0 in the options picks a free one). */
+  async start(): Promise<number> {
+    const listener = this.o.tls ? createTlsServer(this.o.tls) : createTcpServer();
+    // A TLS handshake that fails (no or wrong client certificate, garbage) must not reach the log as a crash.
+    listener.on('tlsClientError', (err) => this.o.logger.warn({ err: err.message }, 'TLS handshake refused'));
+    this.server.serve(listener, this.o.tls ? 'secureConnection' : 'connection');
+    await new Promise<void>((resolve, reject) => {
+      listener.once('error', reject);
+      listener.listen(this.o.port, this.o.host, () => {
+        listener.off('error', reject);
+        resolve();
+      });
+    });
+    this.listener = listener;
+    const port = (listener.address() as { port: number }).port;
+    this.o.logger.info({ listen: `${this.o.host}:${port}`, tls: this.o.tls !== undefined }, `forwarder listening on ${this.o.host}:${port}`);
+    return port;
+  }
+
+  async close(): Promise<void> {
+    this.upstream.close();
+    await this.server.shutdown(0);
+  }
+
+  get listening(): boolean {
+    return this.listener?.listening ?? false;
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * One upstream ttrpc connection that heals itself: dialled with jittered backoff, re-dialled when
+ * lost. Calls made while it is down wait for the next connection (within their own deadline), so a
+ * forwarder or agent restart costs only the calls that were in flight — those fail UNAVAILABLE.
+ */
+import type { Logger } from 'pino';
+import { Code, TtrpcError } from '../ttrpc/codes.js';
+import type { CallOptions, TtrpcClient } from '../ttrpc/client.js';
+import { Backoff, sleep, type BackoffOptions } from '../util/backoff.js';
+
+export type Dialer = (signal: AbortSignal) => Promise<TtrpcClient>;
+
+export interface ReconnectingClientOptions {
+  dial: Dialer;
+  logger: Logger;
+  /** Default: 50 ms doubling to at most 1 s (upstream waits up to 5 s between tries). */
+  backoff?: BackoffOptions;
+  /** How long a call waits for a connection when it has no deadline of its own. */
+  connectWaitMs: number;
+  /** Called on every (re)connection. */
+  onConnect?(client: TtrpcClient, attempt: number): void;
+}
+
+export class ReconnectingClient {
+  private client: TtrpcClient | undefined;
+  private connecting: Promise<TtrpcClient> | undefined;
+  private readonly closing = new AbortController();
+  private connections = 0;
+
+  constructor(private readonly o: ReconnectingClientOptions) {}
+
+  get connected(): boolean {
+    return this.client !== undefined && !this.client.isClosed;
+  }
+
+  /** Number of successful dials so far (1 after the first connection). */
+  get connectionCount(): number {
+    return this.connections;
+  }
+
+  /** Connects (or waits for the connection in progress); rejects when `signal` aborts first. */
+  connect(signal?: AbortSignal): Promise<TtrpcClient> {
+    if (this.client && !this.client.isClosed) return Promise.resolve(this.client);
+    this.connecting ??= this.dialLoop().finally(() => (this.connecting = undefined));
+    if (!signal) return this.connecting;
+    return raceAbort(this.connecting, signal);
+  }
+
+  /** Forwards one call; waits for a connection first if there is none. */
+  async call(service: string, method: string, payload: Uint8Array, options: CallOptions = {}): Promise<Buffer> {
+    const limit = AbortSignal.timeout(options.timeoutMs ?? this.o.connectWaitMs);
+    const waitSignal = options.signal ? AbortSignal.any([options.signal, limit]) : limit;
+    let client: TtrpcClient;
+    try {
+      client = await this.connect(waitSignal);
+    } catch (err) {
+      if (this.closing.signal.aborted) throw new TtrpcError(Code.UNAVAILABLE, 'upstream closed');
+      throw err instanceof TtrpcError ? err : new TtrpcError(Code.UNAVAILABLE, `upstream not reachable: ${(err as Error).message}`);
+    }
+    return client.call(service, method, payload, options);
+  }
+
+  /** Closes the connection and stops re-dialling. Calls in flight fail UNAVAILABLE. Idempotent. */
+  close(): void {
+    this.closing.abort(new TtrpcError(Code.UNAVAILABLE, 'upstream closed'));
+    this.client?.close();
+    this.client = undefined;
+  }
+
+  private async dialLoop(): Promise<TtrpcClient> {
+    const backoff = new Backoff({ initialMs: 50, maxMs: 1000, ...this.o.backoff });
+    const signal = this.closing.signal;
+    for (let attempt = 1; ; attempt++) {
+      signal.throwIfAborted();
+      try {
+        const client = await this.o.dial(signal);
+        if (signal.aborted) {
+          client.close();
+          signal.throwIfAborted();
+        }
+        this.client = client;
+        this.connections++;
+        this.o.onConnect?.(client, attempt);
+        void client.closed.then(() => {
+          if (this.client === client) {
+            this.client = undefined;
+            if (!signal.aborted) {
+              this.o.logger.warn('upstream connection lost; reconnecting');
+              // Re-dial at once so the next call finds a connection; failures are retried in the loop.
+              this.connect().catch(() => undefined);
+            }
+          }
+        });
+        return client;
+      } catch (err) {
+        if (signal.aborted) throw signal.reason;
+        const delay = backoff.next();
+        if (attempt === 1 || attempt % 20 === 0) {
+          this.o.logger.info({ attempt, err: (err as Error).message, retryInMs: Math.round(delay) }, 'upstream not reachable yet');
+        }
+        await sleep(delay, signal);
+      }
+    }
+  }
+}
+
+function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(abortReason(signal));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(abortReason(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+function abortReason(signal: AbortSignal): TtrpcError {
+  const r: unknown = signal.reason;
+  if (r instanceof TtrpcError) return r;
+  if (r instanceof Error && r.name === 'TimeoutError') return new TtrpcError(Code.UNAVAILABLE, 'upstream not reachable in time');
+  return new TtrpcError(Code.CANCELLED, 'cancelled while waiting for the upstream connection');
+}

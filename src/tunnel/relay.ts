@@ -1,0 +1,37 @@
+/**
+ * Byte-level ttrpc pass-through: every call that reaches the local server is sent upstream as it
+ * came (service, method, payload, metadata, remaining deadline) and the upstream's answer — payload
+ * or status with details — comes back unchanged. A few methods get their payload rewritten, and a
+ * gate may refuse a call before it leaves. Unknown services and methods pass like any other.
+ */
+import type { FallbackHandler } from '../ttrpc/server.js';
+import type { ReconnectingClient } from './reconnecting-client.js';
+
+/** Rewrites a request payload; returns the payload to send. May throw a TtrpcError to refuse. */
+export type Rewriter = (payload: Buffer) => Uint8Array | Promise<Uint8Array>;
+
+export interface RelayOptions {
+  upstream: ReconnectingClient;
+  /** Keyed `service/method`, e.g. `grpc.AgentService/CreateContainer`. */
+  rewriters?: ReadonlyMap<string, Rewriter>;
+  /** Runs before anything is sent; throw (a TtrpcError) to refuse the call. */
+  gate?(service: string, method: string, payload: Buffer): void;
+  /** Runs after the upstream answered successfully. */
+  after?(service: string, method: string, request: Uint8Array, response: Buffer): void;
+}
+
+export function createRelay(o: RelayOptions): FallbackHandler {
+  return async (payload, ctx) => {
+    o.gate?.(ctx.service, ctx.method, payload);
+    const rewrite = o.rewriters?.get(`${ctx.service}/${ctx.method}`);
+    const out = rewrite ? await rewrite(payload) : payload;
+    const timeoutMs = ctx.deadline !== undefined ? Math.max(1, ctx.deadline - Date.now()) : undefined;
+    const response = await o.upstream.call(ctx.service, ctx.method, out, {
+      signal: ctx.signal,
+      timeoutMs,
+      metadata: [...ctx.metadata],
+    });
+    o.after?.(ctx.service, ctx.method, out, response);
+    return response;
+  };
+}
