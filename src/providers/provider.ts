@@ -78,4 +78,6 @@ export interface ProviderHost {
   stateDir: string;
   clusterName: string;
   nodeName: string;
+  /** The port the forwarder in each VM listens on (FORWARDER_PORT); firewall rules must admit it. */
+  forwarderPort: number;
 }

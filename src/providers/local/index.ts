@@ -1,10 +1,10 @@
 import type { ProviderPlugin } from '../registry.js';
-import { describeLocalConfig } from './config.js';
+import { describeLocalConfig, loadLocalConfig } from './config.js';
 import { LocalProvider } from './provider.js';
 
 export const localPlugin: ProviderPlugin = {
   name: 'local',
-  description: 'no cloud: placeholder instances on this machine (the default)',
-  create: async (host) => new LocalProvider(host),
+  description: 'no cloud: each instance is a forwarder process on a loopback address (the default; no TEE)',
+  create: async (host, env) => new LocalProvider(host, loadLocalConfig(env)),
   describeConfig: describeLocalConfig,
 };

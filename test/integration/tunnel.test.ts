@@ -1,0 +1,251 @@
+/**
+ * The agent path end to end on real sockets and real mutual TLS:
+ * shim (TtrpcClient) → agent.ttrpc → AgentProxy → mTLS → Forwarder → agent socket → a recording agent.
+ */
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { CreateContainerRequestSchema, CreateSandboxRequestSchema } from '../../src/proto/gen/agent/agent_pb.js';
+import { SpecSchema } from '../../src/proto/gen/agent/oci_pb.js';
+import { Code, TtrpcClient, TtrpcError, TtrpcServer, listenUnix, type UnixListener } from '../../src/ttrpc/index.js';
+import { AgentProxy } from '../../src/tunnel/agent-proxy.js';
+import { CDI_ANNOTATION, GPU_ANNOTATION } from '../../src/tunnel/container-rewrites.js';
+import { Forwarder } from '../../src/tunnel/forwarder.js';
+import { testPki, type Pem } from '../helpers/test-certs.js';
+
+const log = pino({ level: 'silent' });
+
+interface Recorded {
+  service: string;
+  method: string;
+  payload: Buffer;
+}
+
+/** A minimal agent: records every call, answers Health, echoes anything else; can fail on demand. */
+class RecordingAgent {
+  readonly calls: Recorded[] = [];
+  delayMs = 0;
+  private constructor(private readonly listener: UnixListener, private readonly server: TtrpcServer) {}
+  static async start(path: string, agent?: RecordingAgent): Promise<RecordingAgent> {
+    const calls = agent?.calls ?? [];
+    const server = new TtrpcServer({
+      fallback: async (payload, ctx) => {
+        calls.push({ service: ctx.service, method: ctx.method, payload: Buffer.from(payload) });
+        if (ctx.method === 'Fail') throw new TtrpcError(Code.FAILED_PRECONDITION, 'agent says no', [Buffer.from('0a0474797065', 'hex')]);
+        if (ctx.method === 'Slow') await new Promise((r) => setTimeout(r, 2000));
+        return payload;
+      },
+    });
+    const listener = await listenUnix(path);
+    server.serve(listener.server);
+    const a = new RecordingAgent(listener, server);
+    (a as { calls: Recorded[] }).calls = calls;
+    return a;
+  }
+  async close(): Promise<void> {
+    await this.server.shutdown(0);
+    await this.listener.close();
+  }
+}
+
+let pki: { ca: string; server: Pem; client: Pem };
+const NAME = 'podvm-nginx-a1b2c3d4';
+beforeAll(async () => {
+  pki = await testPki(NAME);
+});
+
+interface Chain {
+  dir: string;
+  agent: RecordingAgent;
+  forwarder: Forwarder;
+  port: number;
+  proxy: AgentProxy;
+  shim: TtrpcClient;
+  agentSocket: string;
+  extra: { close(): void | Promise<void> }[];
+}
+let chain: Chain | undefined;
+
+function forwarderFor(agentSocket: string, port: number, podNetnsPath: string | undefined): Forwarder {
+  return new Forwarder({
+    host: '127.0.0.1',
+    port,
+    tls: { cert: pki.server.cert, key: pki.server.key, ca: pki.ca, requestCert: true, rejectUnauthorized: true },
+    agentSocket,
+    agentWaitMs: 10_000,
+    podNetnsPath,
+    logger: log,
+  });
+}
+
+async function startChain(options: { podNetnsPath?: string; startAgent?: boolean } = {}): Promise<Chain> {
+  const dir = await mkdtemp(join(tmpdir(), 'caa-tunnel-'));
+  const agentSocket = join(dir, 'agent.sock');
+  const agent = options.startAgent === false ? (undefined as unknown as RecordingAgent) : await RecordingAgent.start(agentSocket);
+  const forwarder = forwarderFor(agentSocket, 0, options.podNetnsPath);
+  const port = await forwarder.start();
+  const proxy = new AgentProxy({
+    sandboxId: 's1',
+    socketPath: join(dir, 'agent.ttrpc'),
+    host: '127.0.0.1',
+    port,
+    tls: { ca: pki.ca, cert: pki.client.cert, key: pki.client.key, servername: NAME },
+    proxyTimeoutMs: 10_000,
+    logger: log,
+  });
+  await proxy.start(AbortSignal.timeout(10_000));
+  const shim = await TtrpcClient.connectUnix(join(dir, 'agent.ttrpc'));
+  chain = { dir, agent, forwarder, port, proxy, shim, agentSocket, extra: [] };
+  return chain;
+}
+
+afterEach(async () => {
+  if (!chain) return;
+  const c = chain;
+  chain = undefined;
+  c.shim.close();
+  for (const e of c.extra) await e.close();
+  await c.proxy.close();
+  await c.forwarder.close();
+  await c.agent?.close();
+  await rm(c.dir, { recursive: true, force: true });
+});
+
+describe('agent tunnel', () => {
+  it('an agent method unknown to our protos passes through unchanged, metadata included', async () => {
+    const c = await startChain();
+    const payload = Buffer.from('0a03616263ba0602ffee', 'hex');
+    const reply = await c.shim.call('grpc.AgentService', 'SomeFutureMethod', payload, { metadata: [{ key: 'k', value: 'v' }] });
+    expect(reply).toEqual(payload);
+    expect(c.agent.calls.at(-1)).toMatchObject({ service: 'grpc.AgentService', method: 'SomeFutureMethod' });
+    expect(c.agent.calls.at(-1)!.payload).toEqual(payload);
+  });
+
+  it('an agent status with details comes back unchanged', async () => {
+    const c = await startChain();
+    const err = (await c.shim.call('grpc.AgentService', 'Fail', Buffer.alloc(0)).catch((e: unknown) => e)) as TtrpcError;
+    expect(err).toBeInstanceOf(TtrpcError);
+    expect(err.code).toBe(Code.FAILED_PRECONDITION);
+    expect(err.message).toBe('agent says no');
+    expect(err.details.map((d) => Buffer.from(d).toString('hex'))).toEqual(['0a0474797065']);
+  });
+
+  it('CreateSandbox reaches the agent without dns; other fields, also unknown ones, intact', async () => {
+    const c = await startChain();
+    const req = toBinary(CreateSandboxRequestSchema, create(CreateSandboxRequestSchema, { hostname: 'nginx', dns: ['nameserver 10.96.0.10'], sandboxId: 's1' }));
+    const withUnknown = Buffer.concat([req, Buffer.from('3801', 'hex')]); // field 7 (varint) unknown to our schema
+    await c.shim.call('grpc.AgentService', 'CreateSandbox', withUnknown);
+    const got = c.agent.calls.at(-1)!.payload;
+    const decoded = fromBinary(CreateSandboxRequestSchema, got);
+    expect(decoded.dns).toEqual([]);
+    expect(decoded.hostname).toBe('nginx');
+    expect(decoded.sandboxId).toBe('s1');
+    expect(got.subarray(-2).toString('hex')).toBe('3801');
+  });
+
+  it('CreateContainer gains the podns namespace (VM side) and the CDI annotation for GPU pods (worker side)', async () => {
+    const c = await startChain({ podNetnsPath: '/run/netns/podns' });
+    const spec = create(SpecSchema, { Annotations: { [GPU_ANNOTATION]: '1' } });
+    const req = toBinary(CreateContainerRequestSchema, create(CreateContainerRequestSchema, { containerId: 'c1', OCI: spec }));
+    await c.shim.call('grpc.AgentService', 'CreateContainer', req);
+    const got = fromBinary(CreateContainerRequestSchema, c.agent.calls.at(-1)!.payload);
+    expect(got.containerId).toBe('c1');
+    expect(got.OCI?.Linux?.Namespaces).toEqual([expect.objectContaining({ Type: 'network', Path: '/run/netns/podns' })]);
+    expect(got.OCI?.Annotations[CDI_ANNOTATION]).toBe('nvidia.com/gpu=all');
+  });
+
+  it('without a pod network CreateContainer keeps its namespaces', async () => {
+    const c = await startChain();
+    const req = toBinary(CreateContainerRequestSchema, create(CreateContainerRequestSchema, { containerId: 'c1' }));
+    await c.shim.call('grpc.AgentService', 'CreateContainer', req);
+    const got = fromBinary(CreateContainerRequestSchema, c.agent.calls.at(-1)!.payload);
+    expect(got.OCI?.Linux?.Namespaces ?? []).toEqual([]);
+  });
+
+  it('100 concurrent calls from several shim connections share one upstream connection', async () => {
+    const c = await startChain();
+    const second = await TtrpcClient.connectUnix(join(c.dir, 'agent.ttrpc'));
+    c.extra.push(second);
+    const replies = await Promise.all(
+      Array.from({ length: 100 }, (_, i) => (i % 2 ? c.shim : second).call('grpc.AgentService', 'Echo', Buffer.from(`m${i}`))),
+    );
+    expect(replies.map(String)).toEqual(Array.from({ length: 100 }, (_, i) => `m${i}`));
+    expect(c.proxy.upstreamConnections).toBe(1);
+  });
+
+  it('a message near 4 MiB crosses the tunnel byte-exact', async () => {
+    const c = await startChain();
+    const big = Buffer.alloc((4 << 20) - 256, 7);
+    big[12345] = 1;
+    expect((await c.shim.call('grpc.AgentService', 'Echo', big)).equals(big)).toBe(true);
+  });
+
+  it('the forwarder restarts mid-session: calls in flight fail UNAVAILABLE, later calls succeed', async () => {
+    const c = await startChain();
+    const inFlight = c.shim.call('grpc.AgentService', 'Slow', Buffer.alloc(0)).catch((e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 100));
+    await c.forwarder.close();
+    const err = (await inFlight) as TtrpcError;
+    expect(err.code).toBe(Code.UNAVAILABLE);
+    c.forwarder = forwarderFor(c.agentSocket, c.port, undefined);
+    await c.forwarder.start();
+    expect(String(await c.shim.call('grpc.AgentService', 'Echo', Buffer.from('after'), { timeoutMs: 10_000 }))).toBe('after');
+    expect(c.proxy.upstreamConnections).toBe(2);
+  });
+
+  it('the agent socket appears late: the call waits for it', async () => {
+    const c = await startChain({ startAgent: false });
+    const call = c.shim.call('grpc.AgentService', 'Echo', Buffer.from('late'), { timeoutMs: 10_000 });
+    await new Promise((r) => setTimeout(r, 500));
+    c.agent = await RecordingAgent.start(c.agentSocket);
+    expect(String(await call)).toBe('late');
+  });
+
+  it('garbage on the forwarder port does not crash it', async () => {
+    const c = await startChain();
+    for (const bytes of [Buffer.from('GET / HTTP/1.1\r\n\r\n'), Buffer.alloc(4096, 0xff), Buffer.from('16030100', 'hex')]) {
+      await new Promise<void>((resolve) => {
+        const s = connect(c.port, '127.0.0.1', () => s.end(bytes));
+        s.on('close', () => resolve());
+        s.on('error', () => resolve());
+      });
+    }
+    expect(c.forwarder.listening).toBe(true);
+    expect(String(await c.shim.call('grpc.AgentService', 'Echo', Buffer.from('still here')))).toBe('still here');
+  });
+});
+
+describe('agent proxy start', () => {
+  it('gives up after PROXY_TIMEOUT with a clear error when nothing listens', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'caa-tunnel-'));
+    const proxy = new AgentProxy({ sandboxId: 's', socketPath: join(dir, 'agent.ttrpc'), host: '127.0.0.1', port: 1, tls: undefined, proxyTimeoutMs: 300, logger: log });
+    const t0 = performance.now();
+    await expect(proxy.start(new AbortController().signal)).rejects.toThrow(/failed to establish agent proxy connection to 127.0.0.1:1/);
+    expect(performance.now() - t0).toBeLessThan(3000);
+    await proxy.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('refuses a forwarder whose certificate names another instance', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'caa-tunnel-'));
+    const fwd = forwarderFor(join(dir, 'agent.sock'), 0, undefined);
+    const port = await fwd.start();
+    const proxy = new AgentProxy({
+      sandboxId: 's',
+      socketPath: join(dir, 'agent.ttrpc'),
+      host: '127.0.0.1',
+      port,
+      tls: { ca: pki.ca, cert: pki.client.cert, key: pki.client.key, servername: 'podvm-someone-else' },
+      proxyTimeoutMs: 500,
+      logger: log,
+    });
+    await expect(proxy.start(new AbortController().signal)).rejects.toThrow(/failed to establish agent proxy connection/);
+    await proxy.close();
+    await fwd.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+});
