@@ -1,4 +1,140 @@
 #!/usr/bin/env node
-/** The forwarder that runs inside the pod VM. It arrives with the agent-tunnel issue. */
-console.error('agent-protocol-forwarder: not yet implemented (see the agent-tunnel issue)');
-process.exit(1);
+/**
+ * `agent-protocol-forwarder [flags]` — runs inside the pod VM: reads apf.json, listens for the
+ * daemon's agent proxy (mTLS), gates and forwards calls to the kata-agent.
+ * `agent-protocol-forwarder provision-files [flags]` — the VM's user-data reader (process-user-data).
+ * Parses, builds, starts; the logic lives in src/tunnel and src/podvm.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Command, Option } from 'commander';
+import { createLogger } from '../observability/logger.js';
+import { parseApfJson } from '../podvm/apf-config.js';
+import { CIDATA_DIR } from '../podvm/paths.js';
+import { provisionFiles } from '../podvm/provision.js';
+import { parseGoDuration } from '../config/duration.js';
+import { Forwarder } from '../tunnel/forwarder.js';
+import { DEFAULT_POLICY_PATH, INITDATA_POLICY_PATH, PolicyGate } from '../tunnel/policy/index.js';
+import { forwarderServerOptions, forwarderServerOptionsFromFiles } from '../tunnel/tls/index.js';
+import { VERSION } from '../version.js';
+import { normalizeGoFlags } from './go-flags.js';
+
+interface RunFlags {
+  config: string;
+  listen: string;
+  kataAgentSocket: string;
+  podNamespace: string;
+  hostInterface?: string;
+  caCertFile?: string;
+  certFile?: string;
+  certKey?: string;
+  disableTls?: boolean;
+  root: string;
+  provisionFrom?: string;
+  policyPreset?: string;
+  agentWait: string;
+  logLevel: string;
+}
+
+const FLAGS = [
+  { flag: 'config' }, { flag: 'listen' }, { flag: 'kata-agent-socket' }, { flag: 'pod-namespace' }, { flag: 'host-interface' },
+  { flag: 'ca-cert-file' }, { flag: 'cert-file' }, { flag: 'cert-key' }, { flag: 'disable-tls', boolean: true },
+  { flag: 'root' }, { flag: 'provision-from' }, { flag: 'policy-preset' }, { flag: 'agent-wait' }, { flag: 'log-level' }, { flag: 'version', boolean: true },
+];
+
+/** Paths inside the VM, under `--root` (a test or the local provider runs a "VM" in a folder). */
+const under = (root: string, path: string): string => (root === '/' ? path : join(root, path));
+
+function parseListen(listen: string): { host: string; port: number } {
+  const m = /^(.*):(\d{1,5})$/.exec(listen);
+  if (!m || Number(m[2]) > 65535) throw Object.assign(new Error(`--listen ${listen}: expected HOST:PORT`), { code: 'INVALID_CONFIG' });
+  return { host: m[1] === '' ? '0.0.0.0' : m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]) };
+}
+
+async function run(flags: RunFlags): Promise<void> {
+  const logger = createLogger(flags.logLevel as 'info').child({ component: 'forwarder' });
+  logger.info({ version: VERSION }, `agent-protocol-forwarder ${VERSION} starting`);
+  if (flags.provisionFrom) {
+    const r = await provisionFiles({ logger: logger.child({ component: 'userdata/provision' }), root: flags.root, cidataDir: flags.provisionFrom });
+    logger.info({ written: r.written, ignored: r.ignored, digest: r.initdata.digest }, 'user-data provisioned');
+  }
+  const apf = parseApfJson(await readFile(under(flags.root, flags.config), 'utf8'));
+  const { host, port } = parseListen(flags.listen);
+
+  let tls;
+  if (flags.disableTls) {
+    logger.warn('TLS is DISABLED (--disable-tls): anyone who can reach this port drives the agent; for tests only');
+  } else if (flags.caCertFile || flags.certFile || flags.certKey) {
+    tls = await forwarderServerOptionsFromFiles({ certFile: flags.certFile, keyFile: flags.certKey, caFile: flags.caCertFile }, apf);
+  } else {
+    tls = forwarderServerOptions(apf);
+  }
+
+  const gate = await PolicyGate.fromSources({
+    initdataPolicyPath: under(flags.root, INITDATA_POLICY_PATH),
+    defaultPolicyPath: under(flags.root, DEFAULT_POLICY_PATH),
+    preset: flags.policyPreset,
+  });
+  if (gate.warning) logger.warn(gate.warning);
+  logger.info({ policy: gate.source }, `request policy from ${gate.source.description}`);
+
+  const podNetwork = apf['pod-network'];
+  if (podNetwork) logger.warn('pod network set-up (VXLAN in the podns namespace) is not implemented yet; containers still join it');
+  const forwarder = new Forwarder({
+    host,
+    port,
+    tls,
+    agentSocket: under(flags.root, flags.kataAgentSocket),
+    agentWaitMs: parseGoDuration(flags.agentWait),
+    podNetnsPath: podNetwork ? flags.podNamespace : undefined,
+    gate,
+    logger,
+  });
+  await forwarder.start();
+  const stop = (sig: string): void => {
+    logger.info(`${sig} received, stopping`);
+    forwarder.close().finally(() => logger.flush(() => process.exit(0)));
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+}
+
+const program = new Command('agent-protocol-forwarder')
+  .description('Runs in the pod VM: forwards the Kata agent protocol from the cloud-api-adaptor (mutual TLS) to the kata-agent, under the pod policy')
+  .version(VERSION, '--version')
+  .showHelpAfterError()
+  .option('--config <path>', 'forwarder configuration (written from user-data)', '/run/peerpod/apf.json')
+  .option('--listen <host:port>', 'address for the agent proxy', '0.0.0.0:15150')
+  .option('--kata-agent-socket <path>', "the kata-agent's ttrpc socket", '/run/kata-containers/agent.sock')
+  .option('--pod-namespace <path>', 'network namespace of the pod', '/run/netns/podns')
+  .option('--host-interface <name>', 'dedicated tunnel interface (pod network)')
+  .option('--ca-cert-file <path>', 'manual TLS: CA of the client certificates')
+  .option('--cert-file <path>', 'manual TLS: server certificate')
+  .option('--cert-key <path>', 'manual TLS: server key')
+  .option('--disable-tls', 'plain TCP: tests only')
+  .option('--root <dir>', 'prefix of the VM file system paths (the local provider runs a "VM" in a folder)', '/')
+  .option('--provision-from <dir>', 'first provision the files from this cidata folder (local provider)')
+  .addOption(new Option('--policy-preset <name>', 'policy when neither initdata nor the image has one'))
+  .option('--agent-wait <duration>', 'how long a call waits for the agent socket', '150s')
+  .option('--log-level <level>', 'log level', 'info')
+  .action((flags: RunFlags) => run(flags));
+
+program
+  .command('provision-files')
+  .description("write the allowed files from the VM's user-data (cidata disk or the cloud's metadata service), then expand initdata")
+  .option('--root <dir>', 'prefix of every written path', '/')
+  .option('--cidata <dir>', 'where the cidata disk is mounted', CIDATA_DIR)
+  .addOption(new Option('--source <cloud>', 'metadata service to ask when there is no cidata disk').choices(['aws', 'azure', 'gcp', 'none']).default('none'))
+  .option('--timeout <duration>', 'how long to keep trying', '180s')
+  .action(async (o: { root: string; cidata: string; source: 'aws' | 'azure' | 'gcp' | 'none'; timeout: string }) => {
+    const logger = createLogger('info').child({ component: 'userdata/provision' });
+    const r = await provisionFiles({ logger, root: o.root, cidataDir: o.cidata, source: o.source, timeoutMs: parseGoDuration(o.timeout) });
+    logger.info(r, 'provisioning done');
+    logger.flush(() => process.exit(0));
+  });
+
+program.parseAsync(normalizeGoFlags(process.argv, FLAGS)).catch((err: unknown) => {
+  const e = err as { code?: string; message?: string };
+  console.error(`agent-protocol-forwarder: ${e.message ?? String(err)}`);
+  process.exit(e.code?.startsWith('INVALID_') ? 2 : 1);
+});

@@ -23,10 +23,10 @@ function daemonCommand(program: Command): void {
         `cloud-api-adaptor ${VERSION} starting with provider ${providerName}`,
       );
       const provider = await plugin.create(
-        { logger, stateDir: config.stateDir, clusterName: config.clusterName, nodeName: config.nodeName },
+        { logger, stateDir: config.stateDir, clusterName: config.clusterName, nodeName: config.nodeName, forwarderPort: config.forwarderPort },
         process.env,
       );
-      const daemon = new Daemon({ config, provider, logger });
+      const daemon = await Daemon.create({ config, provider, logger });
       let signals = 0;
       const onSignal = (sig: NodeJS.Signals): void => {
         if (++signals > 1) {
@@ -73,8 +73,8 @@ program
   .action(() => console.log(`cloud-api-adaptor ${VERSION}`));
 daemonCommand(program);
 
-program.parseAsync(normalizeGoFlags(process.argv)).catch((err: unknown) => {
+program.parseAsync(normalizeGoFlags(process.argv, Object.values(daemonOptions))).catch((err: unknown) => {
   const e = err as { code?: string; message?: string };
   console.error(`cloud-api-adaptor: ${e.message ?? String(err)}`);
-  process.exit(e.code === 'INVALID_CONFIG' ? 2 : 1);
+  process.exit(e.code?.startsWith('INVALID_') ? 2 : 1);
 });

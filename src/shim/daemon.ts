@@ -13,13 +13,20 @@ import { NoAgentTunnel, type AgentTunnel } from './agent-tunnel.js';
 import { registerHypervisorServices } from './hypervisor-handlers.js';
 import { InstanceReclaimer, type ReclaimerOptions } from './instance-reclaimer.js';
 import { SandboxManager } from './sandbox-manager.js';
-import { SandboxStore } from './sandbox-store.js';
+import { SandboxStore, type SandboxState } from './sandbox-store.js';
+import { UserDataComposer } from './user-data-composer.js';
+import { validateGlobalInitdata } from '../podvm/initdata.js';
+import { ProxyAgentTunnel } from '../tunnel/proxy-tunnel.js';
+import { TlsMaterial, clientOptions, parseTlsProfile } from '../tunnel/tls/index.js';
 
 export interface DaemonDeps {
   config: DaemonConfig;
   provider: Provider;
   logger: Logger;
+  /** Default: NoAgentTunnel (tests of the shim alone); `Daemon.create` wires the real one. */
   tunnel?: AgentTunnel;
+  /** Default: apf.json with the pod identity only. */
+  userData?: (state: SandboxState) => Promise<string>;
   reclaimer?: ReclaimerOptions;
 }
 
@@ -42,7 +49,7 @@ export class Daemon {
       tunnel,
       reclaimer: this.reclaimer,
       logger,
-      buildUserData: (s) => buildUserData({ podName: s.podName, podNamespace: s.podNamespace }),
+      buildUserData: deps.userData ?? (async (s) => buildUserData({ apf: { 'pod-namespace': s.podNamespace, 'pod-name': s.podName }, initdata: s.initdata })),
       clusterName: config.clusterName,
       nodeName: config.nodeName,
       externalNetworkViaPodvm: config.externalNetworkViaPodvm,
@@ -51,6 +58,35 @@ export class Daemon {
     });
     this.server = new TtrpcServer({ logger: logger.child({ component: 'ttrpc' }) });
     registerHypervisorServices(this.server, this.manager);
+  }
+
+  /**
+   * The daemon as it runs in production: TLS material (persisted automatic mode, manual files, or
+   * none with --disable-tls), INITDATA checked, and the agent proxy as the tunnel.
+   */
+  static async create(deps: Omit<DaemonDeps, 'tunnel' | 'userData'>): Promise<Daemon> {
+    const { config, logger } = deps;
+    const tlsLog = logger.child({ component: 'tunnel/tls' });
+    validateGlobalInitdata(config.initdata);
+    const profile = parseTlsProfile({ minVersion: config.tlsMinVersion, cipherSuites: config.tlsCipherSuites });
+    let material: TlsMaterial | undefined;
+    if (config.disableTls) {
+      logger.warn('TLS to the forwarders is DISABLED (--disable-tls): agent traffic crosses the network in clear text; for tests only');
+    } else {
+      material = await TlsMaterial.fromConfig(
+        { stateDir: config.stateDir, caCertFile: config.caCertFile, certFile: config.certFile, certKey: config.certKey },
+        tlsLog,
+      );
+      tlsLog.info({ mode: material.mode, caFingerprint: material.caFingerprint }, `TLS material ready (${material.mode} mode)`);
+    }
+    const composer = new UserDataComposer({ material, profile, globalInitdata: config.initdata, scratchSpace: config.enableScratchSpace });
+    const tunnel = new ProxyAgentTunnel({
+      forwarderPort: config.forwarderPort,
+      proxyTimeoutMs: config.proxyTimeoutMs,
+      tlsFor: (instanceName) => clientOptions(material, profile, { instanceName, skipVerify: config.tlsSkipVerify }),
+      logger,
+    });
+    return new Daemon({ ...deps, tunnel, userData: (s) => composer.compose(s) });
   }
 
   /** Recovers saved sandboxes, then listens. Resolves once the socket accepts connections. */

@@ -15,7 +15,8 @@ import type { Instance, Provider } from '../providers/provider.js';
 import { checkUnixSocketPath } from '../ttrpc/unix-socket.js';
 import { TtrpcError, codeName, type CodeName } from '../ttrpc/codes.js';
 import type { AgentTunnel } from './agent-tunnel.js';
-import { instanceSpec, podIdentity, podInitdata, validateSandboxId } from './annotations.js';
+import { Annotation, instanceSpec, podIdentity, podInitdata, validateSandboxId } from './annotations.js';
+import { parseInitdata } from '../podvm/initdata.js';
 import { ShimError } from './errors.js';
 import type { InstanceReclaimer } from './instance-reclaimer.js';
 import type { SandboxState, SandboxStore } from './sandbox-store.js';
@@ -26,7 +27,8 @@ export interface SandboxManagerOptions {
   tunnel: AgentTunnel;
   reclaimer: InstanceReclaimer;
   logger: Logger;
-  buildUserData(state: SandboxState): string;
+  /** The cloud-config for the sandbox's VM (issues the VM's TLS server certificate). */
+  buildUserData(state: SandboxState): Promise<string>;
   clusterName: string;
   nodeName: string;
   externalNetworkViaPodvm: boolean;
@@ -92,6 +94,14 @@ export class SandboxManager {
     }
     const { podName, podNamespace } = podIdentity(annotations);
     const spec = instanceSpec(annotations, this.o.externalNetworkViaPodvm);
+    const initdata = podInitdata(annotations);
+    if (initdata !== '') {
+      try {
+        parseInitdata(initdata);
+      } catch (err) {
+        throw new ShimError('INVALID_ARGUMENT', `annotation ${Annotation.CC_INIT_DATA}: ${(err as Error).message}`);
+      }
+    }
     if (networkNamespacePath !== '' && (!networkNamespacePath.startsWith('/') || networkNamespacePath.includes('\0'))) {
       throw new ShimError('INVALID_ARGUMENT', `networkNamespacePath ${JSON.stringify(networkNamespacePath.slice(0, 300))} is not an absolute path`);
     }
@@ -106,7 +116,7 @@ export class SandboxManager {
       netnsPath: networkNamespacePath,
       instanceName: instanceName(podName, id),
       spec,
-      initdata: podInitdata(annotations),
+      initdata,
       phase: 'created',
       createdAt: now,
       updatedAt: now,
@@ -155,7 +165,7 @@ export class SandboxManager {
             podName: state.podName,
             podNamespace: state.podNamespace,
             instanceName: state.instanceName,
-            userData: this.o.buildUserData(state),
+            userData: await this.o.buildUserData(state),
             spec: state.spec,
             tags: instanceTags({ ...this.identity(), sandboxId: id, podName: state.podName, podNamespace: state.podNamespace }),
           },

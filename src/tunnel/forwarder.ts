@@ -15,6 +15,8 @@ import { TtrpcServer } from '../ttrpc/server.js';
 import { rewriteCreateContainerInVm, rewriteCreateSandboxInVm } from './container-rewrites.js';
 import type { Rewriter } from './relay.js';
 import { ReconnectingClient } from './reconnecting-client.js';
+import { parsePolicy } from './policy/parse.js';
+import { Code, TtrpcError } from '../ttrpc/codes.js';
 import { createRelay } from './relay.js';
 
 /** Decides whether a call may reach the agent; throws (PERMISSION_DENIED) to refuse. */
@@ -36,6 +38,14 @@ export interface ForwarderOptions {
   podNetnsPath: string | undefined;
   gate?: RequestGate;
   logger: Logger;
+}
+
+function validatePolicy(text: string): void {
+  try {
+    parsePolicy(text);
+  } catch (err) {
+    throw new TtrpcError(Code.INVALID_ARGUMENT, `SetPolicy refused: ${(err as Error).message}`);
+  }
 }
 
 export class Forwarder {
@@ -62,9 +72,13 @@ export class Forwarder {
       fallback: createRelay({
         upstream: this.upstream,
         rewriters,
-        gate: (service, method) => {
+        gate: (service, method, payload) => {
           try {
             o.gate?.check(service, method);
+            // A policy the agent would accept but our gate could not read must not split the two.
+            if (service === 'grpc.AgentService' && method === 'SetPolicy' && o.gate?.update) {
+              validatePolicy(fromBinary(SetPolicyRequestSchema, payload).policy);
+            }
           } catch (err) {
             log.warn({ service, method, reason: (err as Error).message }, `refused ${service}/${method}`);
             throw err;

@@ -72,7 +72,7 @@ describe('Go durations', () => {
 
 describe('Go-style flags', () => {
   it('rewrites -flag and -bool=false forms', () => {
-    expect(normalizeGoFlags(['node', 'caa', 'aws', '-pods-dir', '/p', '-disable-tls', '-socket=/s', '-enable-scratch-space=false', '-h'])).toEqual([
+    expect(normalizeGoFlags(['node', 'caa', 'aws', '-pods-dir', '/p', '-disable-tls', '-socket=/s', '-enable-scratch-space=false', '-h'], Object.values(daemonOptions))).toEqual([
       'node', 'caa', 'aws', '--pods-dir', '/p', '--disable-tls', '--socket=/s', '-h',
     ]);
   });
