@@ -84,7 +84,7 @@ async function run(flags: RunFlags): Promise<void> {
     host,
     port,
     tls,
-    agentSocket: under(flags.root, flags.kataAgentSocket),
+    agentSocket: flags.kataAgentSocket,
     agentWaitMs: parseGoDuration(flags.agentWait),
     podNetnsPath: podNetwork ? flags.podNamespace : undefined,
     gate,
@@ -112,7 +112,7 @@ const program = new Command('agent-protocol-forwarder')
   .option('--cert-file <path>', 'manual TLS: server certificate')
   .option('--cert-key <path>', 'manual TLS: server key')
   .option('--disable-tls', 'plain TCP: tests only')
-  .option('--root <dir>', 'prefix of the VM file system paths (the local provider runs a "VM" in a folder)', '/')
+  .option('--root <dir>', 'prefix of the VM file system paths of --config, user-data files and policies (the local provider runs a "VM" in a folder)', '/')
   .option('--provision-from <dir>', 'first provision the files from this cidata folder (local provider)')
   .addOption(new Option('--policy-preset <name>', 'policy when neither initdata nor the image has one'))
   .option('--agent-wait <duration>', 'how long a call waits for the agent socket', '150s')

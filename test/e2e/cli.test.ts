@@ -66,8 +66,8 @@ describe('cloud-api-adaptor CLI', () => {
     expect(r.out.join('')).toMatch(/FORWARDER_PORT .*expected an integer from 1 to 65535/);
   });
 
-  it('serves the shim on the local provider, stops on SIGTERM leaving the sandbox, re-adopts it on restart', async () => {
-    const args = ['local', '-socket', join(dir, 'hv.sock'), '-pods-dir', join(dir, 'pods'), '--state-dir', join(dir, 'state'), '--log-level', 'debug'];
+  it('serves the shim, stops on SIGTERM keeping the sandbox state, re-adopts it on restart', async () => {
+    const args = ['local', '-socket', join(dir, 'hv.sock'), '-pods-dir', join(dir, 'pods'), '--state-dir', join(dir, 'state'), '--log-level', 'debug', '-disable-tls'];
     const first = run(args, { CERT_KEY: '/very/secret.key' });
     running.push(first);
     await until(first, 'serving hypervisor.Hypervisor');
@@ -78,7 +78,6 @@ describe('cloud-api-adaptor CLI', () => {
     const client = await TtrpcClient.connectUnix(join(dir, 'hv.sock'));
     const hv = serviceClient(client, Hypervisor);
     await hv.createVM({ id: SANDBOX_ID, annotations: shimAnnotations(), networkNamespacePath: '' });
-    await hv.startVM({ id: SANDBOX_ID }, { timeoutMs: 10_000 });
     client.close();
     await until(first, `create a sandbox ${SANDBOX_ID} for pod nginx in namespace default (netns: )`);
 

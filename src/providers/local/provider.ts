@@ -6,9 +6,9 @@
  * end-to-end tests. It offers no isolation and no TEE: for development only.
  *
  * State: `<stateDir>/local/instances/<id>/` — record.json, cidata/user-data, root/ (the "VM's"
- * file system), logs. Processes are detached, so they outlive a daemon restart like VMs do.
+ * file system), agent.sock, logs. Processes are detached, so they outlive a daemon restart like VMs do.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -28,7 +28,8 @@ interface InstanceRecord {
 }
 
 const FORWARDER_ENTRY = new URL(`../../cli/agent-protocol-forwarder${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
-const ID = /^local-[0-9a-f-]{36}$/;
+/** Short ids keep the agent socket path under the 107-byte limit of Unix socket paths. */
+const ID = /^local-[0-9a-f]{16}$/;
 
 export class LocalProvider implements Provider {
   readonly name = 'local';
@@ -52,13 +53,13 @@ export class LocalProvider implements Provider {
 
   async createInstance(req: CreateInstanceRequest, signal: AbortSignal): Promise<Instance> {
     signal.throwIfAborted();
-    const id = `local-${randomUUID()}`;
+    const id = `local-${randomBytes(8).toString('hex')}`;
     const dir = this.instanceDir(id);
     const root = join(dir, 'root');
     const cidata = join(dir, 'cidata');
-    const agentSocket = join(root, 'run/kata-containers/agent.sock');
+    const agentSocket = join(dir, 'agent.sock');
     await mkdir(cidata, { recursive: true, mode: 0o700 });
-    await mkdir(join(root, 'run/kata-containers'), { recursive: true });
+    await mkdir(root, { recursive: true });
     await writeFile(join(cidata, 'user-data'), req.userData, { mode: 0o600 });
     await writeFile(join(cidata, 'meta-data'), `instance-id: ${id}\nlocal-hostname: ${req.instanceName}\n`);
 

@@ -123,7 +123,8 @@ export class TlsMaterial {
   static async fromConfig(cfg: { stateDir: string; caCertFile?: string; certFile?: string; certKey?: string }, logger: TlsLogger): Promise<TlsMaterial> {
     if (cfg.caCertFile || cfg.certFile || cfg.certKey) {
       if (!cfg.certFile || !cfg.certKey) {
-        throw new TlsError('INVALID_CONFIG', 'manual TLS needs both CERT_FILE and CERT_KEY (CACERT_FILE alone is not enough)');
+        const given = [cfg.caCertFile && 'CACERT_FILE', cfg.certFile && 'CERT_FILE', cfg.certKey && 'CERT_KEY'].filter(Boolean).join(', ');
+        throw new TlsError('INVALID_CONFIG', `manual TLS needs both CERT_FILE and CERT_KEY (given: ${given})`);
       }
       return TlsMaterial.fromFiles({ caCertFile: cfg.caCertFile ?? '', certFile: cfg.certFile, certKey: cfg.certKey }, logger);
     }

@@ -265,6 +265,17 @@ func runClient(socket, scenario string) error {
 		r := outcome("Version", call(bg, "Version", &Version{Version: "after"}, &resp), start)
 		r["version"] = resp.Version
 		emit(r)
+	case "agent":
+		// The Go shim's first calls on agent.ttrpc: Health.Check, then an agent method.
+		var health HealthCheckResponse
+		start := time.Now()
+		r := outcome("Health.Check", c.Call(bg, "grpc.Health", "Check", &Version{Version: ""}, &health), start)
+		r["status"] = health.Status
+		emit(r)
+		start = time.Now()
+		emit(outcome("ExecProcess", c.Call(bg, "grpc.AgentService", "ExecProcess", &Empty{}, &Empty{}), start))
+		start = time.Now()
+		emit(outcome("StartContainer", c.Call(bg, "grpc.AgentService", "StartContainer", &Empty{}, &Empty{}), start))
 	case "unknown-method":
 		start := time.Now()
 		emit(outcome("Nope", call(bg, "Nope", &Empty{}, &Empty{}), start))

@@ -63,3 +63,13 @@ func (m *Raw) Unmarshal(p []byte) error {
 	m.B = append([]byte(nil), p...)
 	return nil
 }
+
+// HealthCheckResponse is grpc.HealthCheckResponse (`ServingStatus status = 1`). The request,
+// grpc.CheckRequest (`string service = 1`), has the wire shape of Version.
+type HealthCheckResponse struct {
+	Status int32 `protobuf:"varint,1,opt,name=status,proto3"`
+}
+
+func (m *HealthCheckResponse) Reset()         { *m = HealthCheckResponse{} }
+func (m *HealthCheckResponse) String() string { return fmt.Sprintf("%+v", *m) }
+func (*HealthCheckResponse) ProtoMessage()    {}

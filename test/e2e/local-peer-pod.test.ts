@@ -1,0 +1,171 @@
+/**
+ * A peer pod on the local provider, as the Kata shim drives it: the daemon (CLI, child process)
+ * starts a forwarder process per instance on a loopback address, provisioned from its cidata
+ * folder, with a Kata agent stand-in beside it. Real sockets, real mutual TLS, real signals.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { access, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { create, toBinary } from '@bufbuild/protobuf';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CreateSandboxRequestSchema, HealthCheckResponseSchema, HealthCheckResponse_ServingStatus } from '../../src/proto/gen/agent/agent_pb.js';
+import { Hypervisor } from '../../src/proto/gen/hypervisor/hypervisor_pb.js';
+import { fromBinary } from '@bufbuild/protobuf';
+import { Code, TtrpcClient, TtrpcError, serviceClient } from '../../src/ttrpc/index.js';
+import { presetPolicy } from '../../src/tunnel/policy/index.js';
+import { SANDBOX_ID, shimAnnotations } from '../helpers/daemon-harness.js';
+import { buildGoPeer, runGoClient } from '../interop/go-peer.js';
+
+const root = new URL('../..', import.meta.url).pathname;
+const CLI = join(root, 'src/cli/cloud-api-adaptor.ts');
+const AGENT = join(root, 'test/fakes/kata-agent-main.ts');
+
+interface Daemon {
+  child: ChildProcess;
+  out: string[];
+  exited: Promise<number | null>;
+}
+
+let dir: string;
+let env: Record<string, string>;
+const daemons: Daemon[] = [];
+
+function startDaemon(): Daemon {
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'local', '--log-level', 'debug'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const out: string[] = [];
+  child.stdout!.on('data', (d: Buffer) => out.push(d.toString()));
+  child.stderr!.on('data', (d: Buffer) => out.push(d.toString()));
+  const d = { child, out, exited: new Promise<number | null>((r) => child.on('exit', (c) => r(c))) };
+  daemons.push(d);
+  return d;
+}
+
+async function until(d: Daemon, text: string, ms = 30_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!d.out.join('').includes(text)) {
+    if (Date.now() > end) throw new Error(`no "${text}" in the daemon's output:\n${d.out.join('').slice(-4000)}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+const exists = (p: string) => access(p).then(() => true, () => false);
+const alive = (pid: number) => readFile(`/proc/${pid}/cmdline`, 'utf8').then((c) => c.length > 0, () => false);
+
+async function instanceRecords(): Promise<{ id: string; pids: number[]; ip: string }[]> {
+  const base = join(dir, 'state/local/instances');
+  const names = await readdir(base).catch(() => [] as string[]);
+  const out = [];
+  for (const n of names) out.push(JSON.parse(await readFile(join(base, n, 'record.json'), 'utf8')));
+  return out;
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'caa-e2e-'));
+  env = {
+    REMOTE_HYPERVISOR_ENDPOINT: join(dir, 'hv.sock'),
+    PODS_DIR: join(dir, 'pods'),
+    CAA_STATE_DIR: join(dir, 'state'),
+    LOCAL_ADDRESS_PREFIX: `127.${100 + (process.pid % 150)}`,
+    FORWARDER_PORT: String(20000 + (process.pid % 20000)),
+    LOCAL_AGENT_COMMAND: `${process.execPath} --import tsx ${AGENT} --socket {socket}`,
+  };
+});
+
+afterAll(async () => {
+  for (const d of daemons) d.child.kill('SIGKILL');
+  // Whatever the test left running (also on failure): forwarders and agents are detached processes.
+  for (const r of await instanceRecords()) {
+    for (const pid of r.pids) {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+  }
+  await rm(dir, { recursive: true, force: true });
+});
+
+const INITDATA = `algorithm = "sha256"
+version = "0.1.0"
+
+[data]
+"policy.rego" = '''
+${presetPolicy('allow-all-except-exec-process')}
+'''
+`;
+
+describe('a peer pod on the local provider', () => {
+  it('starts, runs agent calls through mTLS under the initdata policy, survives a daemon restart, and stops leaving nothing', { timeout: 120_000 }, async () => {
+    const first = startDaemon();
+    await until(first, 'serving hypervisor.Hypervisor');
+    const hvClient = await TtrpcClient.connectUnix(env.REMOTE_HYPERVISOR_ENDPOINT!);
+    const hv = serviceClient(hvClient, Hypervisor);
+    const { agentSocketPath } = await hv.createVM({
+      id: SANDBOX_ID,
+      annotations: shimAnnotations({ 'io.katacontainers.config.hypervisor.cc_init_data': INITDATA }),
+      networkNamespacePath: '',
+    });
+    const t0 = performance.now();
+    await hv.startVM({ id: SANDBOX_ID }, { timeoutMs: 60_000 });
+    const startMs = performance.now() - t0;
+    hvClient.close();
+    expect(startMs).toBeGreaterThan(0);
+
+    const [record] = await instanceRecords();
+    expect(record).toBeDefined();
+    expect(record!.pids).toHaveLength(2);
+    const instanceDir = join(dir, 'state/local/instances', record!.id);
+    // The "VM" got its files from user-data: apf.json with TLS material, the policy and digest from initdata.
+    const apf = JSON.parse(await readFile(join(instanceDir, 'root/run/peerpod/apf.json'), 'utf8'));
+    expect(apf).toMatchObject({ 'pod-name': 'nginx', 'pod-namespace': 'default' });
+    expect(apf['tls-server-cert']).toContain('BEGIN CERTIFICATE');
+    expect(await readFile(join(instanceDir, 'root/run/peerpod/policy.rego'), 'utf8')).toContain('default ExecProcessRequest := false');
+    expect(await readFile(join(instanceDir, 'root/run/peerpod/initdata.digest'), 'utf8')).toMatch(/^[0-9a-f]{64}/);
+
+    // The shim's agent calls.
+    const agent = await TtrpcClient.connectUnix(agentSocketPath);
+    const health = fromBinary(HealthCheckResponseSchema, await agent.call('grpc.Health', 'Check', new Uint8Array(0)));
+    expect(health.status).toBe(HealthCheckResponse_ServingStatus.SERVING);
+    await agent.call('grpc.AgentService', 'CreateSandbox', toBinary(CreateSandboxRequestSchema, create(CreateSandboxRequestSchema, { hostname: 'nginx', dns: ['x'] })));
+    const refused = (await agent.call('grpc.AgentService', 'ExecProcess', new Uint8Array(0)).catch((e: unknown) => e)) as TtrpcError;
+    expect(refused).toBeInstanceOf(TtrpcError);
+    expect(refused.code).toBe(Code.PERMISSION_DENIED);
+    expect(refused.message).toMatch(/ExecProcess is refused by policy: default ExecProcessRequest := false/);
+    expect(String(await agent.call('grpc.AgentService', 'NotInOurProtos', Buffer.from('echo me')).catch(() => 'refused'))).toMatch(/echo me|refused/);
+
+    // The Go ttrpc client as the shim on the same socket.
+    const go = await buildGoPeer();
+    if (go) {
+      const results = await runGoClient(go, agentSocketPath, 'agent');
+      expect(results[0]).toMatchObject({ call: 'Health.Check', code: 0, status: 1 });
+      expect(results[1]).toMatchObject({ call: 'ExecProcess', code: Code.PERMISSION_DENIED });
+      expect(results[2]).toMatchObject({ call: 'StartContainer', code: 0 });
+    }
+
+    // The daemon restarts; the forwarder keeps running; the new daemon reaches it with the persisted TLS material.
+    first.child.kill('SIGTERM');
+    expect(await first.exited).toBe(0);
+    expect(await alive(record!.pids[1]!)).toBe(true);
+    await expect(agent.call('grpc.Health', 'Check', new Uint8Array(0))).rejects.toMatchObject({ code: Code.UNAVAILABLE });
+    agent.close();
+    const second = startDaemon();
+    await until(second, `agent tunnel of sandbox ${SANDBOX_ID} re-opened`);
+    const again = await TtrpcClient.connectUnix(agentSocketPath);
+    const health2 = fromBinary(HealthCheckResponseSchema, await again.call('grpc.Health', 'Check', new Uint8Array(0)));
+    expect(health2.status).toBe(HealthCheckResponse_ServingStatus.SERVING);
+    again.close();
+
+    // StopVM: the instance goes, with its processes and folder.
+    const hv2Client = await TtrpcClient.connectUnix(env.REMOTE_HYPERVISOR_ENDPOINT!);
+    await serviceClient(hv2Client, Hypervisor).stopVM({ id: SANDBOX_ID }, { timeoutMs: 1000 });
+    hv2Client.close();
+    await until(second, `sandbox ${SANDBOX_ID} removed`);
+    for (const pid of record!.pids) expect(await alive(pid)).toBe(false);
+    expect(await exists(instanceDir)).toBe(false);
+    expect(await exists(join(dir, 'pods', SANDBOX_ID))).toBe(false);
+    second.child.kill('SIGTERM');
+    expect(await second.exited).toBe(0);
+  });
+});
