@@ -14,6 +14,9 @@ import { rewriteCreateContainerOnWorker } from './container-rewrites.js';
 import { ReconnectingClient } from './reconnecting-client.js';
 import { createRelay } from './relay.js';
 
+/** One dial attempt; a SYN to a VM whose network is not up yet may otherwise hang for minutes. */
+const DIAL_ATTEMPT_TIMEOUT_MS = 3000;
+
 export interface AgentProxyOptions {
   sandboxId: string;
   socketPath: string;
@@ -38,10 +41,15 @@ export class AgentProxy {
     this.upstream = new ReconnectingClient({
       logger: log,
       connectWaitMs: o.proxyTimeoutMs,
-      dial: (signal) =>
-        o.tls
-          ? TtrpcClient.connectTls({ ...o.tls, host: o.host, port: o.port, signal })
-          : TtrpcClient.connectTcp({ host: o.host, port: o.port, signal }),
+      // A VM that is still booting may drop SYNs instead of refusing them: bound each attempt.
+      dial: (signal) => {
+        const attempt = AbortSignal.any([signal, AbortSignal.timeout(DIAL_ATTEMPT_TIMEOUT_MS)]);
+        return o.tls
+          ? TtrpcClient.connectTls({ ...o.tls, host: o.host, port: o.port, signal: attempt })
+          : TtrpcClient.connectTcp({ host: o.host, port: o.port, signal: attempt });
+      },
+      // Retry every ≤ 250 ms: the forwarder's first second matters for pod start (upstream waits up to 5 s).
+      backoff: { initialMs: 25, maxMs: 250 },
       onConnect: (_c, attempt) => log.info({ attempt, forwarder: `${o.host}:${o.port}` }, `connected to the forwarder at ${o.host}:${o.port}`),
     });
     this.server = new TtrpcServer({
