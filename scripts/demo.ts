@@ -44,6 +44,7 @@ const env = {
   PODS_DIR: join(dir, 'pods'),
   CAA_STATE_DIR: join(dir, 'state'),
   LOCAL_ADDRESS_PREFIX: '127.76',
+  LOCAL_NETNS_CIDR: '10.237.0.0/16',
   LOCAL_AGENT_COMMAND: `${process.execPath} --import tsx ${join(root, 'test/fakes/kata-agent-main.ts')} --socket {socket}`,
 };
 const out: string[] = [];

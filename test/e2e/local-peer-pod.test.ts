@@ -3,7 +3,8 @@
  * starts a forwarder process per instance on a loopback address, provisioned from its cidata
  * folder, with a Kata agent stand-in beside it. Real sockets, real mutual TLS, real signals.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
 import { access, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -52,7 +53,7 @@ async function until(d: Daemon, text: string, ms = 30_000): Promise<void> {
 const exists = (p: string) => access(p).then(() => true, () => false);
 const alive = (pid: number) => readFile(`/proc/${pid}/cmdline`, 'utf8').then((c) => c.length > 0, () => false);
 
-async function instanceRecords(): Promise<{ id: string; pids: number[]; ip: string }[]> {
+async function instanceRecords(): Promise<{ id: string; pids: number[]; ip: string; netns?: string; hostIf?: string }[]> {
   const base = join(dir, 'state/local/instances');
   const names = await readdir(base).catch(() => [] as string[]);
   const out = [];
@@ -67,6 +68,7 @@ beforeAll(async () => {
     PODS_DIR: join(dir, 'pods'),
     CAA_STATE_DIR: join(dir, 'state'),
     LOCAL_ADDRESS_PREFIX: `127.${100 + (process.pid % 150)}`,
+    LOCAL_NETNS_CIDR: '10.236.0.0/16',
     FORWARDER_PORT: String(20000 + (process.pid % 20000)),
     LOCAL_AGENT_COMMAND: `${process.execPath} --import tsx ${AGENT} --socket {socket}`,
   };
@@ -83,6 +85,8 @@ afterAll(async () => {
         /* gone */
       }
     }
+    if (r.netns) await promisify(execFile)('ip', ['netns', 'del', r.netns]).catch(() => undefined);
+    if (r.hostIf) await promisify(execFile)('ip', ['link', 'del', r.hostIf]).catch(() => undefined);
   }
   await rm(dir, { recursive: true, force: true });
 });
@@ -116,6 +120,11 @@ describe('a peer pod on the local provider', () => {
     const [record] = await instanceRecords();
     expect(record).toBeDefined();
     expect(record!.pids).toHaveLength(2);
+    // As root the instance gets its own network namespace and veth, as a VM on a host-only network.
+    if (process.getuid?.() === 0) {
+      expect(record!.netns).toMatch(/^caa-/);
+      expect(record!.ip).toMatch(/^10\.236\./);
+    }
     const instanceDir = join(dir, 'state/local/instances', record!.id);
     // The "VM" got its files from user-data: apf.json with TLS material, the policy and digest from initdata.
     const apf = JSON.parse(await readFile(join(instanceDir, 'root/run/peerpod/apf.json'), 'utf8'));
@@ -164,6 +173,12 @@ describe('a peer pod on the local provider', () => {
     await until(second, `sandbox ${SANDBOX_ID} removed`);
     for (const pid of record!.pids) expect(await alive(pid)).toBe(false);
     expect(await exists(instanceDir)).toBe(false);
+    if (record!.netns) {
+      const namespaces = await promisify(execFile)('ip', ['netns', 'list']);
+      expect(namespaces.stdout).not.toContain(record!.netns);
+      const links = await promisify(execFile)('ip', ['-o', 'link', 'show']);
+      expect(links.stdout).not.toContain(record!.hostIf!);
+    }
     expect(await exists(join(dir, 'pods', SANDBOX_ID))).toBe(false);
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);

@@ -2,7 +2,7 @@
  * The `local` provider's keys. An instance is a forwarder process on this machine, listening on its
  * own loopback address; LOCAL_AGENT_COMMAND optionally starts a Kata agent (or a stand-in) beside it.
  */
-import { option, resolveOptions, str, type Resolved } from '../../config/options.js';
+import { oneOf, option, resolveOptions, str, type Resolved } from '../../config/options.js';
 
 export const localOptions = {
   agentCommand: option({
@@ -17,7 +17,21 @@ export const localOptions = {
     env: ['LOCAL_ADDRESS_PREFIX'],
     default: '127.77',
     schema: str().refine((v) => /^127\.\d{1,3}$/.test(v) && Number(v.split('.')[1]) <= 255, 'expected 127.N (N ≤ 255): instances get 127.N.x.y'),
-    description: 'loopback /16 the instances take their addresses from',
+    description: 'loopback /16 the instances take their addresses from (loopback mode)',
+  }),
+  network: option({
+    flag: 'local-network',
+    env: ['LOCAL_NETWORK'],
+    default: 'auto',
+    schema: oneOf(['auto', 'netns', 'loopback']),
+    description: 'netns: a network namespace + veth per instance (root); loopback: a 127.N.x.y address; auto: netns when root',
+  }),
+  netnsCidr: option({
+    flag: 'local-netns-cidr',
+    env: ['LOCAL_NETNS_CIDR'],
+    default: '10.239.0.0/16',
+    schema: str().refine((v) => /^(\d{1,3})\.(\d{1,3})\.0\.0\/16$/.test(v) && v.split('/')[0]!.split('.').every((o) => Number(o) <= 255), 'expected an A.B.0.0/16 range'),
+    description: 'range the veth /30s come from (netns mode); must not be used on this machine',
   }),
 };
 
@@ -28,5 +42,5 @@ export function loadLocalConfig(env: NodeJS.ProcessEnv): LocalConfig {
 }
 
 export function describeLocalConfig(env: NodeJS.ProcessEnv): Record<string, unknown> {
-  return { ...loadLocalConfig(env), mode: 'forwarder processes on loopback addresses (no VM, no TEE)' };
+  return { ...loadLocalConfig(env), note: 'forwarder processes on this machine: no VM, no TEE (development only)' };
 }

@@ -17,11 +17,15 @@ import type { CreateInstanceRequest, Instance, InstanceSummary, Provider, Provid
 import { writeFileAtomic } from '../../util/atomic-file.js';
 import type { LocalConfig } from './config.js';
 import { nodeCommand, spawnDetached, stopProcess } from './processes.js';
+import { createNetns, deleteNetns, inNetns, netnsAddresses, netnsNames, type InstanceNetwork, type NetworkMode } from './network.js';
 
 interface InstanceRecord {
   id: string;
   name: string;
   ip: string;
+  /** netns mode: the namespace and the host end of the veth. */
+  netns?: string;
+  hostIf?: string;
   tags: Record<string, string>;
   pids: number[];
   createdAt: string;
@@ -37,6 +41,7 @@ export class LocalProvider implements Provider {
   private readonly log: Logger;
   /** Addresses handed out and not yet recorded on disk (two creates racing). */
   private readonly reserved = new Set<string>();
+  readonly mode: NetworkMode;
 
   constructor(
     private readonly host: ProviderHost,
@@ -44,6 +49,8 @@ export class LocalProvider implements Provider {
   ) {
     this.dir = join(host.stateDir, 'local', 'instances');
     this.log = host.logger.child({ component: 'providers/local' });
+    this.mode = config.network === 'auto' ? (process.getuid?.() === 0 ? 'netns' : 'loopback') : config.network;
+    this.log.info({ mode: this.mode }, `local instances use ${this.mode === 'netns' ? 'a network namespace and veth each' : 'loopback addresses'}`);
   }
 
   private instanceDir(id: string): string {
@@ -63,15 +70,22 @@ export class LocalProvider implements Provider {
     await writeFile(join(cidata, 'user-data'), req.userData, { mode: 0o600 });
     await writeFile(join(cidata, 'meta-data'), `instance-id: ${id}\nlocal-hostname: ${req.instanceName}\n`);
 
-    const ip = await this.allocateAddress();
-    const record: InstanceRecord = { id, name: req.instanceName, ip, tags: { ...req.tags }, pids: [], createdAt: new Date().toISOString() };
-    try {
-      // Recorded before anything starts, so that list and delete find a half-made instance.
-      await this.save(record);
-    } finally {
-      this.reserved.delete(ip);
+    const slot = await this.allocateAddress();
+    const record: InstanceRecord = { id, name: req.instanceName, ip: slot.ip, tags: { ...req.tags }, pids: [], createdAt: new Date().toISOString() };
+    if (this.mode === 'netns') {
+      const names = netnsNames(id);
+      record.netns = names.netns;
+      record.hostIf = names.hostIf;
     }
     try {
+      // Recorded before anything is made, so that list and delete find a half-made instance.
+      await this.save(record);
+    } finally {
+      this.reserved.delete(slot.ip);
+    }
+    try {
+      let net: InstanceNetwork = { ip: slot.ip };
+      if (this.mode === 'netns') net = await createNetns(id, { host: slot.hostIp!, instance: slot.ip }, signal);
       if (this.config.agentCommand) {
         const argv = this.config.agentCommand.split(/\s+/).filter(Boolean).map((a) => a.replaceAll('{socket}', agentSocket));
         record.pids.push(spawnDetached(argv, join(dir, 'agent.log')));
@@ -79,10 +93,11 @@ export class LocalProvider implements Provider {
       record.pids.push(
         spawnDetached(
           [
+            ...inNetns(net),
             ...nodeCommand(FORWARDER_ENTRY),
             '--provision-from', cidata,
             '--root', root,
-            '--listen', `${ip}:${this.host.forwarderPort}`,
+            '--listen', `${net.ip}:${this.host.forwarderPort}`,
             '--kata-agent-socket', agentSocket,
           ],
           join(dir, 'forwarder.log'),
@@ -92,6 +107,7 @@ export class LocalProvider implements Provider {
     } catch (err) {
       throw new ProviderError('INTERNAL', `starting local instance ${id}: ${(err as Error).message}`, { partialInstanceId: id, cause: err });
     }
+    const ip = record.ip;
     this.log.info({ instanceId: id, ip, pids: record.pids, sandbox: req.sandboxId }, `started local instance ${id} on ${ip}`);
     return { id, name: req.instanceName, ips: [ip], instanceType: 'local' };
   }
@@ -100,7 +116,10 @@ export class LocalProvider implements Provider {
     signal.throwIfAborted();
     const dir = this.instanceDir(instanceId);
     const record = await this.read(instanceId);
-    if (record) await Promise.all(record.pids.map((pid) => stopProcess(pid, dir)));
+    if (record) {
+      await Promise.all(record.pids.map((pid) => stopProcess(pid, dir)));
+      await deleteNetns({ ip: record.ip, netns: record.netns, hostIf: record.hostIf });
+    }
     await rm(dir, { recursive: true, force: true });
     if (record) this.log.info({ instanceId }, `deleted local instance ${instanceId}`);
   }
@@ -145,15 +164,25 @@ export class LocalProvider implements Provider {
     return records;
   }
 
-  /** The lowest free 127.N.x.y (x.y from 0.2 up), skipping addresses of recorded instances. */
-  private async allocateAddress(): Promise<string> {
+  /**
+   * The lowest free slot: loopback mode 127.N.x.y (from .0.2 up); netns mode the instance end of a
+   * /30 in LOCAL_NETNS_CIDR. Skips addresses of recorded instances and of creates in flight.
+   */
+  private async allocateAddress(): Promise<{ ip: string; hostIp?: string }> {
     const used = new Set([...(await this.readAll()).map((r) => r.ip), ...this.reserved]);
-    for (let i = 2; i < 65_534; i++) {
-      const ip = `${this.config.addressPrefix}.${i >> 8}.${i & 0xff}`;
-      if ((i & 0xff) === 0 || (i & 0xff) === 255 || used.has(ip)) continue;
-      this.reserved.add(ip);
-      return ip;
+    for (let i = this.mode === 'netns' ? 0 : 2; i < 16_383; i++) {
+      let slot: { ip: string; hostIp?: string };
+      if (this.mode === 'netns') {
+        const a = netnsAddresses(this.config.netnsCidr, i);
+        slot = { ip: a.instance, hostIp: a.host };
+      } else {
+        if ((i & 0xff) === 0 || (i & 0xff) === 255) continue;
+        slot = { ip: `${this.config.addressPrefix}.${i >> 8}.${i & 0xff}` };
+      }
+      if (used.has(slot.ip)) continue;
+      this.reserved.add(slot.ip);
+      return slot;
     }
-    throw new ProviderError('QUOTA', `no free address left in ${this.config.addressPrefix}.0.0/16`);
+    throw new ProviderError('QUOTA', 'no free address left for local instances');
   }
 }
