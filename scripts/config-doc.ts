@@ -3,26 +3,38 @@
  * `npx tsx scripts/config-doc.ts > docs/configuration.md`; a unit test compares the two.
  */
 import { daemonOptions } from '../src/config/daemon-config.js';
+import type { OptionTable } from '../src/config/options.js';
+import { localOptions } from '../src/providers/local/config.js';
 
-export function renderConfigDoc(): string {
-  const rows = Object.values(daemonOptions).map((o) => {
+function table(options: OptionTable, withFlags = true): string {
+  const rows = Object.values(options).map((o) => {
     const env = o.env.length ? o.env.map((e) => `\`${e}\``).join(', ') : '—';
     const def = o.flag === 'node-name' ? 'the host name' : o.default === '' ? '""' : `\`${o.default}\``;
-    return `| \`--${o.flag}\` | ${env} | ${def} | ${o.description}${o.secret ? ' (secret: redacted in logs)' : ''} |`;
+    const meaning = `${o.description}${o.secret ? ' (secret: redacted in logs)' : ''}`;
+    return withFlags ? `| \`--${o.flag}\` | ${env} | ${def} | ${meaning} |` : `| ${env} | ${def} | ${meaning} |`;
   });
+  const head = withFlags ? '| Flag | Environment | Default | Meaning |\n|---|---|---|---|' : '| Environment | Default | Meaning |\n|---|---|---|';
+  return `${head}\n${rows.join('\n')}`;
+}
+
+export function renderConfigDoc(): string {
   return `# Configuration
 
 Each option is read from its flag, else from its environment variable (upstream's ConfigMap key), else the
 default. Booleans accept \`true\`/\`false\`/\`1\`/\`0\` (any case); durations use Go syntax (\`90s\`, \`5m\`,
 \`1h30m\`); lists are comma-separated. Any bad value stops the daemon with exit code 2 and a message naming the key.
 
-| Flag | Environment | Default | Meaning |
-|---|---|---|---|
-${rows.join('\n')}
+${table(daemonOptions)}
 
-Provider-specific keys are documented with each provider. Options that later issues act on (TLS, VXLAN,
-scratch space, initdata, capacity) are already parsed and validated so that an existing ConfigMap is checked at
-start-up.
+## Provider \`local\` (the default)
+
+Read from the environment only. See docs/tunnel.md for what a local instance is.
+
+${table(localOptions, false)}
+
+Other providers' keys are documented with each provider. Options that later work acts on (VXLAN, scratch
+space, capacity, the external network) are already parsed and validated so that an existing ConfigMap is checked
+at start-up.
 
 The daemon refuses a \`PODS_DIR\` whose \`<PODS_DIR>/<64-character id>/agent.ttrpc\` would exceed the 107-byte
 limit of Unix socket paths, and a CreateVM whose sandbox id makes the path too long.
