@@ -16,6 +16,8 @@ import { AgentProxy } from '../../src/tunnel/agent-proxy.js';
 import { CDI_ANNOTATION, GPU_ANNOTATION } from '../../src/tunnel/container-rewrites.js';
 import { Forwarder } from '../../src/tunnel/forwarder.js';
 import { testPki, type Pem } from '../helpers/test-certs.js';
+import { PolicyGate, presetPolicy } from '../../src/tunnel/policy/index.js';
+import { SetPolicyRequestSchema } from '../../src/proto/gen/agent/agent_pb.js';
 
 const log = pino({ level: 'silent' });
 
@@ -70,8 +72,9 @@ interface Chain {
 }
 let chain: Chain | undefined;
 
-function forwarderFor(agentSocket: string, port: number, podNetnsPath: string | undefined): Forwarder {
+function forwarderFor(agentSocket: string, port: number, podNetnsPath: string | undefined, gate?: PolicyGate): Forwarder {
   return new Forwarder({
+    gate,
     host: '127.0.0.1',
     port,
     tls: { cert: pki.server.cert, key: pki.server.key, ca: pki.ca, requestCert: true, rejectUnauthorized: true },
@@ -82,11 +85,11 @@ function forwarderFor(agentSocket: string, port: number, podNetnsPath: string | 
   });
 }
 
-async function startChain(options: { podNetnsPath?: string; startAgent?: boolean } = {}): Promise<Chain> {
+async function startChain(options: { podNetnsPath?: string; startAgent?: boolean; gate?: PolicyGate } = {}): Promise<Chain> {
   const dir = await mkdtemp(join(tmpdir(), 'caa-tunnel-'));
   const agentSocket = join(dir, 'agent.sock');
   const agent = options.startAgent === false ? (undefined as unknown as RecordingAgent) : await RecordingAgent.start(agentSocket);
-  const forwarder = forwarderFor(agentSocket, 0, options.podNetnsPath);
+  const forwarder = forwarderFor(agentSocket, 0, options.podNetnsPath, options.gate);
   const port = await forwarder.start();
   const proxy = new AgentProxy({
     sandboxId: 's1',
@@ -216,6 +219,33 @@ describe('agent tunnel', () => {
     }
     expect(c.forwarder.listening).toBe(true);
     expect(String(await c.shim.call('grpc.AgentService', 'Echo', Buffer.from('still here')))).toBe('still here');
+  });
+});
+
+describe('request policy in the forwarder', () => {
+  const setPolicy = (text: string) => toBinary(SetPolicyRequestSchema, create(SetPolicyRequestSchema, { policy: text }));
+
+  it('refuses what the policy denies, naming the rule; the call never reaches the agent', async () => {
+    const c = await startChain({ gate: PolicyGate.fromPreset('allow-all-except-exec-process') });
+    const err = (await c.shim.call('grpc.AgentService', 'ExecProcess', Buffer.alloc(0)).catch((e: unknown) => e)) as TtrpcError;
+    expect(err.code).toBe(Code.PERMISSION_DENIED);
+    expect(err.message).toBe('ExecProcess is refused by policy: default ExecProcessRequest := false');
+    expect(c.agent.calls.some((x) => x.method === 'ExecProcess')).toBe(false);
+    await c.shim.call('grpc.AgentService', 'StartContainer', Buffer.alloc(0));
+    await c.shim.call('grpc.Health', 'Check', Buffer.alloc(0));
+    expect(c.agent.calls.map((x) => x.method)).toEqual(['StartContainer', 'Check']);
+  });
+
+  it('SetPolicy passes through to the agent and the gate follows it; an unreadable one is refused', async () => {
+    const c = await startChain({ gate: PolicyGate.fromPreset('disallow-all-except-setpolicy') });
+    expect(((await c.shim.call('grpc.AgentService', 'CreateContainer', Buffer.alloc(0)).catch((e: unknown) => e)) as TtrpcError).code).toBe(Code.PERMISSION_DENIED);
+    const bad = (await c.shim.call('grpc.AgentService', 'SetPolicy', setPolicy('not rego at all')).catch((e: unknown) => e)) as TtrpcError;
+    expect(bad.code).toBe(Code.INVALID_ARGUMENT);
+    expect(c.agent.calls).toHaveLength(0);
+    await c.shim.call('grpc.AgentService', 'SetPolicy', setPolicy(presetPolicy('allow-all')));
+    expect(fromBinary(SetPolicyRequestSchema, c.agent.calls.at(-1)!.payload).policy).toContain('package agent_policy');
+    await c.shim.call('grpc.AgentService', 'CreateContainer', Buffer.alloc(0));
+    expect(c.agent.calls.at(-1)!.method).toBe('CreateContainer');
   });
 });
 
