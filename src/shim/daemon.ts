@@ -15,6 +15,7 @@ import { InstanceReclaimer, type ReclaimerOptions } from './instance-reclaimer.j
 import { SandboxManager } from './sandbox-manager.js';
 import { SandboxStore, type SandboxState } from './sandbox-store.js';
 import { UserDataComposer } from './user-data-composer.js';
+import type { PodNetwork } from './pod-network.js';
 import { validateGlobalInitdata } from '../podvm/initdata.js';
 import { ProxyAgentTunnel } from '../tunnel/proxy-tunnel.js';
 import { TlsMaterial, clientOptions, parseTlsProfile } from '../tunnel/tls/index.js';
@@ -27,6 +28,8 @@ export interface DaemonDeps {
   tunnel?: AgentTunnel;
   /** Default: apf.json with the pod identity only. */
   userData?: (state: SandboxState) => Promise<string>;
+  /** Default: no pod network (apf.json `pod-network: null`). */
+  podNetwork?: PodNetwork;
   reclaimer?: ReclaimerOptions;
 }
 
@@ -49,12 +52,14 @@ export class Daemon {
       tunnel,
       reclaimer: this.reclaimer,
       logger,
-      buildUserData: deps.userData ?? (async (s) => buildUserData({ apf: { 'pod-namespace': s.podNamespace, 'pod-name': s.podName }, initdata: s.initdata })),
+      buildUserData: deps.userData ?? (async (s) => buildUserData({ apf: { 'pod-network': s.network?.config ?? null, 'pod-namespace': s.podNamespace, 'pod-name': s.podName }, initdata: s.initdata })),
       clusterName: config.clusterName,
       nodeName: config.nodeName,
       externalNetworkViaPodvm: config.externalNetworkViaPodvm,
       startFailureCleanupTimeoutMs: config.startFailureCleanupTimeoutMs,
       tunnelReopenTimeoutMs: config.proxyTimeoutMs,
+      podNetwork: deps.podNetwork,
+      vxlanMinId: config.vxlanMinId,
     });
     this.server = new TtrpcServer({ logger: logger.child({ component: 'ttrpc' }) });
     registerHypervisorServices(this.server, this.manager);

@@ -19,6 +19,7 @@ import { Annotation, instanceSpec, podIdentity, podInitdata, validateSandboxId }
 import { parseInitdata } from '../podvm/initdata.js';
 import { ShimError } from './errors.js';
 import type { InstanceReclaimer } from './instance-reclaimer.js';
+import { allocateIndex, type PodNetwork } from './pod-network.js';
 import type { SandboxState, SandboxStore } from './sandbox-store.js';
 
 export interface SandboxManagerOptions {
@@ -36,6 +37,10 @@ export interface SandboxManagerOptions {
   startFailureCleanupTimeoutMs: number;
   /** How long a restarted daemon keeps trying to reach the forwarder of a re-adopted sandbox. */
   tunnelReopenTimeoutMs?: number;
+  /** Pod networking; undefined: VMs get no pod network (apf.json `pod-network: null`). */
+  podNetwork?: PodNetwork;
+  /** VNI of index 0 (VXLAN_MIN_ID). */
+  vxlanMinId?: number;
 }
 
 export interface CreateVMInput {
@@ -63,6 +68,8 @@ export class SandboxManager {
   private readonly waiters = new Set<Waiter>();
   /** Background deletions with their follow-up (state change, folder removal). */
   private readonly background = new Set<Promise<void>>();
+  /** VNI indexes handed out to CreateVMs still inspecting their namespace. */
+  private readonly reservedIndexes = new Set<number>();
   /** Aborted by `stop()`: tunnel re-opens of re-adopted sandboxes. */
   private readonly stopping = new AbortController();
   private readonly log: Logger;
@@ -125,6 +132,7 @@ export class SandboxManager {
     // Claimed in memory before the first await, so two concurrent CreateVMs for one id cannot both win.
     this.sandboxes.set(id, sb);
     try {
+      if (networkNamespacePath !== '' && this.o.podNetwork) state.network = await this.planNetwork(networkNamespacePath);
       await this.o.store.create(state);
     } catch (err) {
       this.sandboxes.delete(id);
@@ -136,6 +144,25 @@ export class SandboxManager {
       `create a sandbox ${id} for pod ${podName} in namespace ${podNamespace} (netns: ${networkNamespacePath})`,
     );
     return { agentSocketPath };
+  }
+
+  /**
+   * Picks the lowest VNI index no live sandbox (also re-adopted ones) uses and inspects the pod's
+   * namespace. The index is reserved across the inspection's await, so concurrent CreateVMs differ.
+   */
+  private async planNetwork(netnsPath: string): Promise<NonNullable<SandboxState['network']>> {
+    const used = [...this.sandboxes.values()].flatMap((s) => (s.state.network ? [s.state.network.index] : []));
+    const index = allocateIndex([...used, ...this.reservedIndexes]);
+    const vni = (this.o.vxlanMinId ?? 555000) + index;
+    this.reservedIndexes.add(index);
+    try {
+      const config = await this.o.podNetwork!.prepare(netnsPath, vni, index, AbortSignal.timeout(30_000));
+      return { index, vni, config };
+    } catch (err) {
+      throw new ShimError('FAILED_PRECONDITION', `pod network of ${netnsPath}: ${(err as Error).message}`, { cause: err });
+    } finally {
+      this.reservedIndexes.delete(index);
+    }
   }
 
   // ---- StartVM -----------------------------------------------------------------------------
@@ -188,6 +215,11 @@ export class SandboxManager {
         `created instance ${instance.id} (${state.instanceName}) for sandbox ${id}`,
       );
       callSignal.throwIfAborted();
+      if (state.network && this.o.podNetwork) {
+        await this.o.podNetwork.connect(state.netnsPath, state.network.config, instance.ips[0]!, callSignal);
+        state.networkConnected = true;
+        await this.o.store.save(state);
+      }
       await this.o.tunnel.open(
         { sandboxId: id, socketPath: this.o.store.agentSocketPath(id), instance, instanceName: state.instanceName },
         callSignal,
@@ -289,6 +321,7 @@ export class SandboxManager {
       logger: sb.log,
     });
     if (!done || this.sandboxes.get(state.id) !== sb) return;
+    await this.disconnectNetwork(sb);
     if (state.removeAfterDelete || sb.stopRequested) {
       await this.removeSandbox(sb);
     } else {
@@ -296,6 +329,20 @@ export class SandboxManager {
       delete state.instance;
       delete state.removeAfterDelete;
       await this.o.store.save(state);
+    }
+  }
+
+  /** Removes the worker side of the pod network (idempotent; errors logged, never thrown). */
+  private async disconnectNetwork(sb: Sandbox): Promise<void> {
+    const { state } = sb;
+    if (!state.network || !this.o.podNetwork || !state.networkConnected || !state.instance) return;
+    try {
+      await this.o.podNetwork.disconnect(state.netnsPath, state.network.config, state.instance.ips[0] ?? '');
+      state.networkConnected = false;
+      await this.o.store.save(state);
+      sb.log.info({ vni: state.network.vni }, `pod network of sandbox ${state.id} removed`);
+    } catch (err) {
+      sb.log.error({ err: (err as Error).message }, `removing the pod network of sandbox ${state.id} failed`);
     }
   }
 

@@ -5,6 +5,7 @@
 import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Instance, InstanceSpec } from '../providers/provider.js';
+import type { PodNetworkConfig } from '../podvm/apf-config.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
 import { ShimError } from './errors.js';
 
@@ -27,6 +28,10 @@ export interface SandboxState {
   /** Raw TOML from the shim, kept so a StartVM after a restart still has it. */
   initdata: string;
   phase: SandboxPhase;
+  /** The pod network plan (VNI included) when the pod has a network namespace. */
+  network?: { index: number; vni: number; config: PodNetworkConfig };
+  /** Set once the worker side of the pod network is up (StartVM); cleared after teardown. */
+  networkConnected?: boolean;
   instance?: Instance;
   /** Set in `stopping`: the sandbox goes away once its instances are deleted (false: back to `created`). */
   removeAfterDelete?: boolean;

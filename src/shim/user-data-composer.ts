@@ -21,7 +21,7 @@ export class UserDataComposer {
   async compose(state: SandboxState): Promise<string> {
     const tls = await apfTlsFields(this.o.material, this.o.profile, state.instanceName);
     return buildUserData({
-      apf: { 'pod-network': null, 'pod-namespace': state.podNamespace, 'pod-name': state.podName, ...tls },
+      apf: { 'pod-network': state.network?.config ?? null, 'pod-namespace': state.podNamespace, 'pod-name': state.podName, ...tls },
       initdata: state.initdata,
       globalInitdata: this.o.globalInitdata,
       scratchSpace: this.o.scratchSpace,

@@ -11,6 +11,7 @@ import { loadDaemonConfig, type DaemonConfig } from '../../src/config/daemon-con
 import { Hypervisor } from '../../src/proto/gen/hypervisor/hypervisor_pb.js';
 import { PodVMInfo } from '../../src/proto/gen/podvminfo/podvminfo_pb.js';
 import type { AgentTunnel } from '../../src/shim/agent-tunnel.js';
+import type { PodNetwork } from '../../src/shim/pod-network.js';
 import { Daemon } from '../../src/shim/daemon.js';
 import { TtrpcClient } from '../../src/ttrpc/client.js';
 import { serviceClient } from '../../src/ttrpc/typed.js';
@@ -32,15 +33,16 @@ export class DaemonHarness {
     readonly provider: MemoryProvider,
     readonly config: DaemonConfig,
     private readonly tunnel: AgentTunnel | undefined,
+    private readonly podNetwork: PodNetwork | undefined,
   ) {}
 
-  static async start(options: { provider?: MemoryProvider; tunnel?: AgentTunnel; env?: Record<string, string> } = {}): Promise<DaemonHarness> {
+  static async start(options: { provider?: MemoryProvider; tunnel?: AgentTunnel; podNetwork?: PodNetwork; env?: Record<string, string> } = {}): Promise<DaemonHarness> {
     const dir = await mkdtemp(join(tmpdir(), 'caa-'));
     const config = loadDaemonConfig({
       flags: { socket: join(dir, 'hv.sock'), 'pods-dir': join(dir, 'pods'), 'state-dir': join(dir, 'state'), 'node-name': 'node-a', 'cluster-name': 'test' },
       env: options.env ?? {},
     });
-    const h = new DaemonHarness(dir, options.provider ?? new MemoryProvider(), config, options.tunnel);
+    const h = new DaemonHarness(dir, options.provider ?? new MemoryProvider(), config, options.tunnel, options.podNetwork);
     await h.boot();
     return h;
   }
@@ -58,6 +60,7 @@ export class DaemonHarness {
       provider: this.provider,
       logger: this.logger(),
       tunnel: this.tunnel,
+      podNetwork: this.podNetwork,
       reclaimer: { backoff: { initialMs: 5, maxMs: 20 } },
     });
     await this.daemon.start();
