@@ -6,7 +6,7 @@
  * Parses, builds, starts; the logic lives in src/tunnel and src/podvm.
  */
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { Command, Option } from 'commander';
 import { createLogger } from '../observability/logger.js';
 import { parseApfJson } from '../podvm/apf-config.js';
@@ -17,6 +17,7 @@ import { Forwarder } from '../tunnel/forwarder.js';
 import { DEFAULT_POLICY_PATH, INITDATA_POLICY_PATH, PolicyGate } from '../tunnel/policy/index.js';
 import { forwarderServerOptions, forwarderServerOptionsFromFiles } from '../tunnel/tls/index.js';
 import { VERSION } from '../version.js';
+import { DEFAULT_MTU_CEILING, NETNS_RUN_DIR, setupVmPodNetwork, teardownVmPodNetwork } from '../tunnel/vxlan/index.js';
 import { normalizeGoFlags } from './go-flags.js';
 
 interface RunFlags {
@@ -33,13 +34,14 @@ interface RunFlags {
   provisionFrom?: string;
   policyPreset?: string;
   agentWait: string;
+  mtuCeiling: string;
   logLevel: string;
 }
 
 const FLAGS = [
   { flag: 'config' }, { flag: 'listen' }, { flag: 'kata-agent-socket' }, { flag: 'pod-namespace' }, { flag: 'host-interface' },
   { flag: 'ca-cert-file' }, { flag: 'cert-file' }, { flag: 'cert-key' }, { flag: 'disable-tls', boolean: true },
-  { flag: 'root' }, { flag: 'provision-from' }, { flag: 'policy-preset' }, { flag: 'agent-wait' }, { flag: 'log-level' }, { flag: 'version', boolean: true },
+  { flag: 'root' }, { flag: 'provision-from' }, { flag: 'policy-preset' }, { flag: 'agent-wait' }, { flag: 'mtu-ceiling' }, { flag: 'log-level' }, { flag: 'version', boolean: true },
 ];
 
 /** Paths inside the VM, under `--root` (a test or the local provider runs a "VM" in a folder). */
@@ -79,21 +81,29 @@ async function run(flags: RunFlags): Promise<void> {
   logger.info({ policy: gate.source }, `request policy from ${gate.source.description}`);
 
   const podNetwork = apf['pod-network'];
-  if (podNetwork) logger.warn('pod network set-up (VXLAN in the podns namespace) is not implemented yet; containers still join it');
+  const podNetnsName = basename(flags.podNamespace);
+  if (podNetwork) {
+    const net = await setupVmPodNetwork(podNetwork, { podNetnsName, mtuCeiling: Number(flags.mtuCeiling), signal: AbortSignal.timeout(180_000) });
+    logger.info({ podNetns: net.podNetnsPath, mtu: net.mtu, vni: podNetwork['vxlan-id'], workerNodeIp: podNetwork['worker-node-ip'] }, `pod network ${podNetwork.podip} up in ${net.podNetnsPath}`);
+  }
   const forwarder = new Forwarder({
     host,
     port,
     tls,
     agentSocket: flags.kataAgentSocket,
     agentWaitMs: parseGoDuration(flags.agentWait),
-    podNetnsPath: podNetwork ? flags.podNamespace : undefined,
+    podNetnsPath: podNetwork ? join(NETNS_RUN_DIR, podNetnsName) : undefined,
     gate,
     logger,
   });
   await forwarder.start();
   const stop = (sig: string): void => {
     logger.info(`${sig} received, stopping`);
-    forwarder.close().finally(() => logger.flush(() => process.exit(0)));
+    forwarder
+      .close()
+      .then(() => (podNetwork ? teardownVmPodNetwork(podNetwork, { podNetnsName }) : undefined))
+      .catch((err: unknown) => logger.error({ err: (err as Error).message }, 'stopping failed'))
+      .finally(() => logger.flush(() => process.exit(0)));
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
@@ -116,6 +126,7 @@ const program = new Command('agent-protocol-forwarder')
   .option('--provision-from <dir>', 'first provision the files from this cidata folder (local provider)')
   .addOption(new Option('--policy-preset <name>', 'policy when neither initdata nor the image has one'))
   .option('--agent-wait <duration>', 'how long a call waits for the agent socket', '150s')
+  .option('--mtu-ceiling <bytes>', 'upper bound of the pod MTU in the VM (also bounded by the underlay MTU − 50)', String(DEFAULT_MTU_CEILING))
   .option('--log-level <level>', 'log level', 'info')
   .action((flags: RunFlags) => run(flags));
 

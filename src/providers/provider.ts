@@ -66,6 +66,12 @@ export interface Provider {
 
   /** Releases the provider's own resources (clients, timers). Instances are left running. */
   teardown(): Promise<void>;
+
+  /**
+   * The worker interface the instances are reached through, when the provider knows better than
+   * the default route (the local provider's bridge). HOST_INTERFACE overrides it.
+   */
+  readonly underlayInterface?: string;
 }
 
 /**

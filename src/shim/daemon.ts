@@ -18,6 +18,7 @@ import { UserDataComposer } from './user-data-composer.js';
 import type { PodNetwork } from './pod-network.js';
 import { validateGlobalInitdata } from '../podvm/initdata.js';
 import { ProxyAgentTunnel } from '../tunnel/proxy-tunnel.js';
+import { VxlanPodNetwork } from '../tunnel/pod-network.js';
 import { TlsMaterial, clientOptions, parseTlsProfile } from '../tunnel/tls/index.js';
 
 export interface DaemonDeps {
@@ -69,7 +70,7 @@ export class Daemon {
    * The daemon as it runs in production: TLS material (persisted automatic mode, manual files, or
    * none with --disable-tls), INITDATA checked, and the agent proxy as the tunnel.
    */
-  static async create(deps: Omit<DaemonDeps, 'tunnel' | 'userData'>): Promise<Daemon> {
+  static async create(deps: Omit<DaemonDeps, 'tunnel' | 'userData' | 'podNetwork'>): Promise<Daemon> {
     const { config, logger } = deps;
     const tlsLog = logger.child({ component: 'tunnel/tls' });
     validateGlobalInitdata(config.initdata);
@@ -91,7 +92,14 @@ export class Daemon {
       tlsFor: (instanceName) => clientOptions(material, profile, { instanceName, skipVerify: config.tlsSkipVerify }),
       logger,
     });
-    return new Daemon({ ...deps, tunnel, userData: (s) => composer.compose(s) });
+    const podNetwork = new VxlanPodNetwork({
+      hostInterface: config.hostInterface || deps.provider.underlayInterface || '',
+      vxlanPort: config.vxlanPort,
+      externalNetViaPodVm: config.externalNetworkViaPodvm,
+      podSubnetCidrs: config.podSubnetCidrs,
+      logger: logger.child({ component: 'podnetwork' }),
+    });
+    return new Daemon({ ...deps, tunnel, podNetwork, userData: (s) => composer.compose(s) });
   }
 
   /** Recovers saved sandboxes, then listens. Resolves once the socket accepts connections. */

@@ -17,15 +17,16 @@ import type { CreateInstanceRequest, Instance, InstanceSummary, Provider, Provid
 import { writeFileAtomic } from '../../util/atomic-file.js';
 import type { LocalConfig } from './config.js';
 import { nodeCommand, spawnDetached, stopProcess } from './processes.js';
-import { createNetns, deleteNetns, inNetns, netnsAddresses, netnsNames, type InstanceNetwork, type NetworkMode } from './network.js';
+import { bridgeFor, createNetns, deleteBridge, deleteNetns, ensureBridge, inNetns, netnsAddress, netnsNames, type InstanceNetwork, type NetworkMode } from './network.js';
 
 interface InstanceRecord {
   id: string;
   name: string;
   ip: string;
-  /** netns mode: the namespace and the host end of the veth. */
+  /** netns mode: the namespace, the host end of the veth, the pod namespace the forwarder makes. */
   netns?: string;
   hostIf?: string;
+  podNetns?: string;
   tags: Record<string, string>;
   pids: number[];
   createdAt: string;
@@ -42,6 +43,8 @@ export class LocalProvider implements Provider {
   /** Addresses handed out and not yet recorded on disk (two creates racing). */
   private readonly reserved = new Set<string>();
   readonly mode: NetworkMode;
+  /** netns mode: the host bridge, the worker's underlay for the instances' pod networks. */
+  readonly underlayInterface: string | undefined;
 
   constructor(
     private readonly host: ProviderHost,
@@ -50,6 +53,7 @@ export class LocalProvider implements Provider {
     this.dir = join(host.stateDir, 'local', 'instances');
     this.log = host.logger.child({ component: 'providers/local' });
     this.mode = config.network === 'auto' ? (process.getuid?.() === 0 ? 'netns' : 'loopback') : config.network;
+    this.underlayInterface = this.mode === 'netns' ? bridgeFor(config.netnsCidr).name : undefined;
     this.log.info({ mode: this.mode }, `local instances use ${this.mode === 'netns' ? 'a network namespace and veth each' : 'loopback addresses'}`);
   }
 
@@ -72,10 +76,11 @@ export class LocalProvider implements Provider {
 
     const slot = await this.allocateAddress();
     const record: InstanceRecord = { id, name: req.instanceName, ip: slot.ip, tags: { ...req.tags }, pids: [], createdAt: new Date().toISOString() };
+    const names = netnsNames(id);
     if (this.mode === 'netns') {
-      const names = netnsNames(id);
       record.netns = names.netns;
       record.hostIf = names.hostIf;
+      record.podNetns = names.podNetns;
     }
     try {
       // Recorded before anything is made, so that list and delete find a half-made instance.
@@ -85,7 +90,7 @@ export class LocalProvider implements Provider {
     }
     try {
       let net: InstanceNetwork = { ip: slot.ip };
-      if (this.mode === 'netns') net = await createNetns(id, { host: slot.hostIp!, instance: slot.ip }, signal);
+      if (this.mode === 'netns') net = await createNetns(id, this.config.netnsCidr, slot.ip, signal);
       if (this.config.agentCommand) {
         const argv = this.config.agentCommand.split(/\s+/).filter(Boolean).map((a) => a.replaceAll('{socket}', agentSocket));
         record.pids.push(spawnDetached(argv, join(dir, 'agent.log')));
@@ -99,6 +104,8 @@ export class LocalProvider implements Provider {
             '--root', root,
             '--listen', `${net.ip}:${this.host.forwarderPort}`,
             '--kata-agent-socket', agentSocket,
+            // A pod namespace per instance: several "VMs" share this machine's /run/netns.
+            '--pod-namespace', `/run/netns/${names.podNetns}`,
           ],
           join(dir, 'forwarder.log'),
         ),
@@ -118,7 +125,7 @@ export class LocalProvider implements Provider {
     const record = await this.read(instanceId);
     if (record) {
       await Promise.all(record.pids.map((pid) => stopProcess(pid, dir)));
-      await deleteNetns({ ip: record.ip, netns: record.netns, hostIf: record.hostIf });
+      await deleteNetns({ ip: record.ip, netns: record.netns, hostIf: record.hostIf, podNetns: record.podNetns });
     }
     await rm(dir, { recursive: true, force: true });
     if (record) this.log.info({ instanceId }, `deleted local instance ${instanceId}`);
@@ -133,7 +140,15 @@ export class LocalProvider implements Provider {
     return out;
   }
 
-  async teardown(): Promise<void> {}
+  /** netns mode: the bridge exists before the first CreateVM inspects it as the worker's underlay. */
+  async init(): Promise<void> {
+    if (this.mode === 'netns') await ensureBridge(this.config.netnsCidr);
+  }
+
+  /** Removes the bridge when no instance is left (instances outlive the daemon, and so does their bridge). */
+  async teardown(): Promise<void> {
+    if (this.mode === 'netns' && (await this.readAll()).length === 0) await deleteBridge(this.config.netnsCidr);
+  }
 
   private async save(record: InstanceRecord): Promise<void> {
     await writeFileAtomic(join(this.instanceDir(record.id), 'record.json'), JSON.stringify(record, null, 2));
@@ -168,20 +183,20 @@ export class LocalProvider implements Provider {
    * The lowest free slot: loopback mode 127.N.x.y (from .0.2 up); netns mode the instance end of a
    * /30 in LOCAL_NETNS_CIDR. Skips addresses of recorded instances and of creates in flight.
    */
-  private async allocateAddress(): Promise<{ ip: string; hostIp?: string }> {
+  private async allocateAddress(): Promise<{ ip: string }> {
     const used = new Set([...(await this.readAll()).map((r) => r.ip), ...this.reserved]);
-    for (let i = this.mode === 'netns' ? 0 : 2; i < 16_383; i++) {
-      let slot: { ip: string; hostIp?: string };
+    for (let i = 0; i < 65_000; i++) {
+      let ip: string;
       if (this.mode === 'netns') {
-        const a = netnsAddresses(this.config.netnsCidr, i);
-        slot = { ip: a.instance, hostIp: a.host };
+        ip = netnsAddress(this.config.netnsCidr, i);
       } else {
-        if ((i & 0xff) === 0 || (i & 0xff) === 255) continue;
-        slot = { ip: `${this.config.addressPrefix}.${i >> 8}.${i & 0xff}` };
+        const n = i + 2;
+        if ((n & 0xff) === 0 || (n & 0xff) === 255) continue;
+        ip = `${this.config.addressPrefix}.${n >> 8}.${n & 0xff}`;
       }
-      if (used.has(slot.ip)) continue;
-      this.reserved.add(slot.ip);
-      return slot;
+      if (used.has(ip)) continue;
+      this.reserved.add(ip);
+      return { ip };
     }
     throw new ProviderError('QUOTA', 'no free address left for local instances');
   }

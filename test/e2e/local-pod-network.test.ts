@@ -1,0 +1,124 @@
+/**
+ * The pod network of a peer pod on the local provider (as root): the worker's pod namespace, a
+ * "peer" pod of the cluster beside it, and the local instance (its own namespace) standing for the VM.
+ * After StartVM the peer reaches the pod IP, which now lives in the instance's pod namespace; after
+ * StopVM no link, namespace or iptables rule of the sandbox remains.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Hypervisor } from '../../src/proto/gen/hypervisor/hypervisor_pb.js';
+import { TtrpcClient, serviceClient } from '../../src/ttrpc/index.js';
+import { SANDBOX_ID, shimAnnotations } from '../helpers/daemon-harness.js';
+import { TestNet, netnsTestsUnavailable } from '../helpers/netns.js';
+
+const run = promisify(execFile);
+const root = new URL('../..', import.meta.url).pathname;
+const unavailable = (await netnsTestsUnavailable()) ?? (process.getuid?.() === 0 ? undefined : 'needs root');
+if (unavailable) console.warn(`[e2e] skipping the local pod network test: ${unavailable}`);
+
+let dir: string;
+let net: TestNet;
+let daemon: ChildProcess | undefined;
+const out: string[] = [];
+const CIDR = '10.235.0.0/16';
+
+async function until(text: string, ms = 30_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!out.join('').includes(text)) {
+    if (Date.now() > end) throw new Error(`no "${text}" in the daemon's output:\n${out.join('').slice(-4000)}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+async function records(): Promise<{ pids: number[]; netns?: string; hostIf?: string; podNetns?: string }[]> {
+  const base = join(dir, 'state/local/instances');
+  const names = await readdir(base).catch(() => [] as string[]);
+  return Promise.all(names.map(async (n) => JSON.parse(await readFile(join(base, n, 'record.json'), 'utf8'))));
+}
+
+describe.skipIf(unavailable !== undefined)('pod network of a local peer pod', () => {
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'caa-podnet-'));
+    net = await TestNet.create('caapn', ['peer', 'pod']);
+    // The cluster side: "peer" 10.244.9.1 and the pod's eth0 10.244.9.5 on one veth.
+    await net.veth('peer', 'eth0', 'pod', 'eth0', { bMac: '0a:58:0a:f4:09:05' });
+    await net.addr('peer', 'eth0', '10.244.9.1/24');
+    await net.addr('pod', 'eth0', '10.244.9.5/24');
+    await net.route('pod', 'default', 'via', '10.244.9.1');
+  });
+
+  afterAll(async () => {
+    daemon?.kill('SIGKILL');
+    for (const r of await records()) {
+      for (const pid of r.pids) {
+        try {
+          process.kill(-pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+      for (const ns of [r.podNetns, r.netns]) if (ns) await run('ip', ['netns', 'del', ns]).catch(() => undefined);
+      if (r.hostIf) await run('ip', ['link', 'del', r.hostIf]).catch(() => undefined);
+    }
+    await run('ip', ['link', 'del', 'caabr235']).catch(() => undefined);
+    await net?.cleanup();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('the peer reaches the pod IP in the instance; StopVM leaves nothing', { timeout: 120_000 }, async () => {
+    const env = {
+      ...process.env,
+      REMOTE_HYPERVISOR_ENDPOINT: join(dir, 'hv.sock'),
+      PODS_DIR: join(dir, 'pods'),
+      CAA_STATE_DIR: join(dir, 'state'),
+      LOCAL_NETWORK: 'netns',
+      LOCAL_NETNS_CIDR: CIDR,
+      FORWARDER_PORT: '15151',
+      VXLAN_PORT: '4790',
+      VXLAN_MIN_ID: '777000',
+      LOCAL_AGENT_COMMAND: `${process.execPath} --import tsx ${join(root, 'test/fakes/kata-agent-main.ts')} --socket {socket}`,
+    };
+    daemon = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli/cloud-api-adaptor.ts'), 'local'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    daemon.stdout!.on('data', (d: Buffer) => out.push(d.toString()));
+    daemon.stderr!.on('data', (d: Buffer) => out.push(d.toString()));
+    await until('serving hypervisor.Hypervisor');
+
+    const c = await TtrpcClient.connectUnix(env.REMOTE_HYPERVISOR_ENDPOINT);
+    const hv = serviceClient(c, Hypervisor);
+    await hv.createVM({ id: SANDBOX_ID, annotations: shimAnnotations(), networkNamespacePath: net.ns('pod') });
+    await hv.startVM({ id: SANDBOX_ID }, { timeoutMs: 60_000 });
+    await until('VXLAN 777000');
+
+    const [record] = await records();
+    expect(record?.podNetns).toBeDefined();
+    // The pod IP now answers from the instance's pod namespace, through the worker's pod namespace.
+    const ping = await net.run('peer', ['ping', '-c', '3', '-W', '2', '-i', '0.2', '10.244.9.5'], 20_000);
+    expect(ping).toMatch(/3 received/);
+    const server = spawn('ip', ['netns', 'exec', record!.podNetns!, process.execPath, '-e', "require('net').createServer(s=>s.end('from-the-vm')).listen(8080,'10.244.9.5')"], { stdio: 'ignore' });
+    try {
+      // Retries until the listener in the instance's pod namespace is up (node starts in ~0.5 s).
+      const client = `const net=require('net');let n=0;(function t(){const s=net.connect(8080,'10.244.9.5');let d='';s.on('data',c=>d+=c);s.on('end',()=>console.log(d));s.on('error',()=>{if(++n<50)setTimeout(t,200);else process.exit(1)})})()`;
+      const reply = await net.run('peer', [process.execPath, '-e', client], 15_000);
+      expect(reply.trim()).toBe('from-the-vm');
+    } finally {
+      server.kill('SIGKILL');
+    }
+
+    await hv.stopVM({ id: SANDBOX_ID }, { timeoutMs: 1000 });
+    c.close();
+    await until(`sandbox ${SANDBOX_ID} removed`);
+    const links = (await net.ip('pod', '-o', 'link', 'show')).split('\n').filter(Boolean);
+    expect(links.some((l) => l.includes('vxlan1'))).toBe(false);
+    expect(await net.run('pod', ['tc', 'qdisc', 'show', 'dev', 'eth0'])).not.toMatch(/ingress/);
+    const rules = (await run('iptables', ['-w', '-t', 'raw', '-S'])).stdout;
+    expect(rules).not.toMatch(/vni:777000/);
+    const namespaces = (await run('ip', ['netns', 'list'])).stdout;
+    expect(namespaces).not.toContain(record!.podNetns!);
+    expect(namespaces).not.toContain(record!.netns!);
+    daemon.kill('SIGTERM');
+  });
+});
