@@ -3,13 +3,18 @@
  * contains the filter (all of them without one), one after the other.
  */
 import { ttrpcBench } from './ttrpc/index.js';
+import { tunnelBench } from './tunnel/index.js';
 
 interface Benchmark {
   name: string;
   run(): Promise<void>;
 }
 
-const benchmarks: Benchmark[] = [{ name: 'ttrpc', run: ttrpcBench }];
+const benchmarks: Benchmark[] = [
+  { name: 'ttrpc', run: ttrpcBench },
+  { name: 'tunnel', run: tunnelBench },
+  { name: 'vxlan', run: async () => (await import('./vxlan/index.js')).vxlanBench() },
+];
 
 const filter = process.argv[2];
 const selected = benchmarks.filter((b) => !filter || b.name.includes(filter));

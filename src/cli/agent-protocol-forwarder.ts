@@ -83,7 +83,12 @@ async function run(flags: RunFlags): Promise<void> {
   const podNetwork = apf['pod-network'];
   const podNetnsName = basename(flags.podNamespace);
   if (podNetwork) {
-    const net = await setupVmPodNetwork(podNetwork, { podNetnsName, mtuCeiling: Number(flags.mtuCeiling), signal: AbortSignal.timeout(180_000) });
+    const net = await setupVmPodNetwork(podNetwork, {
+      podNetnsName,
+      underlayInterface: flags.hostInterface,
+      mtuCeiling: Number(flags.mtuCeiling),
+      signal: AbortSignal.timeout(180_000),
+    });
     logger.info({ podNetns: net.podNetnsPath, mtu: net.mtu, vni: podNetwork['vxlan-id'], workerNodeIp: podNetwork['worker-node-ip'] }, `pod network ${podNetwork.podip} up in ${net.podNetnsPath}`);
   }
   const forwarder = new Forwarder({
