@@ -12,6 +12,7 @@ import { SpecSchema } from '../src/proto/gen/agent/oci_pb.js';
 import { Hypervisor } from '../src/proto/gen/hypervisor/hypervisor_pb.js';
 import { TtrpcClient, TtrpcError, codeName, serviceClient } from '../src/ttrpc/index.js';
 import { presetPolicy } from '../src/tunnel/policy/index.js';
+import { runCommand } from '../src/util/run-command.js';
 
 const root = new URL('..', import.meta.url).pathname;
 const SANDBOX = 'd3m0' + '0123456789abcdef'.repeat(3) + '0123456789ab';
@@ -20,11 +21,11 @@ async function step<T>(name: string, fn: () => Promise<T>): Promise<T> {
   const t0 = performance.now();
   try {
     const r = await fn();
-    console.log(`  ✔ ${name.padEnd(58)} ${(performance.now() - t0).toFixed(1).padStart(8)} ms`);
+    console.log(`  ✔ ${name.padEnd(68)} ${(performance.now() - t0).toFixed(1).padStart(8)} ms`);
     return r;
   } catch (err) {
     const e = err as TtrpcError;
-    console.log(`  ✘ ${name.padEnd(58)} ${(performance.now() - t0).toFixed(1).padStart(8)} ms  ${e.code !== undefined ? codeName(e.code) + ': ' : ''}${e.message}`);
+    console.log(`  ✘ ${name.padEnd(68)} ${(performance.now() - t0).toFixed(1).padStart(8)} ms  ${e.code !== undefined ? codeName(e.code) + ': ' : ''}${e.message}`);
     throw err;
   }
 }
@@ -50,6 +51,25 @@ const env = {
 const out: string[] = [];
 let daemon: ChildProcess | undefined;
 let failed = false;
+// As root the demo also gives the pod a network: a pod namespace with eth0 to a "peer" pod of the cluster.
+const withPodNetwork = process.getuid?.() === 0;
+const PEER_NS = 'caa-demo-peer';
+const POD_NS = 'caa-demo-pod';
+const POD_IP = '10.244.77.5';
+
+async function makePodNamespaces(): Promise<void> {
+  for (const ns of [PEER_NS, POD_NS]) await runCommand(['ip', 'netns', 'del', ns]).catch(() => undefined);
+  await runCommand(['ip', 'netns', 'add', PEER_NS]);
+  await runCommand(['ip', 'netns', 'add', POD_NS]);
+  await runCommand(['ip', '-n', PEER_NS, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', POD_NS]);
+  await runCommand(['ip', '-n', PEER_NS, 'addr', 'add', '10.244.77.1/24', 'dev', 'eth0']);
+  await runCommand(['ip', '-n', POD_NS, 'addr', 'add', `${POD_IP}/24`, 'dev', 'eth0']);
+  for (const ns of [PEER_NS, POD_NS]) {
+    await runCommand(['ip', '-n', ns, 'link', 'set', 'eth0', 'up']);
+    await runCommand(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
+  }
+  await runCommand(['ip', '-n', POD_NS, 'route', 'add', 'default', 'via', '10.244.77.1']);
+}
 
 console.log(`cloud-api-adaptor demo — local provider, state in ${dir}\n`);
 try {
@@ -57,6 +77,7 @@ try {
   daemon.stdout!.on('data', (d: Buffer) => out.push(d.toString()));
   daemon.stderr!.on('data', (d: Buffer) => out.push(d.toString()));
   await step('daemon up (TLS CA generated, socket served)', () => waitFor(out, 'serving hypervisor.Hypervisor'));
+  if (withPodNetwork) await step(`pod namespace (pod IP ${POD_IP}) and a peer pod, as a CNI makes them`, makePodNamespaces);
 
   const hvConn = await TtrpcClient.connectUnix(env.REMOTE_HYPERVISOR_ENDPOINT);
   const hv = serviceClient(hvConn, Hypervisor);
@@ -69,11 +90,16 @@ try {
         'io.kubernetes.cri.sandbox-namespace': 'default',
         'io.katacontainers.config.hypervisor.cc_init_data': initdata,
       },
-      networkNamespacePath: '',
+      networkNamespacePath: withPodNetwork ? `/run/netns/${POD_NS}` : '',
     }),
   );
   await step('StartVM (instance + forwarder + mTLS tunnel)', () => hv.startVM({ id: SANDBOX }, { timeoutMs: 60_000 }));
 
+  if (withPodNetwork) {
+    await step(`peer pod pings ${POD_IP}: answered by the instance over VXLAN`, () =>
+      runCommand(['ip', 'netns', 'exec', PEER_NS, 'ping', '-c', '2', '-i', '0.2', '-W', '2', POD_IP]),
+    );
+  }
   const agent = await TtrpcClient.connectUnix(agentSocketPath);
   await step('agent grpc.Health/Check → SERVING', async () => {
     const r = fromBinary(HealthCheckResponseSchema, await agent.call('grpc.Health', 'Check', new Uint8Array(0), { timeoutMs: 30_000 }));
@@ -104,6 +130,7 @@ try {
     daemon.kill('SIGTERM');
     await new Promise((r) => daemon!.once('exit', r));
   }
+  if (withPodNetwork) for (const ns of [PEER_NS, POD_NS]) await runCommand(['ip', 'netns', 'del', ns]).catch(() => undefined);
   await rm(dir, { recursive: true, force: true });
   console.log(failed ? '' : '\nnothing left behind: daemon stopped, instance processes gone, state folder removed');
 }
