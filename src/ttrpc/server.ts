@@ -145,10 +145,16 @@ export class TtrpcServer {
     return this.draining;
   }
 
-  lookup(service: string, method: string): Handler | TtrpcError {
-    const table = this.services.get(service);
-    if (!table) return new TtrpcError(Code.UNIMPLEMENTED, `service ${service}`);
-    return table.get(method) ?? new TtrpcError(Code.UNIMPLEMENTED, `method ${method}`);
+  /** The handler of a registered method; undefined when the service or the method is unknown. */
+  lookup(service: string, method: string): Handler | undefined {
+    return this.services.get(service)?.get(method);
+  }
+
+  /** The UNIMPLEMENTED error Go's server answers for an unknown service or method. */
+  unimplemented(service: string, method: string): TtrpcError {
+    return this.services.has(service)
+      ? new TtrpcError(Code.UNIMPLEMENTED, `method ${method}`)
+      : new TtrpcError(Code.UNIMPLEMENTED, `service ${service}`);
   }
 
   hasService(service: string): boolean {
@@ -303,16 +309,12 @@ class ServerConnection {
   }
 
   private dispatch(streamId: number, req: Request): void {
-    let handler: Handler | FallbackHandler;
-    const found = this.server.lookup(req.service, req.method);
-    if (found instanceof TtrpcError) {
-      if (!this.server.fallback || this.server.hasService(req.service)) {
-        this.respondError(streamId, found);
-        return;
-      }
-      handler = this.server.fallback;
-    } else {
-      handler = found;
+    // Unknown services go to the fallback (raw mode); an unknown method of a registered service does not.
+    let handler: Handler | FallbackHandler | undefined = this.server.lookup(req.service, req.method);
+    if (!handler && !this.server.hasService(req.service)) handler = this.server.fallback;
+    if (!handler) {
+      this.respondError(streamId, this.server.unimplemented(req.service, req.method));
+      return;
     }
 
     const call = new ServerCall(req, () => this.calls.delete(streamId));

@@ -48,6 +48,9 @@ export class ReconnectingClient {
 
   /** Forwards one call; waits for a connection first if there is none. */
   async call(service: string, method: string, payload: Uint8Array, options: CallOptions = {}): Promise<Buffer> {
+    // The common case, on every relayed call: connected — no signals, no timers.
+    const current = this.client;
+    if (current && !current.isClosed) return current.call(service, method, payload, options);
     const limit = AbortSignal.timeout(options.timeoutMs ?? this.o.connectWaitMs);
     const waitSignal = options.signal ? AbortSignal.any([options.signal, limit]) : limit;
     let client: TtrpcClient;

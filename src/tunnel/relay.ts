@@ -26,10 +26,11 @@ export function createRelay(o: RelayOptions): FallbackHandler {
     const rewrite = o.rewriters?.get(`${ctx.service}/${ctx.method}`);
     const out = rewrite ? await rewrite(payload) : payload;
     const timeoutMs = ctx.deadline !== undefined ? Math.max(1, ctx.deadline - Date.now()) : undefined;
+    // No cancellation upstream: ttrpc has no cancel frame, so a caller that goes away can only stop
+    // waiting — and reading ctx.signal would cost an AbortController on every relayed call.
     const response = await o.upstream.call(ctx.service, ctx.method, out, {
-      signal: ctx.signal,
       timeoutMs,
-      metadata: [...ctx.metadata],
+      metadata: ctx.metadata.length > 0 ? [...ctx.metadata] : undefined,
     });
     o.after?.(ctx.service, ctx.method, out, response);
     return response;
