@@ -28,7 +28,8 @@ function hookExit(): void {
     for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
   });
   // Without handlers SIGINT/SIGTERM end the process without the `exit` event.
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => process.exit(130));
+  process.once('SIGINT', () => process.exit(130));
+  process.once('SIGTERM', () => process.exit(143));
 }
 
 /** Removes `dir` at process exit unless `forgetTempDir` was called (it was removed normally). */

@@ -6,7 +6,8 @@
  * 2. "forwarder listening" → "StartVM returned" against a fixed 1 s poll (startup.ts).
  *
  * Needs `socat` on PATH. Every child runs in its own process group and is killed on the way out,
- * also after an error; the temp dir goes too.
+ * also after an error; the temp dir goes too. Environment: TUNNEL_BENCH_SEED fixes the random
+ * forwarder delays of part 2; TUNNEL_BENCH_TSX=1 runs the Node children under tsx (build.ts).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';

@@ -8,15 +8,17 @@
  *
  * Both tunnels use the same certificates (from TlsMaterial) and both servers require and verify the
  * client certificate. Paths alternate in short rounds within each case, as in the ttrpc benchmark.
+ * The Node children run as plain node on transpiled JavaScript, as production does (build.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { Code, TtrpcClient, TtrpcError } from '../../src/ttrpc/index.js';
 import { apfTlsFields, clientOptions, forwarderServerOptions, type TlsMaterial, type TlsProfile } from '../../src/tunnel/tls/index.js';
+import { repoRoot, transpileClosure } from './build.js';
 import { spawnChild, type Child } from './children.js';
 import { fmt, passFail, percentile, sortedCopy } from './stats.js';
 
@@ -152,10 +154,22 @@ export async function roundTrips(dir: string, material: TlsMaterial, profile: Tl
     out.push(line);
   };
   try {
-    const tsx = import.meta.resolve('tsx');
-    const script = (name: string): string => fileURLToPath(new URL(name, import.meta.url));
-    const node = (name: string, file: string, args: string[], ready: RegExp) =>
-      spawnChild(name, process.execPath, ['--import', tsx, script(file), ...args], ready);
+    // The children run as production runs: plain node on JavaScript (see build.ts), or under tsx on request.
+    const here = fileURLToPath(new URL('.', import.meta.url));
+    const mains = ['agent-main', 'proxy-main', 'forwarder-main'];
+    let runtime: string;
+    let node: (name: string, main: string, args: string[], ready: RegExp) => ReturnType<typeof spawnChild>;
+    if (process.env.TUNNEL_BENCH_TSX === '1') {
+      const tsx = import.meta.resolve('tsx');
+      runtime = 'under tsx (TUNNEL_BENCH_TSX=1)';
+      node = (name, main, args, ready) => spawnChild(name, process.execPath, ['--import', tsx, join(here, `${main}.ts`), ...args], ready);
+    } else {
+      const jsDir = join(dir, 'js');
+      const files = await transpileClosure(mains.map((m) => join(here, `${m}.ts`)), jsDir);
+      const at = join(jsDir, relative(repoRoot, here));
+      runtime = `as plain node on JavaScript transpiled at start (${files} files)`;
+      node = (name, main, args, ready) => spawnChild(name, process.execPath, [join(at, `${main}.js`), ...args], ready);
+    }
 
     // The same certificates for both tunnels, produced by the code the daemon and the forwarder use.
     const fields = await apfTlsFields(material, profile, INSTANCE_NAME);
@@ -179,7 +193,7 @@ export async function roundTrips(dir: string, material: TlsMaterial, profile: Tl
     ]);
 
     const agentSock = join(dir, 'agent.sock');
-    children.push((await node('fake agent', 'agent-main.ts', ['--socket', agentSock], /^READY$/)).child);
+    children.push((await node('fake agent', 'agent-main', ['--socket', agentSock], /^READY$/)).child);
 
     // The VM side of both tunnels.
     const fwdConfig = join(dir, 'forwarder.json');
@@ -192,7 +206,7 @@ export async function roundTrips(dir: string, material: TlsMaterial, profile: Tl
       `UNIX-CONNECT:${agentSock}`,
     ];
     const [fwd, socatServer] = await Promise.all([
-      node('forwarder', 'forwarder-main.ts', ['--config', fwdConfig], /^READY (\d+)$/),
+      node('forwarder', 'forwarder-main', ['--config', fwdConfig], /^READY (\d+)$/),
       spawnChild('socat server', 'socat', socatServerArgs, /listening on/),
     ]);
     children.push(fwd.child, socatServer.child);
@@ -210,7 +224,7 @@ export async function roundTrips(dir: string, material: TlsMaterial, profile: Tl
       `OPENSSL:127.0.0.1:${socatPort},nodelay,cert=${pem.clientCert},key=${pem.clientKey},cafile=${pem.ca},verify=1,commonname=${INSTANCE_NAME}`,
     ];
     const [proxy, socatClient] = await Promise.all([
-      node('agent proxy', 'proxy-main.ts', ['--config', proxyConfig], /^READY$/),
+      node('agent proxy', 'proxy-main', ['--config', proxyConfig], /^READY$/),
       spawnChild('socat client', 'socat', socatClientArgs, /listening on/),
     ]);
     children.push(proxy.child, socatClient.child);
@@ -248,6 +262,7 @@ export async function roundTrips(dir: string, material: TlsMaterial, profile: Tl
     say(
       `Unary ${SERVICE}/${METHOD} (echo) from one TtrpcClient over one Unix connection per path; per case ` +
         `${WARMUP_MS} ms warm-up per path, then ${ROUNDS} × ${ROUND_MS} ms per path, alternating. ` +
+        `The fake agent, the proxy and the forwarder ran ${runtime}. ` +
         `Both servers refused a client without a certificate. TLS negotiated: ours ${oursTls}, ` +
         `socat ${socatTls ? `${socatTls[1]} ${socatTls[2]}` : '(not logged)'}.`,
     );
