@@ -19,6 +19,8 @@ export interface CallOptions {
 }
 
 interface Pending {
+  /** Resolve with the Response envelope itself (callRaw), not its decoded payload. */
+  raw: boolean;
   resolve(payload: Buffer): void;
   reject(err: TtrpcError): void;
 }
@@ -90,19 +92,32 @@ export class TtrpcClient {
    * The payload is sent by reference: do not change it until the call settles.
    */
   call(service: string, method: string, payload: Uint8Array, options: CallOptions = {}): Promise<Buffer> {
+    const parts = encodeRequestParts({
+      service,
+      method,
+      payload,
+      timeoutNano: options.timeoutMs !== undefined && options.timeoutMs > 0 ? Math.round(options.timeoutMs * 1e6) : 0,
+      metadata: options.metadata ?? [],
+    });
+    return this.send(parts, options, false);
+  }
+
+  /**
+   * Frame-level pass-through for relays: sends an already-encoded `ttrpc.Request` as it is and
+   * resolves with the encoded `ttrpc.Response` as it came — status, details and payload untouched,
+   * nothing decoded. Fails (TtrpcError) only for what happens here: deadline, abort, lost connection.
+   */
+  callRaw(requestEnvelope: Uint8Array, options: Pick<CallOptions, 'signal' | 'timeoutMs'> = {}): Promise<Buffer> {
+    return this.send([requestEnvelope], options, true);
+  }
+
+  private send(parts: readonly Uint8Array[], options: CallOptions, raw: boolean): Promise<Buffer> {
     if (this.closedError) return Promise.reject(this.closedError);
     const { signal, timeoutMs } = options;
     if (signal?.aborted) return Promise.reject(abortError(signal));
     if (this.nextStreamId > MAX_STREAM_ID) {
       return Promise.reject(new TtrpcError(Code.UNAVAILABLE, 'ttrpc: stream ids exhausted, reconnect'));
     }
-    const parts = encodeRequestParts({
-      service,
-      method,
-      payload,
-      timeoutNano: timeoutMs !== undefined && timeoutMs > 0 ? Math.round(timeoutMs * 1e6) : 0,
-      metadata: options.metadata ?? [],
-    });
     const length = partsLength(parts);
     if (length > this.maxMessageLength) {
       return Promise.reject(
@@ -127,6 +142,7 @@ export class TtrpcClient {
         reject(abortError(signal!));
       };
       this.pending.set(streamId, {
+        raw,
         resolve: (p) => {
           cleanup();
           resolve(p);
@@ -162,6 +178,10 @@ export class TtrpcClient {
     if (f.type !== MessageType.RESPONSE) return; // Data frames belong to streaming calls, which we never open.
     const p = this.pending.get(f.streamId);
     if (!p) return; // A late answer to a call we already gave up on.
+    if (p.raw) {
+      p.resolve(f.data);
+      return;
+    }
     let res;
     try {
       res = decodeResponse(f.data);

@@ -15,11 +15,21 @@ import { setLongTimeout, type LongTimer } from '../util/timers.js';
 export interface CallContext {
   readonly service: string;
   readonly method: string;
+  /** The encoded `ttrpc.Request` as it arrived (for frame-level relays). */
+  readonly request: Buffer;
   readonly metadata: readonly KeyValue[];
   /** Aborted at the caller's deadline (reason: a DEADLINE_EXCEEDED TtrpcError) or when the caller is gone. */
   readonly signal: AbortSignal;
   /** Epoch milliseconds of the caller's deadline, if it sent one. */
   readonly deadline: number | undefined;
+}
+
+/**
+ * An already-encoded `ttrpc.Response` a fallback handler hands back to be sent as it is (a relay
+ * passing the upstream's answer through without decoding it).
+ */
+export class RawResponse {
+  constructor(readonly envelope: Uint8Array) {}
 }
 
 /** A method handler on raw bytes: the request payload in, the response payload out. Throw to fail. */
@@ -29,7 +39,10 @@ export type Handler = (payload: Buffer, ctx: CallContext) => Promise<Uint8Array>
  * Serves calls to services that were not registered (the agent proxy forwards everything as bytes).
  * Returning undefined means "no such service" and the caller gets UNIMPLEMENTED.
  */
-export type FallbackHandler = (payload: Buffer, ctx: CallContext) => Promise<Uint8Array> | Uint8Array | undefined;
+export type FallbackHandler = (
+  payload: Buffer,
+  ctx: CallContext,
+) => Promise<Uint8Array | RawResponse | undefined> | Uint8Array | RawResponse | undefined;
 
 export interface ServerOptions {
   logger?: TtrpcLogger;
@@ -45,6 +58,7 @@ class ServerCall implements CallContext {
   readonly service: string;
   readonly method: string;
   readonly metadata: readonly KeyValue[];
+  readonly request: Buffer;
   deadline: number | undefined;
   readonly settled: Promise<void>;
   private controller: AbortController | undefined;
@@ -55,8 +69,10 @@ class ServerCall implements CallContext {
 
   constructor(
     req: Request,
+    request: Buffer,
     private readonly onDone: () => void,
   ) {
+    this.request = request;
     this.service = req.service;
     this.method = req.method;
     this.metadata = req.metadata;
@@ -305,10 +321,10 @@ class ServerConnection {
       this.respondError(f.streamId, new TtrpcError(Code.INVALID_ARGUMENT, `unmarshal request error: ${err.message}`));
       return;
     }
-    this.dispatch(f.streamId, req);
+    this.dispatch(f.streamId, req, f.data);
   }
 
-  private dispatch(streamId: number, req: Request): void {
+  private dispatch(streamId: number, req: Request, envelope: Buffer): void {
     // Unknown services go to the fallback (raw mode); an unknown method of a registered service does not.
     let handler: Handler | FallbackHandler | undefined = this.server.lookup(req.service, req.method);
     if (!handler && !this.server.hasService(req.service)) handler = this.server.fallback;
@@ -317,14 +333,14 @@ class ServerConnection {
       return;
     }
 
-    const call = new ServerCall(req, () => this.calls.delete(streamId));
+    const call = new ServerCall(req, envelope, () => this.calls.delete(streamId));
     this.calls.set(streamId, call);
     // Zero means no deadline. A negative value is a deadline already past: Go's client sends one when
     // its context expires on the way, and Go's server then fails the call at once.
     if (req.timeoutNano !== 0) {
       call.startDeadline(Math.max(0, req.timeoutNano / 1e6), (err) => this.respondError(streamId, err));
     }
-    let result: Promise<Uint8Array | undefined>;
+    let result: Promise<Uint8Array | RawResponse | undefined>;
     try {
       result = Promise.resolve(handler(req.payload as Buffer, call));
     } catch (err) {
@@ -334,6 +350,7 @@ class ServerConnection {
       (payload) =>
         call.finish(() => {
           if (payload === undefined) this.respondError(streamId, new TtrpcError(Code.UNIMPLEMENTED, `service ${req.service}`));
+          else if (payload instanceof RawResponse) this.respondRaw(streamId, payload.envelope);
           else this.respond(streamId, payload);
         }),
       (err: unknown) => call.finish(() => this.respondError(streamId, toTtrpcError(err))),
@@ -355,6 +372,15 @@ class ServerConnection {
       return;
     }
     this.writer.write(streamId, MessageType.RESPONSE, 0, parts);
+  }
+
+  /** A Response envelope encoded elsewhere (a relay's upstream); it crossed a 4 MiB limit already. */
+  private respondRaw(streamId: number, envelope: Uint8Array): void {
+    if (envelope.length > this.server.maxMessageLength) {
+      this.respondError(streamId, new TtrpcError(Code.RESOURCE_EXHAUSTED, `response length ${envelope.length} exceed maximum message size of ${this.server.maxMessageLength}`));
+      return;
+    }
+    this.writer.write(streamId, MessageType.RESPONSE, 0, [envelope]);
   }
 
   private respondError(streamId: number, err: TtrpcError): void {

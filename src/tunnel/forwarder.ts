@@ -84,12 +84,16 @@ export class Forwarder {
             throw err;
           }
         },
-        after: (service, method, request) => {
-          if (service === 'grpc.AgentService' && method === 'SetPolicy' && o.gate?.update) {
-            o.gate.update(fromBinary(SetPolicyRequestSchema, request).policy);
-            log.info('policy updated by SetPolicy');
-          }
-        },
+        after: new Map([
+          [
+            'grpc.AgentService/SetPolicy',
+            (request: Uint8Array) => {
+              if (!o.gate?.update) return;
+              o.gate.update(fromBinary(SetPolicyRequestSchema, request).policy);
+              log.info('policy updated by SetPolicy');
+            },
+          ],
+        ]),
       }),
     });
   }

@@ -51,6 +51,11 @@ export class ReconnectingClient {
     // The common case, on every relayed call: connected — no signals, no timers.
     const current = this.client;
     if (current && !current.isClosed) return current.call(service, method, payload, options);
+    return (await this.waitForConnection(options)).call(service, method, payload, options);
+  }
+
+  /** Waits for a connection within the call's deadline (or `connectWaitMs`). */
+  private async waitForConnection(options: Pick<CallOptions, 'signal' | 'timeoutMs'>): Promise<TtrpcClient> {
     const limit = AbortSignal.timeout(options.timeoutMs ?? this.o.connectWaitMs);
     const waitSignal = options.signal ? AbortSignal.any([options.signal, limit]) : limit;
     let client: TtrpcClient;
@@ -60,7 +65,14 @@ export class ReconnectingClient {
       if (this.closing.signal.aborted) throw new TtrpcError(Code.UNAVAILABLE, 'upstream closed');
       throw err instanceof TtrpcError ? err : new TtrpcError(Code.UNAVAILABLE, `upstream not reachable: ${(err as Error).message}`);
     }
-    return client.call(service, method, payload, options);
+    return client;
+  }
+
+  /** Frame-level pass-through (TtrpcClient.callRaw) with the same connection handling as `call`. */
+  async callRaw(requestEnvelope: Uint8Array, options: Pick<CallOptions, 'signal' | 'timeoutMs'> = {}): Promise<Buffer> {
+    const current = this.client;
+    if (current && !current.isClosed) return current.callRaw(requestEnvelope, options);
+    return (await this.waitForConnection(options)).callRaw(requestEnvelope, options);
   }
 
   /** Closes the connection and stops re-dialling. Calls in flight fail UNAVAILABLE. Idempotent. */

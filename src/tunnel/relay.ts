@@ -4,7 +4,7 @@
  * or status with details — comes back unchanged. A few methods get their payload rewritten, and a
  * gate may refuse a call before it leaves. Unknown services and methods pass like any other.
  */
-import type { FallbackHandler } from '../ttrpc/server.js';
+import { RawResponse, type FallbackHandler } from '../ttrpc/server.js';
 import type { ReconnectingClient } from './reconnecting-client.js';
 
 /** Rewrites a request payload; returns the payload to send. May throw a TtrpcError to refuse. */
@@ -16,23 +16,29 @@ export interface RelayOptions {
   rewriters?: ReadonlyMap<string, Rewriter>;
   /** Runs before anything is sent; throw (a TtrpcError) to refuse the call. */
   gate?(service: string, method: string, payload: Buffer): void;
-  /** Runs after the upstream answered successfully. */
-  after?(service: string, method: string, request: Uint8Array, response: Buffer): void;
+  /** Runs after the upstream answered successfully; keyed like `rewriters`. */
+  after?: ReadonlyMap<string, (request: Uint8Array, response: Buffer) => void>;
 }
 
 export function createRelay(o: RelayOptions): FallbackHandler {
   return async (payload, ctx) => {
     o.gate?.(ctx.service, ctx.method, payload);
-    const rewrite = o.rewriters?.get(`${ctx.service}/${ctx.method}`);
-    const out = rewrite ? await rewrite(payload) : payload;
+    const key = `${ctx.service}/${ctx.method}`;
+    const rewrite = o.rewriters?.get(key);
+    const after = o.after?.get(key);
     const timeoutMs = ctx.deadline !== undefined ? Math.max(1, ctx.deadline - Date.now()) : undefined;
     // No cancellation upstream: ttrpc has no cancel frame, so a caller that goes away can only stop
     // waiting — and reading ctx.signal would cost an AbortController on every relayed call.
+    if (!rewrite && !after) {
+      // The common case: the request envelope goes up and the response envelope comes back as bytes.
+      return new RawResponse(await o.upstream.callRaw(ctx.request, { timeoutMs }));
+    }
+    const out = rewrite ? await rewrite(payload) : payload;
     const response = await o.upstream.call(ctx.service, ctx.method, out, {
       timeoutMs,
       metadata: ctx.metadata.length > 0 ? [...ctx.metadata] : undefined,
     });
-    o.after?.(ctx.service, ctx.method, out, response);
+    after?.(out, response);
     return response;
   };
 }
