@@ -3,7 +3,7 @@
  * on encoded payloads: decode with the partial agent schema, change, re-encode. Fields the schema
  * does not name are kept as unknown fields and written back unchanged.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { CreateContainerRequestSchema, CreateSandboxRequestSchema, type CreateContainerRequest } from '../proto/gen/agent/agent_pb.js';
@@ -13,6 +13,7 @@ export const GPU_ANNOTATION = 'io.katacontainers.config.hypervisor.default_gpus'
 export const CDI_ANNOTATION = 'cdi.k8s.io/peer-pods';
 export const CDI_ALL_GPUS = 'nvidia.com/gpu=all';
 export const PEERPOD_VOLUMES_ANNOTATION = 'io.confidentialcontainers.org.peerpodvolumes.target_path';
+export const CLOUD_VOLUMES_ANNOTATION = 'io.confidentialcontainers.org.cloud_volumes';
 export const DIRECT_VOLUMES_DIR = '/run/kata-containers/shared/direct-volumes';
 export const POD_NETNS_PATH = '/run/netns/podns';
 
@@ -29,9 +30,60 @@ function isDirectVolume(source: string, dir: string): boolean {
   return existsSync(join(dir, Buffer.from(source).toString('base64url'), 'mountInfo.json'));
 }
 
+/** Kata's direct-volume `mountInfo.json` (the fields used here). */
+interface MountInfo {
+  device?: string;
+  fstype?: string;
+  metadata?: Record<string, string>;
+}
+
+export interface CloudVolume {
+  mount_point: string;
+  fs_type: string;
+  lun: number;
+  disk_id: string;
+  encrypt_type?: string;
+  key_id?: string;
+}
+
+/**
+ * The cloud volumes among the container's mounts (reference §3.6), keyed `vol-<i>`: direct-volume
+ * entries with a cloud disk (`metadata.cloud-volume-path`, else `device`); LUN = the entry's index in
+ * the sorted direct-volumes folder, as upstream counts it. Unreadable entries are skipped.
+ */
+export function cloudVolumes(mountSources: readonly string[], dir: string): Record<string, CloudVolume> {
+  let entries: string[];
+  try {
+    entries = readdirSync(dir).sort();
+  } catch {
+    return {};
+  }
+  const out: Record<string, CloudVolume> = {};
+  let i = 0;
+  for (const source of mountSources) {
+    const key = Buffer.from(source).toString('base64url');
+    const lun = entries.indexOf(key);
+    if (lun < 0 || !source.includes('/volumes/kubernetes.io~csi/')) continue;
+    let info: MountInfo;
+    try {
+      info = JSON.parse(readFileSync(join(dir, key, 'mountInfo.json'), 'utf8')) as MountInfo;
+    } catch {
+      continue;
+    }
+    const diskId = info.metadata?.['cloud-volume-path'] || info.device || '';
+    if (!diskId) continue;
+    const v: CloudVolume = { mount_point: source, fs_type: info.fstype || 'ext4', lun, disk_id: diskId };
+    if (info.metadata?.['encrypt-type']) v.encrypt_type = info.metadata['encrypt-type'];
+    if (info.metadata?.['kbs-key-id']) v.key_id = info.metadata['kbs-key-id'];
+    out[`vol-${i++}`] = v;
+  }
+  return out;
+}
+
 /**
  * Worker side: GPU pods get the CDI annotation; mounts of CSI direct volumes are listed in the
- * peer-pod volumes annotation for the forwarder to wait on.
+ * peer-pod volumes annotation for the forwarder to wait on, and those backed by a cloud disk in the
+ * cloud-volumes annotation (which disk, LUN, file system, encryption) for the VM to mount.
  */
 export function rewriteCreateContainerOnWorker(payload: Uint8Array, o: WorkerRewriteOptions = {}): Uint8Array {
   const req = fromBinary(CreateContainerRequestSchema, payload);
@@ -45,6 +97,8 @@ export function rewriteCreateContainerOnWorker(payload: Uint8Array, o: WorkerRew
   if (targets.length > 0) {
     const existing = annotations[PEERPOD_VOLUMES_ANNOTATION];
     annotations[PEERPOD_VOLUMES_ANNOTATION] = [...(existing ? existing.split(',') : []), ...targets].join(',');
+    const volumes = cloudVolumes(targets, dir);
+    if (Object.keys(volumes).length > 0) annotations[CLOUD_VOLUMES_ANNOTATION] = JSON.stringify(volumes);
   }
   for (const s of req.storages) {
     o.onStorage?.(`mount_point:${s.mountPoint} source:${s.source} fstype:${s.fstype} driver:${s.driver}`);
