@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TtrpcClient } from '../../src/ttrpc/index.js';
+import { closedLoop, percentile } from '../stats.js';
 import { buildGoPeer, goPeerSkipReason, spawnReady, startGoServer, type ReadyProcess } from '../../test/interop/go-peer.js';
 
 const WARMUP_MS = 500;
@@ -37,29 +38,9 @@ interface Result {
   p99Us: number;
 }
 
-/**
- * Runs `callers` closed-loop callers for `ms`, appending every call's latency (µs) to `lat`.
- * Returns the wall time in seconds.
- */
-async function load(client: TtrpcClient, payload: Buffer, callers: number, ms: number, lat: number[]): Promise<number> {
-  const start = process.hrtime.bigint();
-  const end = start + BigInt(ms) * 1_000_000n;
-  const caller = async (): Promise<void> => {
-    for (let t = process.hrtime.bigint(); t < end; ) {
-      const reply = await client.call('bench.Echo', 'Echo', payload);
-      const now = process.hrtime.bigint();
-      if (reply.length !== payload.length) throw new Error(`echo returned ${reply.length} bytes, sent ${payload.length}`);
-      lat.push(Number(now - t) / 1_000);
-      t = now;
-    }
-  };
-  await Promise.all(Array.from({ length: callers }, caller));
-  return Number(process.hrtime.bigint() - start) / 1e9;
-}
+const load = (client: TtrpcClient, payload: Buffer, callers: number, ms: number, lat: number[]): Promise<number> =>
+  closedLoop(client, { service: 'bench.Echo', method: 'Echo' }, payload, callers, ms, lat);
 
-function percentile(sorted: Float64Array, p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN;
-}
 
 async function runCase(targets: readonly Target[], callers: number, size: string, bytes: number): Promise<Result[]> {
   const payload = randomBytes(bytes);

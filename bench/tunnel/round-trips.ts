@@ -20,7 +20,7 @@ import { Code, TtrpcClient, TtrpcError } from '../../src/ttrpc/index.js';
 import { apfTlsFields, clientOptions, forwarderServerOptions, type TlsMaterial, type TlsProfile } from '../../src/tunnel/tls/index.js';
 import { repoRoot, transpileClosure } from './build.js';
 import { spawnChild, type Child } from './children.js';
-import { fmt, passFail, percentile, sortedCopy } from './stats.js';
+import { closedLoop, fmt, passFail, percentile, sortedCopy } from '../stats.js';
 
 const SERVICE = 'grpc.AgentService';
 const METHOD = 'BenchEcho';
@@ -56,22 +56,8 @@ export interface RoundTripResult {
   p99Us: number;
 }
 
-/** Runs `callers` closed-loop callers for `ms`, appending each latency (µs) to `lat`; returns the wall time in s. */
-async function load(client: TtrpcClient, payload: Buffer, callers: number, ms: number, lat: number[]): Promise<number> {
-  const start = process.hrtime.bigint();
-  const end = start + BigInt(ms) * 1_000_000n;
-  const caller = async (): Promise<void> => {
-    for (let t = process.hrtime.bigint(); t < end; ) {
-      const reply = await client.call(SERVICE, METHOD, payload);
-      const now = process.hrtime.bigint();
-      if (reply.length !== payload.length) throw new Error(`echo returned ${reply.length} bytes, sent ${payload.length}`);
-      lat.push(Number(now - t) / 1_000);
-      t = now;
-    }
-  };
-  await Promise.all(Array.from({ length: callers }, caller));
-  return Number(process.hrtime.bigint() - start) / 1e9;
-}
+const load = (client: TtrpcClient, payload: Buffer, callers: number, ms: number, lat: number[]): Promise<number> =>
+  closedLoop(client, { service: SERVICE, method: METHOD }, payload, callers, ms, lat);
 
 async function runCase(paths: readonly Path[], callers: number, size: string, bytes: number): Promise<RoundTripResult[]> {
   const payload = randomBytes(bytes);

@@ -18,7 +18,7 @@ import { Forwarder } from '../../src/tunnel/forwarder.js';
 import { ProxyAgentTunnel } from '../../src/tunnel/proxy-tunnel.js';
 import { apfTlsFields, clientOptions, forwarderServerOptions, type TlsMaterial, type TlsProfile } from '../../src/tunnel/tls/index.js';
 import { freePort } from './round-trips.js';
-import { fmt, passFail, percentile, seededRandom, sortedCopy } from './stats.js';
+import { fmt, passFail, percentile, seededRandom, sortedCopy } from '../stats.js';
 
 const SAMPLES = 30;
 const MAX_DELAY_MS = 1500;
