@@ -111,6 +111,38 @@ export class TtrpcClient {
     return this.send([requestEnvelope], options, true);
   }
 
+  /**
+   * `callRaw` without a promise, for relays on their hot path: `done` is called exactly once, with
+   * the Response envelope or with the TtrpcError of what failed here (deadline, lost connection).
+   */
+  sendRaw(requestEnvelope: Uint8Array, timeoutMs: number | undefined, done: (err: TtrpcError | undefined, response?: Buffer) => void): void {
+    if (this.closedError) return done(this.closedError);
+    if (this.nextStreamId > MAX_STREAM_ID) return done(new TtrpcError(Code.UNAVAILABLE, 'ttrpc: stream ids exhausted, reconnect'));
+    if (requestEnvelope.length > this.maxMessageLength) {
+      return done(new TtrpcError(Code.RESOURCE_EXHAUSTED, `message length ${requestEnvelope.length} exceed maximum message size of ${this.maxMessageLength}`));
+    }
+    const streamId = this.nextStreamId;
+    this.nextStreamId += 2;
+    let timer: LongTimer | undefined;
+    this.pending.set(streamId, {
+      raw: true,
+      resolve: (p) => {
+        this.pending.delete(streamId);
+        timer?.clear();
+        done(undefined, p);
+      },
+      reject: (e) => {
+        this.pending.delete(streamId);
+        timer?.clear();
+        done(e);
+      },
+    });
+    if (timeoutMs !== undefined && timeoutMs > 0) {
+      timer = setLongTimeout(() => this.pending.get(streamId)?.reject(new TtrpcError(Code.DEADLINE_EXCEEDED, 'context deadline exceeded')), timeoutMs);
+    }
+    this.writer.write(streamId, MessageType.REQUEST, 0, [requestEnvelope]);
+  }
+
   private send(parts: readonly Uint8Array[], options: CallOptions, raw: boolean): Promise<Buffer> {
     if (this.closedError) return Promise.reject(this.closedError);
     const { signal, timeoutMs } = options;

@@ -44,10 +44,23 @@ export type FallbackHandler = (
   ctx: CallContext,
 ) => Promise<Uint8Array | RawResponse | undefined> | Uint8Array | RawResponse | undefined;
 
+/**
+ * A relay's synchronous fast path for calls to unregistered services: given the decoded request and
+ * its envelope, either take the call — and call `reply` exactly once, with an error or an encoded
+ * Response — and return true, or return false to let the fallback handler serve it. No call context,
+ * no promise: the upstream's deadline handling bounds the call.
+ */
+export type FrameRelay = (
+  req: Request,
+  envelope: Buffer,
+  reply: (err: TtrpcError | undefined, responseEnvelope?: Uint8Array) => void,
+) => boolean;
+
 export interface ServerOptions {
   logger?: TtrpcLogger;
   maxMessageLength?: number;
   fallback?: FallbackHandler;
+  frameRelay?: FrameRelay;
 }
 
 /**
@@ -122,8 +135,10 @@ export class TtrpcServer {
   readonly logger: TtrpcLogger;
   readonly maxMessageLength: number;
   fallback: FallbackHandler | undefined;
+  readonly frameRelay: FrameRelay | undefined;
 
   constructor(options: ServerOptions = {}) {
+    this.frameRelay = options.frameRelay;
     this.logger = options.logger ?? silentLogger;
     this.maxMessageLength = options.maxMessageLength ?? MAX_MESSAGE_LENGTH;
     this.fallback = options.fallback;
@@ -325,8 +340,24 @@ class ServerConnection {
   }
 
   private dispatch(streamId: number, req: Request, envelope: Buffer): void {
-    // Unknown services go to the fallback (raw mode); an unknown method of a registered service does not.
+    // Unknown services go to the frame relay or the fallback (raw mode); an unknown method of a
+    // registered service does not.
     let handler: Handler | FallbackHandler | undefined = this.server.lookup(req.service, req.method);
+    if (!handler && this.server.frameRelay && !this.server.hasService(req.service)) {
+      let replied = false;
+      const reply = (err: TtrpcError | undefined, response?: Uint8Array): void => {
+        if (replied) return;
+        replied = true;
+        if (err || !response) this.respondError(streamId, err ?? new TtrpcError(Code.INTERNAL, 'relay gave no response'));
+        else this.respondRaw(streamId, response);
+      };
+      try {
+        if (this.server.frameRelay(req, envelope, reply)) return;
+      } catch (err) {
+        reply(toTtrpcError(err));
+        return;
+      }
+    }
     if (!handler && !this.server.hasService(req.service)) handler = this.server.fallback;
     if (!handler) {
       this.respondError(streamId, this.server.unimplemented(req.service, req.method));

@@ -12,7 +12,7 @@ import { TtrpcServer } from '../ttrpc/server.js';
 import { listenUnix, type UnixListener } from '../ttrpc/unix-socket.js';
 import { rewriteCreateContainerOnWorker } from './container-rewrites.js';
 import { ReconnectingClient } from './reconnecting-client.js';
-import { createRelay } from './relay.js';
+import { createFrameRelay, createRelay, type RelayOptions } from './relay.js';
 
 /** One dial attempt; a SYN to a VM whose network is not up yet may otherwise hang for minutes. */
 const DIAL_ATTEMPT_TIMEOUT_MS = 3000;
@@ -52,17 +52,19 @@ export class AgentProxy {
       backoff: { initialMs: 25, maxMs: 250 },
       onConnect: (_c, attempt) => log.info({ attempt, forwarder: `${o.host}:${o.port}` }, `connected to the forwarder at ${o.host}:${o.port}`),
     });
+    const relay: RelayOptions = {
+      upstream: this.upstream,
+      rewriters: new Map([
+        [
+          'grpc.AgentService/CreateContainer',
+          (p: Buffer) => rewriteCreateContainerOnWorker(p, { directVolumesDir: o.directVolumesDir, onStorage: (line) => log.info(line) }),
+        ],
+      ]),
+    };
     this.server = new TtrpcServer({
       logger: log,
-      fallback: createRelay({
-        upstream: this.upstream,
-        rewriters: new Map([
-          [
-            'grpc.AgentService/CreateContainer',
-            (p: Buffer) => rewriteCreateContainerOnWorker(p, { directVolumesDir: o.directVolumesDir, onStorage: (line) => log.info(line) }),
-          ],
-        ]),
-      }),
+      fallback: createRelay(relay),
+      frameRelay: createFrameRelay(relay),
     });
   }
 

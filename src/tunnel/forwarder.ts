@@ -17,7 +17,7 @@ import type { Rewriter } from './relay.js';
 import { ReconnectingClient } from './reconnecting-client.js';
 import { parsePolicy } from './policy/parse.js';
 import { Code, TtrpcError } from '../ttrpc/codes.js';
-import { createRelay } from './relay.js';
+import { createFrameRelay, createRelay, type RelayOptions } from './relay.js';
 
 /** Decides whether a call may reach the agent; throws (PERMISSION_DENIED) to refuse. */
 export interface RequestGate {
@@ -67,34 +67,36 @@ export class Forwarder {
       const netns = o.podNetnsPath;
       rewriters.set('grpc.AgentService/CreateContainer', (p) => rewriteCreateContainerInVm(p, netns));
     }
+    const relay: RelayOptions = {
+      upstream: this.upstream,
+      rewriters,
+      gate: (service, method, payload) => {
+        try {
+          o.gate?.check(service, method);
+          // A policy the agent would accept but our gate could not read must not split the two.
+          if (service === 'grpc.AgentService' && method === 'SetPolicy' && o.gate?.update) {
+            validatePolicy(fromBinary(SetPolicyRequestSchema, payload).policy);
+          }
+        } catch (err) {
+          log.warn({ service, method, reason: (err as Error).message }, `refused ${service}/${method}`);
+          throw err;
+        }
+      },
+      after: new Map([
+        [
+          'grpc.AgentService/SetPolicy',
+          (request: Uint8Array) => {
+            if (!o.gate?.update) return;
+            o.gate.update(fromBinary(SetPolicyRequestSchema, request).policy);
+            log.info('policy updated by SetPolicy');
+          },
+        ],
+      ]),
+    };
     this.server = new TtrpcServer({
       logger: log,
-      fallback: createRelay({
-        upstream: this.upstream,
-        rewriters,
-        gate: (service, method, payload) => {
-          try {
-            o.gate?.check(service, method);
-            // A policy the agent would accept but our gate could not read must not split the two.
-            if (service === 'grpc.AgentService' && method === 'SetPolicy' && o.gate?.update) {
-              validatePolicy(fromBinary(SetPolicyRequestSchema, payload).policy);
-            }
-          } catch (err) {
-            log.warn({ service, method, reason: (err as Error).message }, `refused ${service}/${method}`);
-            throw err;
-          }
-        },
-        after: new Map([
-          [
-            'grpc.AgentService/SetPolicy',
-            (request: Uint8Array) => {
-              if (!o.gate?.update) return;
-              o.gate.update(fromBinary(SetPolicyRequestSchema, request).policy);
-              log.info('policy updated by SetPolicy');
-            },
-          ],
-        ]),
-      }),
+      fallback: createRelay(relay),
+      frameRelay: createFrameRelay(relay),
     });
   }
 

@@ -75,6 +75,16 @@ export class ReconnectingClient {
     return (await this.waitForConnection(options)).callRaw(requestEnvelope, options);
   }
 
+  /** `TtrpcClient.sendRaw` with the same connection handling: waits for a connection when there is none. */
+  sendRaw(requestEnvelope: Uint8Array, timeoutMs: number | undefined, done: (err: TtrpcError | undefined, response?: Buffer) => void): void {
+    const current = this.client;
+    if (current && !current.isClosed) return current.sendRaw(requestEnvelope, timeoutMs, done);
+    this.waitForConnection({ timeoutMs }).then(
+      (client) => client.sendRaw(requestEnvelope, timeoutMs, done),
+      (err: unknown) => done(err instanceof TtrpcError ? err : new TtrpcError(Code.UNAVAILABLE, String(err))),
+    );
+  }
+
   /** Closes the connection and stops re-dialling. Calls in flight fail UNAVAILABLE. Idempotent. */
   close(): void {
     this.closing.abort(new TtrpcError(Code.UNAVAILABLE, 'upstream closed'));

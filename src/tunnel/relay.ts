@@ -4,7 +4,7 @@
  * or status with details — comes back unchanged. A few methods get their payload rewritten, and a
  * gate may refuse a call before it leaves. Unknown services and methods pass like any other.
  */
-import { RawResponse, type FallbackHandler } from '../ttrpc/server.js';
+import { RawResponse, type FallbackHandler, type FrameRelay } from '../ttrpc/server.js';
 import type { ReconnectingClient } from './reconnecting-client.js';
 
 /** Rewrites a request payload; returns the payload to send. May throw a TtrpcError to refuse. */
@@ -40,5 +40,22 @@ export function createRelay(o: RelayOptions): FallbackHandler {
     });
     after?.(out, response);
     return response;
+  };
+}
+
+/**
+ * The synchronous fast path of the same relay (TtrpcServer `frameRelay`): calls that need no rewrite
+ * and no hook go upstream from inside the socket's data callback — gate, new stream id, write — and
+ * their answers come back the same way, with no promise or call context on either side.
+ */
+export function createFrameRelay(o: RelayOptions): FrameRelay {
+  return (req, envelope, reply) => {
+    const key = `${req.service}/${req.method}`;
+    if (o.rewriters?.has(key) || o.after?.has(key)) return false;
+    o.gate?.(req.service, req.method, req.payload as Buffer);
+    // Zero = no deadline; a negative one has passed already (the upstream answers DEADLINE_EXCEEDED).
+    const timeoutMs = req.timeoutNano > 0 ? req.timeoutNano / 1e6 : undefined;
+    o.upstream.sendRaw(envelope, timeoutMs, reply);
+    return true;
   };
 }
