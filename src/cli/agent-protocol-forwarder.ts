@@ -54,10 +54,11 @@ function parseListen(listen: string): { host: string; port: number } {
 }
 
 async function run(flags: RunFlags): Promise<void> {
-  const logger = createLogger(flags.logLevel as 'info').child({ component: 'forwarder' });
+  const root = createLogger(flags.logLevel as 'info', undefined, 'agent-protocol-forwarder');
+  const logger = root.child({ component: 'forwarder' });
   logger.info({ version: VERSION }, `agent-protocol-forwarder ${VERSION} starting`);
   if (flags.provisionFrom) {
-    const r = await provisionFiles({ logger: logger.child({ component: 'userdata/provision' }), root: flags.root, cidataDir: flags.provisionFrom });
+    const r = await provisionFiles({ logger: root.child({ component: 'userdata/provision' }), root: flags.root, cidataDir: flags.provisionFrom });
     logger.info({ written: r.written, ignored: r.ignored, digest: r.initdata.digest }, 'user-data provisioned');
   }
   const apf = parseApfJson(await readFile(under(flags.root, flags.config), 'utf8'));
@@ -143,7 +144,7 @@ program
   .addOption(new Option('--source <cloud>', 'metadata service to ask when there is no cidata disk').choices(['aws', 'azure', 'gcp', 'none']).default('none'))
   .option('--timeout <duration>', 'how long to keep trying', '180s')
   .action(async (o: { root: string; cidata: string; source: 'aws' | 'azure' | 'gcp' | 'none'; timeout: string }) => {
-    const logger = createLogger('info').child({ component: 'userdata/provision' });
+    const logger = createLogger('info', undefined, 'agent-protocol-forwarder').child({ component: 'userdata/provision' });
     const r = await provisionFiles({ logger, root: o.root, cidataDir: o.cidata, source: o.source, timeoutMs: parseGoDuration(o.timeout) });
     logger.info(r, 'provisioning done');
     logger.flush(() => process.exit(0));

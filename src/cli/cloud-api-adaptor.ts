@@ -18,7 +18,7 @@ function daemonCommand(program: Command): void {
       const plugin = registry.get(providerName);
       const config = loadDaemonConfig({ flags: camelToFlags(flags), env: process.env });
       const logger = createLogger(config.logLevel);
-      logger.info(
+      logger.child({ component: 'cli' }).info(
         { version: VERSION, provider: providerName, config: redact(daemonOptions, config), providerConfig: plugin.describeConfig?.(process.env) },
         `cloud-api-adaptor ${VERSION} starting with provider ${providerName}`,
       );

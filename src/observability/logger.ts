@@ -3,11 +3,16 @@ import { pino, type Logger, type LevelWithSilent } from 'pino';
 
 export type { Logger };
 
-export function createLogger(level: LevelWithSilent = 'info', destination?: NodeJS.WritableStream): Logger {
+/**
+ * The root logger of a program. Children name their part with `component` (pino replaces the key, but
+ * a child's `component` is then written after the base one: give children their own name instead of
+ * nesting, e.g. `logger.child({ component: 'tunnel/proxy' })`).
+ */
+export function createLogger(level: LevelWithSilent = 'info', destination?: NodeJS.WritableStream, program = 'cloud-api-adaptor'): Logger {
   return pino(
     {
       level,
-      base: { component: 'cloud-api-adaptor' },
+      base: { program },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },

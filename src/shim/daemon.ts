@@ -24,6 +24,7 @@ import { TlsMaterial, clientOptions, parseTlsProfile } from '../tunnel/tls/index
 export interface DaemonDeps {
   config: DaemonConfig;
   provider: Provider;
+  /** The root logger (no `component`): each part adds its own. */
   logger: Logger;
   /** Default: NoAgentTunnel (tests of the shim alone); `Daemon.create` wires the real one. */
   tunnel?: AgentTunnel;
@@ -77,7 +78,7 @@ export class Daemon {
     const profile = parseTlsProfile({ minVersion: config.tlsMinVersion, cipherSuites: config.tlsCipherSuites });
     let material: TlsMaterial | undefined;
     if (config.disableTls) {
-      logger.warn('TLS to the forwarders is DISABLED (--disable-tls): agent traffic crosses the network in clear text; for tests only');
+      logger.child({ component: 'daemon' }).warn('TLS to the forwarders is DISABLED (--disable-tls): agent traffic crosses the network in clear text; for tests only');
     } else {
       material = await TlsMaterial.fromConfig(
         { stateDir: config.stateDir, caCertFile: config.caCertFile, certFile: config.certFile, certKey: config.certKey },
@@ -104,7 +105,7 @@ export class Daemon {
 
   /** Recovers saved sandboxes, then listens. Resolves once the socket accepts connections. */
   async start(): Promise<void> {
-    const log = this.deps.logger;
+    const log = this.deps.logger.child({ component: 'daemon' });
     const r = await this.manager.recover();
     log.info(r, `recovered ${r.adopted} sandbox(es); ${r.reclaiming} deletion(s) resumed`);
     this.listener = await listenUnix(this.deps.config.socket);
@@ -119,7 +120,7 @@ export class Daemon {
   /** Graceful stop. Safe to call more than once; later calls wait for the first. */
   stop(): Promise<void> {
     this.stopped ??= (async () => {
-      const log = this.deps.logger;
+      const log = this.deps.logger.child({ component: 'daemon' });
       log.info({ graceMs: this.deps.config.shutdownGraceMs }, 'shutting down: no new calls; VMs are left running');
       this.manager.stop();
       await this.server.shutdown(this.deps.config.shutdownGraceMs);
