@@ -28,6 +28,48 @@ export async function closedLoop(
   return Number(process.hrtime.bigint() - start) / 1e9;
 }
 
+export interface RoundPlan {
+  warmupMs: number;
+  rounds: number;
+  roundMs: number;
+}
+
+export interface CaseResult<N> {
+  name: N;
+  callsPerSec: number;
+  p50Us: number;
+  p99Us: number;
+}
+
+/**
+ * One case of a comparison: the same echo load (`callers` × `bytes`) on every target, checked
+ * byte-exact, warmed up, then run in alternating rounds (ABBA order, so no target always follows
+ * another's GC debt or warm caches). Calls/s and latency percentiles per target.
+ */
+export async function alternatingRounds<N>(
+  targets: readonly { name: N; client: TtrpcClient }[],
+  method: { service: string; method: string },
+  callers: number,
+  payload: Buffer,
+  plan: RoundPlan,
+): Promise<CaseResult<N>[]> {
+  for (const { name, client } of targets) {
+    const check = await client.call(method.service, method.method, payload);
+    if (!check.equals(payload)) throw new Error(`${String(name)}: echo is not byte-exact`);
+    await closedLoop(client, method, payload, callers, plan.warmupMs, []);
+  }
+  const acc = targets.map(() => ({ lat: [] as number[], secs: 0 }));
+  for (let round = 0; round < plan.rounds; round++) {
+    const order = round % 2 === 0 ? targets.map((_, i) => i) : targets.map((_, i) => targets.length - 1 - i);
+    for (const i of order) acc[i]!.secs += await closedLoop(targets[i]!.client, method, payload, callers, plan.roundMs, acc[i]!.lat);
+  }
+  return targets.map(({ name }, i) => {
+    const { lat, secs } = acc[i]!;
+    const sorted = sortedCopy(lat);
+    return { name, callsPerSec: lat.length / secs, p50Us: percentile(sorted, 0.5), p99Us: percentile(sorted, 0.99) };
+  });
+}
+
 /** The value at quantile `p` (0–1) of an ascending array; NaN when empty. */
 export function percentile(sorted: ArrayLike<number>, p: number): number {
   if (sorted.length === 0) return NaN;

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TtrpcClient } from '../../src/ttrpc/index.js';
-import { closedLoop, percentile } from '../stats.js';
+import { alternatingRounds, fmt } from '../stats.js';
 import { buildGoPeer, goPeerSkipReason, spawnReady, startGoServer, type ReadyProcess } from '../../test/interop/go-peer.js';
 
 const WARMUP_MS = 500;
@@ -38,32 +38,16 @@ interface Result {
   p99Us: number;
 }
 
-const load = (client: TtrpcClient, payload: Buffer, callers: number, ms: number, lat: number[]): Promise<number> =>
-  closedLoop(client, { service: 'bench.Echo', method: 'Echo' }, payload, callers, ms, lat);
-
-
 async function runCase(targets: readonly Target[], callers: number, size: string, bytes: number): Promise<Result[]> {
-  const payload = randomBytes(bytes);
-  for (const { server, client } of targets) {
-    const check = await client.call('bench.Echo', 'Echo', payload);
-    if (!check.equals(payload)) throw new Error(`${server}: echo is not byte-exact`);
-    await load(client, payload, callers, WARMUP_MS, []);
-  }
-  const acc = targets.map(() => ({ lat: [] as number[], secs: 0 }));
-  for (let round = 0; round < ROUNDS; round++) {
-    // ABBA order, so neither server always runs right after the other's GC debt or warm caches.
-    const order = round % 2 === 0 ? targets.map((_, i) => i) : targets.map((_, i) => targets.length - 1 - i);
-    for (const i of order) acc[i]!.secs += await load(targets[i]!.client, payload, callers, ROUND_MS, acc[i]!.lat);
-  }
-  return targets.map(({ server }, i) => {
-    const { lat, secs } = acc[i]!;
-    const sorted = Float64Array.from(lat).sort();
-    return { server, callers, size, callsPerSec: lat.length / secs, p50Us: percentile(sorted, 0.5), p99Us: percentile(sorted, 0.99) };
-  });
+  const results = await alternatingRounds(
+    targets.map((t) => ({ name: t.server, client: t.client })),
+    { service: 'bench.Echo', method: 'Echo' },
+    callers,
+    randomBytes(bytes),
+    { warmupMs: WARMUP_MS, rounds: ROUNDS, roundMs: ROUND_MS },
+  );
+  return results.map((r) => ({ server: r.name, callers, size, callsPerSec: r.callsPerSec, p50Us: r.p50Us, p99Us: r.p99Us }));
 }
-
-const fmt = (n: number, digits = 0): string =>
-  Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : '—';
 
 export async function ttrpcBench(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'ttrpc-bench-'));

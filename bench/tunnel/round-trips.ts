@@ -20,7 +20,7 @@ import { Code, TtrpcClient, TtrpcError } from '../../src/ttrpc/index.js';
 import { apfTlsFields, clientOptions, forwarderServerOptions, type TlsMaterial, type TlsProfile } from '../../src/tunnel/tls/index.js';
 import { repoRoot, transpileClosure } from './build.js';
 import { spawnChild, type Child } from './children.js';
-import { closedLoop, fmt, passFail, percentile, sortedCopy } from '../stats.js';
+import { alternatingRounds, fmt, passFail } from '../stats.js';
 
 const SERVICE = 'grpc.AgentService';
 const METHOD = 'BenchEcho';
@@ -56,26 +56,13 @@ export interface RoundTripResult {
   p99Us: number;
 }
 
-const load = (client: TtrpcClient, payload: Buffer, callers: number, ms: number, lat: number[]): Promise<number> =>
-  closedLoop(client, { service: SERVICE, method: METHOD }, payload, callers, ms, lat);
-
 async function runCase(paths: readonly Path[], callers: number, size: string, bytes: number): Promise<RoundTripResult[]> {
-  const payload = randomBytes(bytes);
-  for (const { name, client } of paths) {
-    const check = await client.call(SERVICE, METHOD, payload);
-    if (!check.equals(payload)) throw new Error(`${name}: echo is not byte-exact`);
-    await load(client, payload, callers, WARMUP_MS, []);
-  }
-  const acc = paths.map(() => ({ lat: [] as number[], secs: 0 }));
-  for (let round = 0; round < ROUNDS; round++) {
-    const order = round % 2 === 0 ? paths.map((_, i) => i) : paths.map((_, i) => paths.length - 1 - i);
-    for (const i of order) acc[i]!.secs += await load(paths[i]!.client, payload, callers, ROUND_MS, acc[i]!.lat);
-  }
-  return paths.map(({ name }, i) => {
-    const { lat, secs } = acc[i]!;
-    const sorted = sortedCopy(lat);
-    return { path: name, callers, size, callsPerSec: lat.length / secs, p50Us: percentile(sorted, 0.5), p99Us: percentile(sorted, 0.99) };
+  const results = await alternatingRounds(paths, { service: SERVICE, method: METHOD }, callers, randomBytes(bytes), {
+    warmupMs: WARMUP_MS,
+    rounds: ROUNDS,
+    roundMs: ROUND_MS,
   });
+  return results.map((r) => ({ path: r.name, callers, size, callsPerSec: r.callsPerSec, p50Us: r.p50Us, p99Us: r.p99Us }));
 }
 
 /** A port that was free a moment ago (for socat, which cannot report the one it bound). */

@@ -5,7 +5,6 @@
  */
 import type { Logger } from 'pino';
 import type { DaemonConfig } from '../config/daemon-config.js';
-import { buildUserData } from '../podvm/user-data.js';
 import type { Provider } from '../providers/provider.js';
 import { TtrpcServer } from '../ttrpc/server.js';
 import { listenUnix, type UnixListener } from '../ttrpc/unix-socket.js';
@@ -28,7 +27,7 @@ export interface DaemonDeps {
   logger: Logger;
   /** Default: NoAgentTunnel (tests of the shim alone); `Daemon.create` wires the real one. */
   tunnel?: AgentTunnel;
-  /** Default: apf.json with the pod identity only. */
+  /** Default: user-data without TLS material (tests of the shim alone). */
   userData?: (state: SandboxState) => Promise<string>;
   /** Default: no pod network (apf.json `pod-network: null`). */
   podNetwork?: PodNetwork;
@@ -48,13 +47,14 @@ export class Daemon {
     this.reclaimer = new InstanceReclaimer(provider, deps.reclaimer);
     const tunnel = deps.tunnel ?? new NoAgentTunnel((msg) => logger.warn({ component: 'tunnel' }, msg));
     this.tunnel = tunnel;
+    const plainUserData = new UserDataComposer({ material: undefined, profile: parseTlsProfile(), globalInitdata: '', scratchSpace: false });
     this.manager = new SandboxManager({
       store: new SandboxStore(config.podsDir),
       provider,
       tunnel,
       reclaimer: this.reclaimer,
       logger,
-      buildUserData: deps.userData ?? (async (s) => buildUserData({ apf: { 'pod-network': s.network?.config ?? null, 'pod-namespace': s.podNamespace, 'pod-name': s.podName }, initdata: s.initdata })),
+      buildUserData: deps.userData ?? ((s) => plainUserData.compose(s)),
       clusterName: config.clusterName,
       nodeName: config.nodeName,
       externalNetworkViaPodvm: config.externalNetworkViaPodvm,

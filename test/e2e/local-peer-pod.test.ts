@@ -5,18 +5,18 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
-import { access, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { access, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { create, toBinary } from '@bufbuild/protobuf';
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CreateSandboxRequestSchema, HealthCheckResponseSchema, HealthCheckResponse_ServingStatus } from '../../src/proto/gen/agent/agent_pb.js';
 import { Hypervisor } from '../../src/proto/gen/hypervisor/hypervisor_pb.js';
-import { fromBinary } from '@bufbuild/protobuf';
 import { Code, TtrpcClient, TtrpcError, serviceClient } from '../../src/ttrpc/index.js';
 import { presetPolicy } from '../../src/tunnel/policy/index.js';
 import { SANDBOX_ID, shimAnnotations } from '../helpers/daemon-harness.js';
 import { buildGoPeer, runGoClient } from '../interop/go-peer.js';
+import { forceCleanLocalInstances, localInstanceRecords } from '../helpers/local-instances.js';
 
 const root = new URL('../..', import.meta.url).pathname;
 const CLI = join(root, 'src/cli/cloud-api-adaptor.ts');
@@ -53,13 +53,7 @@ async function until(d: Daemon, text: string, ms = 30_000): Promise<void> {
 const exists = (p: string) => access(p).then(() => true, () => false);
 const alive = (pid: number) => readFile(`/proc/${pid}/cmdline`, 'utf8').then((c) => c.length > 0, () => false);
 
-async function instanceRecords(): Promise<{ id: string; pids: number[]; ip: string; netns?: string; hostIf?: string }[]> {
-  const base = join(dir, 'state/local/instances');
-  const names = await readdir(base).catch(() => [] as string[]);
-  const out = [];
-  for (const n of names) out.push(JSON.parse(await readFile(join(base, n, 'record.json'), 'utf8')));
-  return out;
-}
+const instanceRecords = () => localInstanceRecords(join(dir, 'state'));
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'caa-e2e-'));
@@ -77,17 +71,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const d of daemons) d.child.kill('SIGKILL');
   // Whatever the test left running (also on failure): forwarders and agents are detached processes.
-  for (const r of await instanceRecords()) {
-    for (const pid of r.pids) {
-      try {
-        process.kill(-pid, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
-    if (r.netns) await promisify(execFile)('ip', ['netns', 'del', r.netns]).catch(() => undefined);
-    if (r.hostIf) await promisify(execFile)('ip', ['link', 'del', r.hostIf]).catch(() => undefined);
-  }
+  await forceCleanLocalInstances(join(dir, 'state'), 'caabr236');
   await rm(dir, { recursive: true, force: true });
 });
 

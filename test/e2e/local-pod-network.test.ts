@@ -5,7 +5,7 @@
  * StopVM no link, namespace or iptables rule of the sandbox remains.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -14,6 +14,7 @@ import { Hypervisor } from '../../src/proto/gen/hypervisor/hypervisor_pb.js';
 import { TtrpcClient, serviceClient } from '../../src/ttrpc/index.js';
 import { SANDBOX_ID, shimAnnotations } from '../helpers/daemon-harness.js';
 import { TestNet, netnsTestsUnavailable } from '../helpers/netns.js';
+import { forceCleanLocalInstances, localInstanceRecords } from '../helpers/local-instances.js';
 
 const run = promisify(execFile);
 const root = new URL('../..', import.meta.url).pathname;
@@ -34,11 +35,7 @@ async function until(text: string, ms = 30_000): Promise<void> {
   }
 }
 
-async function records(): Promise<{ pids: number[]; netns?: string; hostIf?: string; podNetns?: string }[]> {
-  const base = join(dir, 'state/local/instances');
-  const names = await readdir(base).catch(() => [] as string[]);
-  return Promise.all(names.map(async (n) => JSON.parse(await readFile(join(base, n, 'record.json'), 'utf8'))));
-}
+const records = () => localInstanceRecords(join(dir, 'state'));
 
 describe.skipIf(unavailable !== undefined)('pod network of a local peer pod', () => {
   beforeAll(async () => {
@@ -53,18 +50,7 @@ describe.skipIf(unavailable !== undefined)('pod network of a local peer pod', ()
 
   afterAll(async () => {
     daemon?.kill('SIGKILL');
-    for (const r of await records()) {
-      for (const pid of r.pids) {
-        try {
-          process.kill(-pid, 'SIGKILL');
-        } catch {
-          /* gone */
-        }
-      }
-      for (const ns of [r.podNetns, r.netns]) if (ns) await run('ip', ['netns', 'del', ns]).catch(() => undefined);
-      if (r.hostIf) await run('ip', ['link', 'del', r.hostIf]).catch(() => undefined);
-    }
-    await run('ip', ['link', 'del', 'caabr235']).catch(() => undefined);
+    await forceCleanLocalInstances(join(dir, 'state'), 'caabr235');
     await net?.cleanup();
     await rm(dir, { recursive: true, force: true });
   });

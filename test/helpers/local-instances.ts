@@ -1,0 +1,41 @@
+/**
+ * The local provider's instance records as an end-to-end test reads them, and the forced clean-up
+ * of whatever a failed test left: detached processes, namespaces, veths, the host bridge.
+ */
+import { execFile } from 'node:child_process';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+export interface LocalInstanceRecord {
+  id: string;
+  ip: string;
+  pids: number[];
+  netns?: string;
+  hostIf?: string;
+  podNetns?: string;
+}
+
+export async function localInstanceRecords(stateDir: string): Promise<LocalInstanceRecord[]> {
+  const base = join(stateDir, 'local/instances');
+  const names = await readdir(base).catch(() => [] as string[]);
+  return Promise.all(names.map(async (n) => JSON.parse(await readFile(join(base, n, 'record.json'), 'utf8')) as LocalInstanceRecord));
+}
+
+/** Kills and removes everything the records name, plus the given bridge. Never throws. */
+export async function forceCleanLocalInstances(stateDir: string, bridge?: string): Promise<void> {
+  for (const r of await localInstanceRecords(stateDir).catch(() => [])) {
+    for (const pid of r.pids) {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+    for (const ns of [r.podNetns, r.netns]) if (ns) await run('ip', ['netns', 'del', ns]).catch(() => undefined);
+    if (r.hostIf) await run('ip', ['link', 'del', r.hostIf]).catch(() => undefined);
+  }
+  if (bridge) await run('ip', ['link', 'del', bridge]).catch(() => undefined);
+}
