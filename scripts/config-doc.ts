@@ -4,7 +4,7 @@
  */
 import { daemonOptions } from '../src/config/daemon-config.js';
 import type { OptionTable } from '../src/config/options.js';
-import { localOptions } from '../src/providers/local/config.js';
+import { DEFAULT_PROVIDER, builtinProviders } from '../src/providers/index.js';
 
 function table(options: OptionTable, withFlags = true): string {
   const rows = Object.values(options).map((o) => {
@@ -17,6 +17,17 @@ function table(options: OptionTable, withFlags = true): string {
   return `${head}\n${rows.join('\n')}`;
 }
 
+/** One section per built-in provider, from the option table it registers. */
+function providerSections(): string {
+  return builtinProviders()
+    .list()
+    .map((p) => {
+      const title = `## Provider \`${p.name}\`${p.name === DEFAULT_PROVIDER ? ' (the default)' : ''}`;
+      return `${title}\n\n${p.description}. Flags and environment as for the daemon's own options.\n\n${table(p.options)}`;
+    })
+    .join('\n\n');
+}
+
 export function renderConfigDoc(): string {
   return `# Configuration
 
@@ -26,13 +37,9 @@ default. Booleans accept \`true\`/\`false\`/\`1\`/\`0\` (any case); durations us
 
 ${table(daemonOptions)}
 
-## Provider \`local\` (the default)
+${providerSections()}
 
-Read from the environment only. See docs/tunnel.md for what a local instance is.
-
-${table(localOptions, false)}
-
-Other providers' keys are documented with each provider. Options that later work acts on (VXLAN, scratch
+Options that later work acts on (VXLAN, scratch
 space, capacity, the external network) are already parsed and validated so that an existing ConfigMap is checked
 at start-up.
 

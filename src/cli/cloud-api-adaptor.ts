@@ -2,30 +2,51 @@
 /** `cloud-api-adaptor <provider> [flags]`, `cloud-api-adaptor version`. Parses, builds, starts; no logic. */
 import { Command, Option } from 'commander';
 import { daemonOptions, loadDaemonConfig } from '../config/daemon-config.js';
-import { redact } from '../config/options.js';
+import { redact, type OptionSpec, type RawSources } from '../config/options.js';
 import { createLogger } from '../observability/logger.js';
 import { DEFAULT_PROVIDER, builtinProviders } from '../providers/index.js';
+import type { ProviderHost } from '../providers/provider.js';
+import type { ProviderPlugin } from '../providers/registry.js';
 import { Daemon } from '../shim/daemon.js';
 import { VERSION } from '../version.js';
 import { normalizeGoFlags } from './go-flags.js';
 
 const registry = builtinProviders();
 
+/** Flags of the daemon and of every provider (providers may share a flag name, e.g. `-imageid`). */
+function allOptionSpecs(): OptionSpec<unknown>[] {
+  const byFlag = new Map<string, OptionSpec<unknown>>();
+  for (const spec of [...Object.values(daemonOptions), ...registry.list().flatMap((p) => Object.values(p.options))]) {
+    if (!byFlag.has(spec.flag)) byFlag.set(spec.flag, spec);
+  }
+  return [...byFlag.values()];
+}
+
+const VERIFY_FLAG = { flag: 'verify', boolean: true } as const;
+
 function daemonCommand(program: Command): void {
   const cmd = program
     .argument('[provider]', `cloud provider: ${registry.names().join(', ')}`, DEFAULT_PROVIDER)
     .action(async (providerName: string, flags: Record<string, string | boolean>) => {
       const plugin = registry.get(providerName);
-      const config = loadDaemonConfig({ flags: camelToFlags(flags), env: process.env });
+      const sources: RawSources = { flags: camelToFlags(flags), env: process.env };
+      const config = loadDaemonConfig(sources);
       const logger = createLogger(config.logLevel);
+      const host = { logger, stateDir: config.stateDir, clusterName: config.clusterName, nodeName: config.nodeName, forwarderPort: config.forwarderPort };
+      if (flags.verify === true) {
+        process.exit(await runVerify(plugin, host, sources));
+      }
       logger.child({ component: 'cli' }).info(
-        { version: VERSION, provider: providerName, config: redact(daemonOptions, config), providerConfig: plugin.describeConfig?.(process.env) },
+        { version: VERSION, provider: providerName, config: redact(daemonOptions, config), providerConfig: plugin.describeConfig?.(sources) },
         `cloud-api-adaptor ${VERSION} starting with provider ${providerName}`,
       );
-      const provider = await plugin.create(
-        { logger, stateDir: config.stateDir, clusterName: config.clusterName, nodeName: config.nodeName, forwarderPort: config.forwarderPort },
-        process.env,
-      );
+      if (config.cloudConfigVerify && plugin.verify) {
+        const failed = (await plugin.verify(host, sources)).filter((c) => !c.ok);
+        if (failed.length > 0) {
+          throw Object.assign(new Error(`CLOUD_CONFIG_VERIFY: ${failed.map((c) => `${c.name}: ${c.detail}`).join('; ')}`), { code: 'INVALID_CONFIG' });
+        }
+      }
+      const provider = await plugin.create(host, sources);
       const daemon = await Daemon.create({ config, provider, logger });
       let signals = 0;
       const onSignal = (sig: NodeJS.Signals): void => {
@@ -46,17 +67,31 @@ function daemonCommand(program: Command): void {
       process.on('SIGINT', onSignal);
       await daemon.start();
     });
-  for (const spec of Object.values(daemonOptions)) {
+  cmd.addOption(new Option('--verify', "check the provider's configuration against the cloud, one line per check, and exit"));
+  for (const spec of allOptionSpecs()) {
     const names = spec.env.length ? ` (env ${spec.env.join(', ')})` : '';
     const flag = spec.boolean ? `--${spec.flag}` : `--${spec.flag} <value>`;
     cmd.addOption(new Option(flag, `${spec.description}${names}; default ${JSON.stringify(spec.default)}`));
   }
 }
 
+/** Prints one line per check; the exit code says whether all passed. */
+async function runVerify(plugin: ProviderPlugin, host: ProviderHost, sources: RawSources): Promise<number> {
+  if (!plugin.verify) {
+    console.log(`provider ${plugin.name} has nothing to verify`);
+    return 0;
+  }
+  const checks = await plugin.verify(host, sources, AbortSignal.timeout(120_000));
+  for (const c of checks) console.log(`${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.detail}`);
+  const failed = checks.filter((c) => !c.ok).length;
+  console.log(failed === 0 ? `${plugin.name}: all ${checks.length} checks passed` : `${plugin.name}: ${failed} of ${checks.length} checks failed`);
+  return failed === 0 ? 0 : 1;
+}
+
 /** commander names options in camelCase; the config layer reads them by flag name. */
 function camelToFlags(opts: Record<string, string | boolean>): Record<string, string | boolean> {
   const out: Record<string, string | boolean> = {};
-  for (const spec of Object.values(daemonOptions)) {
+  for (const spec of [...allOptionSpecs(), VERIFY_FLAG]) {
     const key = spec.flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
     if (opts[key] !== undefined) out[spec.flag] = opts[key];
   }
@@ -73,7 +108,7 @@ program
   .action(() => console.log(`cloud-api-adaptor ${VERSION}`));
 daemonCommand(program);
 
-program.parseAsync(normalizeGoFlags(process.argv, Object.values(daemonOptions))).catch((err: unknown) => {
+program.parseAsync(normalizeGoFlags(process.argv, [...allOptionSpecs(), VERIFY_FLAG])).catch((err: unknown) => {
   const e = err as { code?: string; message?: string };
   console.error(`cloud-api-adaptor: ${e.message ?? String(err)}`);
   process.exit(e.code?.startsWith('INVALID_') ? 2 : 1);

@@ -2,6 +2,7 @@
  * Explicit provider registration (as grpc-js's resolvers): each provider folder exports a plugin,
  * and `index.ts` registers them all in one place. Nothing registers itself on import.
  */
+import type { OptionTable, RawSources } from '../config/options.js';
 import type { Provider, ProviderHost } from './provider.js';
 
 export interface ProviderPlugin {
@@ -9,12 +10,29 @@ export interface ProviderPlugin {
   /** One line for `--help`. */
   readonly description: string;
   /**
-   * Reads the provider's own keys from the environment (upstream ConfigMap names), validates them,
-   * and builds the provider. Throws ConfigError naming the key on bad configuration.
+   * The provider's own keys (upstream ConfigMap names and flags). The CLI offers them as flags, the
+   * configuration reference documents them, and the deploy overlays are checked against them.
    */
-  create(host: ProviderHost, env: NodeJS.ProcessEnv): Promise<Provider>;
+  readonly options: OptionTable;
+  /**
+   * Reads the provider's keys from flags and environment, validates them, and builds the provider.
+   * Throws ConfigError naming the key on bad configuration.
+   */
+  create(host: ProviderHost, sources: RawSources, signal?: AbortSignal): Promise<Provider>;
   /** The provider's effective configuration with secrets redacted, for the start-up log line. */
-  describeConfig?(env: NodeJS.ProcessEnv): Record<string, unknown>;
+  describeConfig?(sources: RawSources): Record<string, unknown>;
+  /**
+   * Checks the configuration against the cloud (credentials, image, network, instance types),
+   * one line per check. Optional: providers without a cloud have nothing to verify.
+   */
+  verify?(host: ProviderHost, sources: RawSources, signal?: AbortSignal): Promise<VerifyCheck[]>;
+}
+
+/** One line of `--verify`. */
+export interface VerifyCheck {
+  name: string;
+  ok: boolean;
+  detail: string;
 }
 
 export class UnknownProviderError extends Error {

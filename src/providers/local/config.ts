@@ -2,7 +2,7 @@
  * The `local` provider's keys. An instance is a forwarder process on this machine, listening on its
  * own loopback address; LOCAL_AGENT_COMMAND optionally starts a Kata agent (or a stand-in) beside it.
  */
-import { oneOf, option, resolveOptions, str, type Resolved } from '../../config/options.js';
+import { oneOf, option, redact, resolveOptions, str, type RawSources, type Resolved } from '../../config/options.js';
 
 export const localOptions = {
   agentCommand: option({
@@ -37,10 +37,10 @@ export const localOptions = {
 
 export type LocalConfig = Resolved<typeof localOptions>;
 
-export function loadLocalConfig(env: NodeJS.ProcessEnv): LocalConfig {
-  return resolveOptions(localOptions, { flags: {}, env });
+export function loadLocalConfig(sources: RawSources): LocalConfig {
+  return resolveOptions(localOptions, sources);
 }
 
-export function describeLocalConfig(env: NodeJS.ProcessEnv): Record<string, unknown> {
-  return { ...loadLocalConfig(env), note: 'forwarder processes on this machine: no VM, no TEE (development only)' };
+export function describeLocalConfig(sources: RawSources): Record<string, unknown> {
+  return { ...redact(localOptions, loadLocalConfig(sources)), note: 'forwarder processes on this machine: no VM, no TEE (development only)' };
 }

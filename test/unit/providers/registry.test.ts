@@ -11,7 +11,7 @@ describe('provider registry', () => {
   });
   it('refuses a second registration of one name', () => {
     const r = new ProviderRegistry();
-    const p = { name: 'x', description: '', create: async () => { throw new Error('unused'); } };
+    const p = { name: 'x', description: '', options: {}, create: async () => { throw new Error('unused'); } };
     r.register(p);
     expect(() => r.register(p)).toThrow(/registered twice/);
   });
