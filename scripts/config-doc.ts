@@ -10,7 +10,7 @@ function table(options: OptionTable, withFlags = true): string {
   const rows = Object.values(options).map((o) => {
     const env = o.env.length ? o.env.map((e) => `\`${e}\``).join(', ') : '—';
     const def = o.flag === 'node-name' ? 'the host name' : o.default === '' ? '""' : `\`${o.default}\``;
-    const meaning = `${o.description}${o.secret ? ' (secret: redacted in logs)' : ''}`;
+    const meaning = `${o.required ? '**required**; ' : ''}${o.description}${o.secret ? ' (secret: redacted in logs)' : ''}`;
     return withFlags ? `| \`--${o.flag}\` | ${env} | ${def} | ${meaning} |` : `| ${env} | ${def} | ${meaning} |`;
   });
   const head = withFlags ? '| Flag | Environment | Default | Meaning |\n|---|---|---|---|' : '| Environment | Default | Meaning |\n|---|---|---|';

@@ -19,6 +19,8 @@ export interface OptionSpec<T> {
   secret?: boolean;
   /** A boolean flag takes no value on the command line. */
   boolean?: boolean;
+  /** The daemon refuses to start without a value (the deploy overlays must set it). */
+  required?: boolean;
 }
 
 export type OptionTable = Record<string, OptionSpec<unknown>>;
@@ -97,6 +99,10 @@ export function resolveOptions<T extends OptionTable>(table: T, sources: RawSour
   const problems: string[] = [];
   for (const [key, spec] of Object.entries(table)) {
     const { raw, from } = rawValue(spec, sources);
+    if (spec.required && raw.trim() === '') {
+      problems.push(`${[spec.env[0], `--${spec.flag}`].filter(Boolean).join(' / ')} is required: ${spec.description}`);
+      continue;
+    }
     const r = spec.schema.safeParse(raw);
     if (r.success) {
       out[key] = r.data;
