@@ -1,4 +1,5 @@
 /** Every built-in provider, registered in one place. */
+import { awsPlugin } from './aws/index.js';
 import { localPlugin } from './local/index.js';
 import { ProviderRegistry } from './registry.js';
 
@@ -7,5 +8,6 @@ export const DEFAULT_PROVIDER = 'local';
 export function builtinProviders(): ProviderRegistry {
   const registry = new ProviderRegistry();
   registry.register(localPlugin);
+  registry.register(awsPlugin);
   return registry;
 }

@@ -53,3 +53,31 @@ export function selectInstanceType(input: SelectionInput): string {
   }
   return chosen;
 }
+
+/**
+ * The types to try, in order, when the cloud has no capacity for the selected one: the selected
+ * type first, then the other allowed types that still fit what the pod asked for, smallest first.
+ * An explicit `machine_type` annotation gets no fallback (the pod asked for exactly that type), and
+ * a pod that asked for no GPU never falls back onto a GPU type. When the pod asked for nothing, the
+ * selected type's own size is the floor, so a fallback never shrinks the VM.
+ */
+export function fallbackCandidates(input: SelectionInput & { selected: string }): string[] {
+  const { spec, specList, selected, allowed } = input;
+  if (spec.instanceType || allowed.length === 0) return [selected];
+  const chosen = specList.find((t) => t.name === selected);
+  const askedSize = spec.vcpus !== 0 && spec.memoryMiB !== 0;
+  const floor = {
+    vcpus: askedSize ? spec.vcpus : (chosen?.vcpus ?? 0),
+    memoryMiB: askedSize ? spec.memoryMiB : (chosen?.memoryMiB ?? 0),
+    gpus: spec.gpus,
+  };
+  const rest = specList.filter(
+    (t) =>
+      t.name !== selected &&
+      allowed.includes(t.name) &&
+      t.vcpus >= floor.vcpus &&
+      t.memoryMiB >= floor.memoryMiB &&
+      (floor.gpus > 0 ? t.gpus >= floor.gpus : t.gpus === 0),
+  );
+  return [selected, ...rest.map((t) => t.name)];
+}
