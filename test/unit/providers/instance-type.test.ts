@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ProviderError } from '../../../src/providers/errors.js';
-import { selectInstanceType, sortInstanceTypes, type InstanceTypeInfo } from '../../../src/providers/instance-type.js';
+import { fallbackCandidates, selectInstanceType, sortInstanceTypes, type InstanceTypeInfo } from '../../../src/providers/instance-type.js';
 
 const types: InstanceTypeInfo[] = sortInstanceTypes([
   { name: 'g5.xlarge', vcpus: 4, memoryMiB: 16384, gpus: 1 },
@@ -46,5 +46,43 @@ describe('instance-type selection (reference §4.1)', () => {
   it('an empty allow-list accepts only the default', () => {
     expect(selectInstanceType({ spec: spec({}), specList: [], defaultType: 'm6a.large', allowed: [] })).toBe('m6a.large');
     expect(() => selectInstanceType({ spec: spec({ instanceType: 'c6a.large' }), specList: [], defaultType: 'm6a.large', allowed: [] })).toThrow(/not part of supported/);
+  });
+});
+
+describe('fallbackCandidates (capacity fallback order)', () => {
+  const list = sortInstanceTypes([
+    { name: 'm6a.large', vcpus: 2, memoryMiB: 8192, gpus: 0 },
+    { name: 'c6a.large', vcpus: 2, memoryMiB: 4096, gpus: 0 },
+    { name: 'r6a.large', vcpus: 2, memoryMiB: 16384, gpus: 0 },
+    { name: 'm6a.xlarge', vcpus: 4, memoryMiB: 16384, gpus: 0 },
+    { name: 'g5.xlarge', vcpus: 4, memoryMiB: 16384, gpus: 1 },
+  ]);
+  const allowed = list.map((t) => t.name);
+  const spec = (s: Partial<{ instanceType: string; vcpus: number; memoryMiB: number; gpus: number }>) => ({ instanceType: '', vcpus: 0, memoryMiB: 0, gpus: 0, ...s });
+
+  it('after the selected type, the other allowed types that fit the request, smallest first, never a GPU type for a non-GPU pod', () => {
+    expect(fallbackCandidates({ spec: spec({ vcpus: 2, memoryMiB: 4096 }), specList: list, defaultType: 'm6a.large', allowed, selected: 'c6a.large' })).toEqual([
+      'c6a.large',
+      'm6a.large',
+      'r6a.large',
+      'm6a.xlarge',
+    ]);
+  });
+
+  it('a pod that asked for nothing never falls back to a smaller type than the selected one', () => {
+    expect(fallbackCandidates({ spec: spec({}), specList: list, defaultType: 'm6a.large', allowed, selected: 'm6a.large' })).toEqual([
+      'm6a.large',
+      'r6a.large',
+      'm6a.xlarge',
+    ]);
+  });
+
+  it('a GPU pod falls back only to types with enough GPUs', () => {
+    expect(fallbackCandidates({ spec: spec({ gpus: 1 }), specList: list, defaultType: 'm6a.large', allowed, selected: 'g5.xlarge' })).toEqual(['g5.xlarge']);
+  });
+
+  it('an explicit machine_type, or an empty allow-list, means no fallback', () => {
+    expect(fallbackCandidates({ spec: spec({ instanceType: 'c6a.large' }), specList: list, defaultType: 'm6a.large', allowed, selected: 'c6a.large' })).toEqual(['c6a.large']);
+    expect(fallbackCandidates({ spec: spec({}), specList: list, defaultType: 'm6a.large', allowed: [], selected: 'm6a.large' })).toEqual(['m6a.large']);
   });
 });

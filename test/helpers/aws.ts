@@ -1,0 +1,75 @@
+/** The aws provider against the fake EC2, as the daemon builds it (through the plugin and its keys). */
+import { pino, type Logger } from 'pino';
+import { awsPlugin } from '../../src/providers/aws/index.js';
+import type { AwsProvider } from '../../src/providers/aws/provider.js';
+import { DEFAULT_ACCESS_KEY, DEFAULT_IMAGE_ID, DEFAULT_KEY_NAME, DEFAULT_SECURITY_GROUP_ID, DEFAULT_SUBNET_ID, FakeEc2, type FakeEc2Options } from '../fakes/ec2/index.js';
+
+export interface LogLine {
+  level: number;
+  msg: string;
+  [k: string]: unknown;
+}
+
+export interface AwsUnderTest {
+  fake: FakeEc2;
+  provider: AwsProvider;
+  env: Record<string, string>;
+  logs: LogLine[];
+  logger: Logger;
+  close(): Promise<void>;
+}
+
+/** Everything the fake has, so no key falls back to the (absent) metadata service. */
+export function awsEnv(fake: FakeEc2, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: DEFAULT_ACCESS_KEY,
+    AWS_SECRET_ACCESS_KEY: 'fake-secret',
+    AWS_ENDPOINT_URL_EC2: fake.endpoint,
+    PODVM_AMI_ID: DEFAULT_IMAGE_ID,
+    AWS_SUBNET_ID: DEFAULT_SUBNET_ID,
+    AWS_SG_IDS: DEFAULT_SECURITY_GROUP_ID,
+    SSH_KP_NAME: DEFAULT_KEY_NAME,
+    PODVM_INSTANCE_TYPE: 'm6a.large',
+    PODVM_INSTANCE_TYPES: 'm6a.large,c6a.large,r6a.large,m6a.xlarge',
+    AWS_API_RATE_LIMIT: '1000',
+    AWS_API_BURST: '1000',
+    AWS_API_MAX_IN_FLIGHT: '64',
+    AWS_MAX_ATTEMPTS: '3',
+    // Never the real link-local address from a test.
+    AWS_EC2_METADATA_SERVICE_ENDPOINT: 'http://127.0.0.1:9',
+    ...extra,
+  };
+}
+
+export function captureLogger(): { logger: Logger; logs: LogLine[] } {
+  const logs: LogLine[] = [];
+  const logger = pino({ level: 'debug' }, { write: (line: string) => void logs.push(JSON.parse(line) as LogLine) });
+  return { logger, logs };
+}
+
+export async function startAws(options: { fake?: FakeEc2Options; env?: Record<string, string> } = {}): Promise<AwsUnderTest> {
+  const fake = await FakeEc2.start({ seed: 7, ...options.fake });
+  try {
+    const env = awsEnv(fake, options.env);
+    const { logger, logs } = captureLogger();
+    const provider = (await awsPlugin.create(
+      { logger, stateDir: '/nonexistent', clusterName: 'contract', nodeName: 'node-a', forwarderPort: 15150 },
+      { flags: {}, env },
+    )) as AwsProvider;
+    return {
+      fake,
+      provider,
+      env,
+      logs,
+      logger,
+      close: async () => {
+        await provider.teardown();
+        await fake.close();
+      },
+    };
+  } catch (err) {
+    await fake.close();
+    throw err;
+  }
+}
