@@ -9,6 +9,7 @@ import type { ProviderHost } from '../providers/provider.js';
 import type { ProviderPlugin } from '../providers/registry.js';
 import { Daemon } from '../shim/daemon.js';
 import { VERSION } from '../version.js';
+import { WebhookServer, flagsByName, loadWebhookConfig, webhookOptions } from '../webhook/index.js';
 import { normalizeGoFlags } from './go-flags.js';
 
 const registry = builtinProviders();
@@ -106,6 +107,24 @@ program
   .command('version')
   .description('print the version and exit')
   .action(() => console.log(`cloud-api-adaptor ${VERSION}`));
+const webhookCommand = program
+  .command('webhook')
+  .description('serve the mutating admission webhook for peer pods (HTTPS: POST /mutate-v1-pod, GET /healthz)')
+  .action(async (_opts: unknown, cmd: Command) => {
+    const config = loadWebhookConfig({ flags: flagsByName(webhookOptions, cmd.optsWithGlobals()), env: process.env });
+    const logger = createLogger(config.logLevel, undefined, 'peer-pods-webhook');
+    const server = await WebhookServer.fromConfig(config, logger);
+    const stop = (sig: NodeJS.Signals): void => {
+      logger.info(`${sig} received`);
+      void server.close().finally(() => logger.flush(() => process.exit(0)));
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+// --log-level is the program's own option (commander takes it anywhere on the line); optsWithGlobals() passes it on.
+for (const spec of Object.values(webhookOptions).filter((s) => s.flag !== 'log-level')) {
+  webhookCommand.addOption(new Option(`--${spec.flag} <value>`, `${spec.description} (env ${spec.env.join(', ')}); default ${JSON.stringify(spec.default)}`));
+}
 daemonCommand(program);
 
 program.parseAsync(normalizeGoFlags(process.argv, [...allOptionSpecs(), VERIFY_FLAG])).catch((err: unknown) => {

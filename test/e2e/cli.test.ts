@@ -9,7 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Hypervisor } from '../../src/proto/gen/hypervisor/hypervisor_pb.js';
 import { TtrpcClient } from '../../src/ttrpc/client.js';
 import { serviceClient } from '../../src/ttrpc/typed.js';
+import { awsEnv } from '../helpers/aws.js';
 import { SANDBOX_ID, shimAnnotations } from '../helpers/daemon-harness.js';
+import { FakeEc2 } from '../fakes/ec2/index.js';
 
 const CLI = new URL('../../src/cli/cloud-api-adaptor.ts', import.meta.url).pathname;
 const TSX = new URL('../../node_modules/.bin/tsx', import.meta.url).pathname;
@@ -57,7 +59,7 @@ describe('cloud-api-adaptor CLI', () => {
   it('an unknown provider exits 2 naming the known ones', async () => {
     const r = run(['nosuchcloud']);
     expect(await r.exited).toBe(2);
-    expect(r.out.join('')).toMatch(/unknown provider "nosuchcloud"; known providers: local/);
+    expect(r.out.join('')).toMatch(/unknown provider "nosuchcloud"; known providers: aws, local/);
   });
 
   it('bad configuration exits 2 naming the key', async () => {
@@ -97,5 +99,34 @@ describe('cloud-api-adaptor CLI', () => {
     c2.close();
     second.child.kill('SIGINT');
     expect(await second.exited).toBe(0);
+  });
+});
+
+describe('cloud-api-adaptor aws --verify (against the fake EC2)', () => {
+  let fake: FakeEc2;
+  beforeAll(async () => {
+    fake = await FakeEc2.start();
+  });
+  afterAll(async () => {
+    await fake.close();
+  });
+
+  it('prints one line per check and exits 0 when all pass', async () => {
+    const r = run(['aws', '--verify'], awsEnv(fake));
+    running.push(r);
+    expect(await r.exited).toBe(0);
+    const out = r.out.join('');
+    expect(out).toMatch(/^ok {3}credentials: EC2 answers/m);
+    expect(out).toMatch(/^ok {3}image: ami-0fake0000000000001: root \/dev\/xvda/m);
+    expect(out).toMatch(/^aws: all 9 checks passed$/m);
+  });
+
+  it('a Go-style provider flag overrides the environment, and a failing check exits 1', async () => {
+    const r = run(['aws', '-verify', '-imageid', 'ami-0000000000000dead'], awsEnv(fake));
+    running.push(r);
+    expect(await r.exited).toBe(1);
+    const out = r.out.join('');
+    expect(out).toMatch(/^FAIL image: PODVM_AMI_ID ami-0000000000000dead/m);
+    expect(out).toMatch(/^aws: \d+ of 9 checks failed$/m);
   });
 });
