@@ -129,4 +129,11 @@ describe('cloud-api-adaptor aws --verify (against the fake EC2)', () => {
     expect(out).toMatch(/^FAIL image: PODVM_AMI_ID ami-0000000000000dead/m);
     expect(out).toMatch(/^aws: \d+ of 9 checks failed$/m);
   });
+
+  it('CLOUD_CONFIG_VERIFY=true refuses to start on a failing check, naming it (exit 2)', async () => {
+    const r = run(['aws', '-socket', join(dir, 'aws.sock'), '-pods-dir', join(dir, 'aws-pods')], { ...awsEnv(fake), CLOUD_CONFIG_VERIFY: 'true', AWS_SG_IDS: 'sg-0000000000000dead' });
+    running.push(r);
+    expect(await r.exited).toBe(2);
+    expect(r.out.join('')).toMatch(/CLOUD_CONFIG_VERIFY: security groups: .*sg-0000000000000dead/);
+  });
 });
