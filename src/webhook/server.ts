@@ -234,6 +234,8 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     req.on('data', onData);
     req.on('end', onEnd);
     req.on('error', reject);
-    req.on('aborted', () => reject(new Error('client aborted the request')));
+    req.on('close', () => {
+      if (!req.complete) reject(new Error('the client went away before sending the whole body'));
+    });
   });
 }

@@ -43,7 +43,7 @@ describe('deploy/image/entrypoint.sh', () => {
     const r = await runEntrypoint([], { CLOUD_PROVIDER: 'aws' });
     expect(r.code).toBe(0);
     const [shellPid, childPid, ...args] = r.stdout.trim().split('\n');
-    expect(childPid).toBe(shellPid); // exec: the daemon is PID of the container's process, signals reach it
+    expect(childPid).toBe(shellPid); // exec: the daemon replaces the script (same pid), so signals reach it
     expect(args).toEqual(['arg=aws']);
   });
 
