@@ -65,6 +65,12 @@ export const daemonOptions = {
   clusterName: option({ flag: 'cluster-name', env: ['CLUSTER_NAME'], default: 'default', schema: str(), description: 'cluster name put in instance tags' }),
   logLevel: option({ flag: 'log-level', env: ['LOG_LEVEL'], default: 'info', schema: oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal']), description: 'log level' }),
   shutdownGraceMs: option({ flag: 'shutdown-grace', env: ['SHUTDOWN_GRACE'], default: '10s', schema: duration(), description: 'how long SIGTERM waits for calls in flight' }),
+  probePort: option({ flag: 'probe-port', env: ['PROBE_PORT'], default: '8000', schema: int(0, 65535), description: 'port of /startup, /healthz, /readyz and /metrics (all interfaces; 0 = any free port)' }),
+  runtimeClass: option({ flag: 'runtimeclass-name', env: ['RUNTIMECLASS_NAME'], default: 'kata-remote', schema: str(), description: 'RuntimeClass of peer pods (startup probe: those pods on this node must be Ready)' }),
+  reaperPeriodMs: option({ flag: 'reaper-period', env: ['REAPER_PERIOD'], default: '5m', schema: duration(), description: 'how often the leak reaper lists this node\'s instances (0 = off)' }),
+  reaperGraceMs: option({ flag: 'reaper-grace', env: ['REAPER_GRACE'], default: '10m', schema: duration(), description: 'how long an instance must be without an owner before the reaper deletes it' }),
+  capacityMode: option({ flag: 'capacity-mode', env: ['CAPACITY_MODE'], default: 'device-plugin', schema: oneOf(['device-plugin', 'node-status', 'off']), description: 'how kata.peerpods.io/vm capacity is advertised: kubelet device plugin, patching the node status (upstream\'s way), or not at all' }),
+  devicePluginDir: option({ flag: 'device-plugin-dir', env: ['DEVICE_PLUGIN_DIR'], default: '/var/lib/kubelet/device-plugins', schema: absolutePath(), description: 'the kubelet\'s device-plugin directory (kubelet.sock)' }),
   startFailureCleanupTimeoutMs: option({ flag: 'start-failure-cleanup-timeout', env: ['START_FAILURE_CLEANUP_TIMEOUT'], default: '10m', schema: duration(), description: 'how long a failed StartVM keeps retrying to delete its instance before leaving it to the next start-up' }),
 };
 

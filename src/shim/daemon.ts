@@ -13,12 +13,17 @@ import { registerHypervisorServices } from './hypervisor-handlers.js';
 import { InstanceReclaimer, type ReclaimerOptions } from './instance-reclaimer.js';
 import { SandboxManager } from './sandbox-manager.js';
 import { SandboxStore, type SandboxState } from './sandbox-store.js';
-import { UserDataComposer } from './user-data-composer.js';
+import { UserDataComposer, type UserDataComposerOptions } from './user-data-composer.js';
 import type { PodNetwork } from './pod-network.js';
 import { validateGlobalInitdata } from '../podvm/initdata.js';
 import { ProxyAgentTunnel } from '../tunnel/proxy-tunnel.js';
 import { VxlanPodNetwork } from '../tunnel/pod-network.js';
 import { TlsMaterial, clientOptions, parseTlsProfile } from '../tunnel/tls/index.js';
+import { DaemonMetrics } from '../observability/metrics.js';
+import { ProbeServer, type ProbeChecks } from '../observability/probe-server.js';
+import { InstanceReaper, type ReaperOwnership } from './instance-reaper.js';
+import { InstrumentedProvider } from './instrumented-provider.js';
+import type { SandboxObserver } from './sandbox-observer.js';
 
 export interface DaemonDeps {
   config: DaemonConfig;
@@ -32,18 +37,36 @@ export interface DaemonDeps {
   /** Default: no pod network (apf.json `pod-network: null`). */
   podNetwork?: PodNetwork;
   reclaimer?: ReclaimerOptions;
+  /** Metrics of this daemon (`Daemon.create` makes them); undefined = none. */
+  metrics?: DaemonMetrics;
+  /** Further sandbox observers (PeerPod objects, Pod events). */
+  observers?: readonly SandboxObserver[];
+  /** Instance ids owned outside the daemon (PeerPod objects), for the reaper. */
+  externalOwners?: ReaperOwnership['externalInstanceIds'];
+  /** Upstream's startup condition (b), with a Kubernetes API. */
+  podsReady?: ProbeChecks['podsReady'];
+  /** Serve probes and metrics on PROBE_PORT (`Daemon.create` turns it on). */
+  probes?: boolean;
 }
 
 export class Daemon {
   readonly manager: SandboxManager;
   readonly reclaimer: InstanceReclaimer;
   readonly server: TtrpcServer;
+  readonly reaper: InstanceReaper;
+  readonly probes: ProbeServer | undefined;
+  readonly metrics: DaemonMetrics | undefined;
+  private readonly provider: Provider;
   private readonly tunnel: AgentTunnel;
   private listener: UnixListener | undefined;
   private stopped: Promise<void> | undefined;
+  private stopping = false;
 
   constructor(private readonly deps: DaemonDeps) {
-    const { config, provider, logger } = deps;
+    const { config, logger, metrics } = deps;
+    this.metrics = metrics;
+    const provider = metrics ? new InstrumentedProvider(deps.provider, (op, code) => metrics.providerCall(op, code)) : deps.provider;
+    this.provider = provider;
     this.reclaimer = new InstanceReclaimer(provider, deps.reclaimer);
     const tunnel = deps.tunnel ?? new NoAgentTunnel((msg) => logger.warn({ component: 'tunnel' }, msg));
     this.tunnel = tunnel;
@@ -62,16 +85,42 @@ export class Daemon {
       tunnelReopenTimeoutMs: config.proxyTimeoutMs,
       podNetwork: deps.podNetwork,
       vxlanMinId: config.vxlanMinId,
+      observers: [...(metrics ? [metrics.observer()] : []), ...(deps.observers ?? [])],
     });
+    metrics?.trackSandboxes(() => this.manager.countByPhase());
     this.server = new TtrpcServer({ logger: logger.child({ component: 'ttrpc' }) });
     registerHypervisorServices(this.server, this.manager);
+    const manager = this.manager;
+    this.reaper = new InstanceReaper({
+      provider,
+      ownership: { sandboxIds: () => manager.sandboxIds(), instanceIds: () => manager.instanceIds(), externalInstanceIds: deps.externalOwners },
+      clusterName: config.clusterName,
+      nodeName: config.nodeName,
+      periodMs: config.reaperPeriodMs,
+      graceMs: config.reaperGraceMs,
+      logger,
+      onReaped: () => metrics?.reaped.inc({ provider: provider.name }),
+    });
+    this.probes = deps.probes
+      ? new ProbeServer(
+          {
+            socketPath: () => this.listener?.path,
+            serving: () => !this.stopping,
+            podsReady: deps.podsReady,
+            metrics: metrics ? () => metrics.text() : undefined,
+          },
+          logger.child({ component: 'probe' }),
+        )
+      : undefined;
   }
 
   /**
    * The daemon as it runs in production: TLS material (persisted automatic mode, manual files, or
    * none with --disable-tls), INITDATA checked, and the agent proxy as the tunnel.
    */
-  static async create(deps: Omit<DaemonDeps, 'tunnel' | 'userData' | 'podNetwork'>): Promise<Daemon> {
+  static async create(
+    deps: Omit<DaemonDeps, 'tunnel' | 'userData' | 'podNetwork'> & { registryAuth?: UserDataComposerOptions['registryAuth'] },
+  ): Promise<Daemon> {
     const { config, logger } = deps;
     const tlsLog = logger.child({ component: 'tunnel/tls' });
     validateGlobalInitdata(config.initdata);
@@ -86,8 +135,16 @@ export class Daemon {
       );
       tlsLog.info({ mode: material.mode, caFingerprint: material.caFingerprint }, `TLS material ready (${material.mode} mode)`);
     }
-    const composer = new UserDataComposer({ material, profile, globalInitdata: config.initdata, scratchSpace: config.enableScratchSpace });
+    const composer = new UserDataComposer({
+      material,
+      profile,
+      globalInitdata: config.initdata,
+      scratchSpace: config.enableScratchSpace,
+      registryAuth: deps.registryAuth,
+    });
+    const metrics = deps.metrics ?? new DaemonMetrics(deps.provider.name);
     const tunnel = new ProxyAgentTunnel({
+      onReconnect: () => metrics.proxyReconnects.inc(),
       forwarderPort: config.forwarderPort,
       proxyTimeoutMs: config.proxyTimeoutMs,
       tlsFor: (instanceName) => clientOptions(material, profile, { instanceName, skipVerify: config.tlsSkipVerify }),
@@ -100,17 +157,20 @@ export class Daemon {
       podSubnetCidrs: config.podSubnetCidrs,
       logger: logger.child({ component: 'podnetwork' }),
     });
-    return new Daemon({ ...deps, tunnel, podNetwork, userData: (s) => composer.compose(s) });
+    return new Daemon({ probes: true, ...deps, metrics, tunnel, podNetwork, userData: (s) => composer.compose(s) });
   }
 
   /** Recovers saved sandboxes, then listens. Resolves once the socket accepts connections. */
   async start(): Promise<void> {
     const log = this.deps.logger.child({ component: 'daemon' });
+    // Probes first: the startup probe answers "not yet" while recovery runs.
+    await this.probes?.listen(this.deps.config.probePort);
     const r = await this.manager.recover();
     log.info(r, `recovered ${r.adopted} sandbox(es); ${r.reclaiming} deletion(s) resumed`);
     this.listener = await listenUnix(this.deps.config.socket);
     this.server.serve(this.listener.server);
     log.info({ socket: this.listener.path }, `serving hypervisor.Hypervisor and podvminfo.PodVMInfo on ${this.listener.path}`);
+    this.reaper.start();
   }
 
   get socketPath(): string | undefined {
@@ -122,13 +182,16 @@ export class Daemon {
     this.stopped ??= (async () => {
       const log = this.deps.logger.child({ component: 'daemon' });
       log.info({ graceMs: this.deps.config.shutdownGraceMs }, 'shutting down: no new calls; VMs are left running');
+      this.stopping = true;
+      await this.reaper.stop();
       this.manager.stop();
       await this.server.shutdown(this.deps.config.shutdownGraceMs);
       await this.tunnel.closeAll?.();
       await this.listener?.close();
       await this.reclaimer.stop();
       await this.manager.whenIdle();
-      await this.deps.provider.teardown();
+      await this.provider.teardown();
+      await this.probes?.close();
       log.info('stopped');
     })();
     return this.stopped;

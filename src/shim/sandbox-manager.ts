@@ -21,6 +21,7 @@ import { ShimError } from './errors.js';
 import type { InstanceReclaimer } from './instance-reclaimer.js';
 import { allocateIndex, type PodNetwork } from './pod-network.js';
 import type { SandboxState, SandboxStore } from './sandbox-store.js';
+import { combineObservers, type ObservedSandbox, type SandboxObserver } from './sandbox-observer.js';
 
 export interface SandboxManagerOptions {
   store: SandboxStore;
@@ -41,6 +42,8 @@ export interface SandboxManagerOptions {
   podNetwork?: PodNetwork;
   /** VNI of index 0 (VXLAN_MIN_ID). */
   vxlanMinId?: number;
+  /** Told about instance creations, StartVM phases and failures, deletions. */
+  observers?: readonly SandboxObserver[];
 }
 
 export interface CreateVMInput {
@@ -73,9 +76,30 @@ export class SandboxManager {
   /** Aborted by `stop()`: tunnel re-opens of re-adopted sandboxes. */
   private readonly stopping = new AbortController();
   private readonly log: Logger;
+  private readonly observe: Required<SandboxObserver>;
 
   constructor(private readonly o: SandboxManagerOptions) {
     this.log = o.logger.child({ component: 'sandbox' });
+    this.observe = combineObservers(o.observers ?? [], (err) => this.log.error({ err: String(err) }, 'a sandbox observer threw'));
+  }
+
+  /** Ids of every sandbox this daemon holds, whatever its phase (the leak reaper's notion of "owned"). */
+  sandboxIds(): Set<string> {
+    return new Set(this.sandboxes.keys());
+  }
+
+  /** Ids of the instances the sandboxes know. */
+  instanceIds(): Set<string> {
+    const ids = new Set<string>();
+    for (const sb of this.sandboxes.values()) if (sb.state.instance?.id) ids.add(sb.state.instance.id);
+    return ids;
+  }
+
+  /** Sandboxes by phase (metrics). */
+  countByPhase(): Record<SandboxState['phase'], number> {
+    const out = { created: 0, creating: 0, running: 0, stopping: 0 };
+    for (const sb of this.sandboxes.values()) out[sb.state.phase]++;
+    return out;
   }
 
   get size(): number {
@@ -183,8 +207,10 @@ export class SandboxManager {
     state.phase = 'creating';
     await this.o.store.save(state); // intent: a crash from here on may leave an instance to find by tags
 
+    const who = observed(state);
     try {
       let instance: Instance;
+      const createStarted = performance.now();
       try {
         instance = await this.o.provider.createInstance(
           {
@@ -201,9 +227,12 @@ export class SandboxManager {
       } catch (err) {
         const perr = asProviderError(err, callSignal);
         if (perr.partialInstanceId) state.instance = { id: perr.partialInstanceId, name: state.instanceName, ips: [] };
+        this.observe.instanceCreateFailed(who, perr.code, perr.message, performance.now() - createStarted);
         throw perr;
       }
       state.instance = instance;
+      this.observe.instanceCreated(who, instance, performance.now() - createStarted);
+      this.observe.startPhase(who, 'create_instance', performance.now() - createStarted);
       if (instance.ips.length === 0) {
         throw new ShimError('INTERNAL', `instance ${instance.id} has no IP address`);
       }
@@ -216,18 +245,24 @@ export class SandboxManager {
       );
       callSignal.throwIfAborted();
       if (state.network && this.o.podNetwork) {
+        const t = performance.now();
         await this.o.podNetwork.connect(state.netnsPath, state.network.config, instance.ips[0]!, callSignal);
         state.networkConnected = true;
         await this.o.store.save(state);
+        this.observe.startPhase(who, 'pod_network', performance.now() - t);
       }
+      const t = performance.now();
       await this.o.tunnel.open(
         { sandboxId: id, socketPath: this.o.store.agentSocketPath(id), instance, instanceName: state.instanceName },
         callSignal,
       );
+      this.observe.startPhase(who, 'agent_tunnel', performance.now() - t);
+      this.observe.startPhase(who, 'total', performance.now() - started);
       log.info({ totalMs: Math.round(performance.now() - started) }, `sandbox ${id} started`);
     } catch (err) {
       const reason = this.startFailure(err, callSignal, signal);
       log.error({ err: reason.message, code: reason.code, instanceId: state.instance?.id }, `StartVM failed for sandbox ${id}`);
+      this.observe.startFailed(who, reason.message);
       this.cleanupFailedStart(sb);
       throw reason;
     } finally {
@@ -321,6 +356,7 @@ export class SandboxManager {
       logger: sb.log,
     });
     if (!done || this.sandboxes.get(state.id) !== sb) return;
+    this.observe.instancesDeleted(observed(state), state.instance?.id);
     await this.disconnectNetwork(sb);
     if (state.removeAfterDelete || sb.stopRequested) {
       await this.removeSandbox(sb);
@@ -465,4 +501,8 @@ export class SandboxManager {
   private sandboxLogger(state: SandboxState): Logger {
     return this.log.child({ sandbox: state.id, pod: state.podName, namespace: state.podNamespace });
   }
+}
+
+function observed(state: SandboxState): ObservedSandbox {
+  return { sandboxId: state.id, podName: state.podName, podNamespace: state.podNamespace, instanceName: state.instanceName };
 }

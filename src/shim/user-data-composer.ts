@@ -13,14 +13,23 @@ export interface UserDataComposerOptions {
   /** INITDATA, already gzip+base64 and checked at start-up; '' when unset. */
   globalInitdata: string;
   scratchSpace: boolean;
+  /**
+   * auth.json for the pod's image-pull secrets (the Kubernetes integration), or undefined for none.
+   * Must not throw: a pod whose secrets cannot be read still starts, pulling without credentials.
+   */
+  registryAuth?(pod: { name: string; namespace: string }): Promise<string | undefined>;
 }
 
 export class UserDataComposer {
   constructor(private readonly o: UserDataComposerOptions) {}
 
   async compose(state: SandboxState): Promise<string> {
-    const tls = await apfTlsFields(this.o.material, this.o.profile, state.instanceName);
+    const [tls, authJson] = await Promise.all([
+      apfTlsFields(this.o.material, this.o.profile, state.instanceName),
+      this.o.registryAuth?.({ name: state.podName, namespace: state.podNamespace }),
+    ]);
     return buildUserData({
+      authJson,
       apf: { 'pod-network': state.network?.config ?? null, 'pod-namespace': state.podNamespace, 'pod-name': state.podName, ...tls },
       initdata: state.initdata,
       globalInitdata: this.o.globalInitdata,

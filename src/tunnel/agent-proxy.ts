@@ -28,6 +28,8 @@ export interface AgentProxyOptions {
   proxyTimeoutMs: number;
   logger: Logger;
   directVolumesDir?: string;
+  /** Called when a lost upstream connection is re-established (not on the first connection). */
+  onReconnect?(): void;
 }
 
 export class AgentProxy {
@@ -50,7 +52,10 @@ export class AgentProxy {
       },
       // Retry every ≤ 250 ms: the forwarder's first second matters for pod start (upstream waits up to 5 s).
       backoff: { initialMs: 25, maxMs: 250 },
-      onConnect: (_c, attempt) => log.info({ attempt, forwarder: `${o.host}:${o.port}` }, `connected to the forwarder at ${o.host}:${o.port}`),
+      onConnect: (_c, attempt) => {
+        log.info({ attempt, forwarder: `${o.host}:${o.port}` }, `connected to the forwarder at ${o.host}:${o.port}`);
+        if (this.upstream.connectionCount > 1) o.onReconnect?.();
+      },
     });
     const relay: RelayOptions = {
       upstream: this.upstream,

@@ -13,6 +13,8 @@ export interface ProxyTunnelOptions {
   tlsFor(instanceName: string): ConnectionOptions | undefined;
   logger: Logger;
   directVolumesDir?: string;
+  /** A sandbox's proxy re-established its lost forwarder connection. */
+  onReconnect?(sandboxId: string): void;
 }
 
 export class ProxyAgentTunnel implements AgentTunnel {
@@ -33,6 +35,7 @@ export class ProxyAgentTunnel implements AgentTunnel {
       proxyTimeoutMs: this.o.proxyTimeoutMs,
       logger: this.o.logger.child({ component: 'tunnel/proxy', sandbox: target.sandboxId }),
       directVolumesDir: this.o.directVolumesDir,
+      onReconnect: () => this.o.onReconnect?.(target.sandboxId),
     });
     this.proxies.set(target.sandboxId, proxy);
     try {

@@ -12,7 +12,7 @@ import { Hypervisor } from '../../src/proto/gen/hypervisor/hypervisor_pb.js';
 import { PodVMInfo } from '../../src/proto/gen/podvminfo/podvminfo_pb.js';
 import type { AgentTunnel } from '../../src/shim/agent-tunnel.js';
 import type { PodNetwork } from '../../src/shim/pod-network.js';
-import { Daemon } from '../../src/shim/daemon.js';
+import { Daemon, type DaemonDeps } from '../../src/shim/daemon.js';
 import { TtrpcClient } from '../../src/ttrpc/client.js';
 import { serviceClient } from '../../src/ttrpc/typed.js';
 import { MemoryProvider } from '../fakes/memory-provider.js';
@@ -22,6 +22,9 @@ export interface LogLine {
   msg: string;
   [k: string]: unknown;
 }
+
+/** Daemon parts a test may add: metrics, probes, observers, reaper owners. */
+export type HarnessExtras = Partial<Pick<DaemonDeps, 'metrics' | 'probes' | 'observers' | 'externalOwners' | 'podsReady'>>;
 
 export class DaemonHarness {
   daemon!: Daemon;
@@ -34,15 +37,18 @@ export class DaemonHarness {
     readonly config: DaemonConfig,
     private readonly tunnel: AgentTunnel | undefined,
     private readonly podNetwork: PodNetwork | undefined,
+    private readonly extra: HarnessExtras,
   ) {}
 
-  static async start(options: { provider?: MemoryProvider; tunnel?: AgentTunnel; podNetwork?: PodNetwork; env?: Record<string, string> } = {}): Promise<DaemonHarness> {
+  static async start(
+    options: { provider?: MemoryProvider; tunnel?: AgentTunnel; podNetwork?: PodNetwork; env?: Record<string, string>; extra?: HarnessExtras } = {},
+  ): Promise<DaemonHarness> {
     const dir = await mkdtemp(join(tmpdir(), 'caa-'));
     const config = loadDaemonConfig({
       flags: { socket: join(dir, 'hv.sock'), 'pods-dir': join(dir, 'pods'), 'state-dir': join(dir, 'state'), 'node-name': 'node-a', 'cluster-name': 'test' },
       env: options.env ?? {},
     });
-    const h = new DaemonHarness(dir, options.provider ?? new MemoryProvider(), config, options.tunnel, options.podNetwork);
+    const h = new DaemonHarness(dir, options.provider ?? new MemoryProvider(), config, options.tunnel, options.podNetwork, options.extra ?? {});
     await h.boot();
     return h;
   }
@@ -62,6 +68,7 @@ export class DaemonHarness {
       tunnel: this.tunnel,
       podNetwork: this.podNetwork,
       reclaimer: { backoff: { initialMs: 5, maxMs: 20 } },
+      ...this.extra,
     });
     await this.daemon.start();
   }

@@ -1,0 +1,51 @@
+/**
+ * A Provider that reports every operation's outcome (for the `caa_provider_calls_total` metric)
+ * and otherwise passes everything through unchanged.
+ */
+import { asProviderError, type ProviderErrorCode } from '../providers/errors.js';
+import type { CreateInstanceRequest, Instance, InstanceSummary, Provider } from '../providers/provider.js';
+
+export type ProviderOperation = 'create' | 'delete' | 'list';
+export type OutcomeSink = (operation: ProviderOperation, outcome: ProviderErrorCode | 'ok') => void;
+
+export class InstrumentedProvider implements Provider {
+  constructor(
+    private readonly inner: Provider,
+    private readonly sink: OutcomeSink,
+  ) {}
+
+  get name(): string {
+    return this.inner.name;
+  }
+
+  get underlayInterface(): string | undefined {
+    return this.inner.underlayInterface;
+  }
+
+  createInstance(request: CreateInstanceRequest, signal: AbortSignal): Promise<Instance> {
+    return this.track('create', signal, () => this.inner.createInstance(request, signal));
+  }
+
+  deleteInstance(instanceId: string, signal: AbortSignal): Promise<void> {
+    return this.track('delete', signal, () => this.inner.deleteInstance(instanceId, signal));
+  }
+
+  listInstances(tags: Readonly<Record<string, string>>, signal: AbortSignal): Promise<InstanceSummary[]> {
+    return this.track('list', signal, () => this.inner.listInstances(tags, signal));
+  }
+
+  teardown(): Promise<void> {
+    return this.inner.teardown();
+  }
+
+  private async track<T>(operation: ProviderOperation, signal: AbortSignal, call: () => Promise<T>): Promise<T> {
+    try {
+      const out = await call();
+      this.sink(operation, 'ok');
+      return out;
+    } catch (err) {
+      this.sink(operation, asProviderError(err, signal).code);
+      throw err;
+    }
+  }
+}
