@@ -7,6 +7,9 @@ import { createLogger } from '../observability/logger.js';
 import { DEFAULT_PROVIDER, builtinProviders } from '../providers/index.js';
 import type { ProviderHost } from '../providers/provider.js';
 import type { ProviderPlugin } from '../providers/registry.js';
+import { TagKey } from '../providers/naming.js';
+import { InstanceReaper } from '../shim/instance-reaper.js';
+import { SandboxStore } from '../shim/sandbox-store.js';
 import { Daemon } from '../shim/daemon.js';
 import { VERSION } from '../version.js';
 import { WebhookServer, flagsByName, loadWebhookConfig, webhookOptions } from '../webhook/index.js';
@@ -24,6 +27,7 @@ function allOptionSpecs(): OptionSpec<unknown>[] {
 }
 
 const VERIFY_FLAG = { flag: 'verify', boolean: true } as const;
+const REAP_DRY_RUN_FLAG = { flag: 'reap-dry-run', boolean: true } as const;
 
 function daemonCommand(program: Command): void {
   const cmd = program
@@ -36,6 +40,9 @@ function daemonCommand(program: Command): void {
       const host = { logger, stateDir: config.stateDir, clusterName: config.clusterName, nodeName: config.nodeName, forwarderPort: config.forwarderPort };
       if (flags.verify === true) {
         process.exit(await runVerify(plugin, host, sources));
+      }
+      if (flags.reapDryRun === true) {
+        process.exit(await runReapDryRun(plugin, host, sources, config.podsDir));
       }
       logger.child({ component: 'cli' }).info(
         { version: VERSION, provider: providerName, config: redact(daemonOptions, config), providerConfig: plugin.describeConfig?.(sources) },
@@ -68,6 +75,7 @@ function daemonCommand(program: Command): void {
       process.on('SIGINT', onSignal);
       await daemon.start();
     });
+  cmd.addOption(new Option('--reap-dry-run', "print the instances of this cluster and node that no sandbox owns (what the reaper would delete), and exit"));
   cmd.addOption(new Option('--verify', "check the provider's configuration against the cloud, one line per check, and exit"));
   for (const spec of allOptionSpecs()) {
     const names = spec.env.length ? ` (env ${spec.env.join(', ')})` : '';
@@ -89,10 +97,40 @@ async function runVerify(plugin: ProviderPlugin, host: ProviderHost, sources: Ra
   return failed === 0 ? 0 : 1;
 }
 
+/**
+ * Lists what the reaper would delete: instances with this cluster's and node's tags that no sandbox
+ * in PODS_DIR owns. Reads the store without changing it; deletes nothing. (PeerPod claims are not
+ * consulted here: the daemon's reaper also skips instances a PeerPod names.)
+ */
+async function runReapDryRun(plugin: ProviderPlugin, host: ProviderHost, sources: RawSources, podsDir: string): Promise<number> {
+  const provider = await plugin.create(host, sources);
+  try {
+    const { states } = await new SandboxStore(podsDir).loadAll({ readOnly: true });
+    const reaper = new InstanceReaper({
+      provider,
+      ownership: {
+        sandboxIds: () => new Set(states.map((s) => s.id)),
+        instanceIds: () => new Set(states.flatMap((s) => (s.instance?.id ? [s.instance.id] : []))),
+      },
+      clusterName: host.clusterName,
+      nodeName: host.nodeName,
+      periodMs: 0,
+      graceMs: 0,
+      logger: host.logger,
+    });
+    const orphans = await reaper.orphans(AbortSignal.timeout(120_000));
+    for (const o of orphans) console.log(`would delete ${o.id} ${o.name} (sandbox ${o.tags[TagKey.SANDBOX] ?? '?'}, pod ${o.tags[TagKey.POD_NAMESPACE] ?? '?'}/${o.tags[TagKey.POD_NAME] ?? '?'})`);
+    console.log(`${orphans.length} instance(s) of cluster ${host.clusterName}, node ${host.nodeName} without a sandbox in ${podsDir}`);
+    return 0;
+  } finally {
+    await provider.teardown();
+  }
+}
+
 /** commander names options in camelCase; the config layer reads them by flag name. */
 function camelToFlags(opts: Record<string, string | boolean>): Record<string, string | boolean> {
   const out: Record<string, string | boolean> = {};
-  for (const spec of [...allOptionSpecs(), VERIFY_FLAG]) {
+  for (const spec of [...allOptionSpecs(), VERIFY_FLAG, REAP_DRY_RUN_FLAG]) {
     const key = spec.flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
     if (opts[key] !== undefined) out[spec.flag] = opts[key];
   }
@@ -127,7 +165,7 @@ for (const spec of Object.values(webhookOptions).filter((s) => s.flag !== 'log-l
 }
 daemonCommand(program);
 
-program.parseAsync(normalizeGoFlags(process.argv, [...allOptionSpecs(), VERIFY_FLAG])).catch((err: unknown) => {
+program.parseAsync(normalizeGoFlags(process.argv, [...allOptionSpecs(), VERIFY_FLAG, REAP_DRY_RUN_FLAG])).catch((err: unknown) => {
   const e = err as { code?: string; message?: string };
   console.error(`cloud-api-adaptor: ${e.message ?? String(err)}`);
   process.exit(e.code?.startsWith('INVALID_') ? 2 : 1);

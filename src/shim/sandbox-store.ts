@@ -97,7 +97,8 @@ export class SandboxStore {
     await rm(this.dir(id), { recursive: true, force: true });
   }
 
-  async loadAll(): Promise<LoadResult> {
+  /** `readOnly`: leave folders without state in place (the `--reap-dry-run` view of a live daemon's store). */
+  async loadAll(options: { readOnly?: boolean } = {}): Promise<LoadResult> {
     const result: LoadResult = { states: [], unreadable: [], removedEmpty: [] };
     let entries: string[];
     try {
@@ -114,6 +115,7 @@ export class SandboxStore {
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         if (code === 'ENOENT') {
+          if (options.readOnly) continue;
           await rm(dir, { recursive: true, force: true });
           result.removedEmpty.push(dir);
         } else if (code !== 'ENOTDIR') {

@@ -130,6 +130,25 @@ describe('cloud-api-adaptor aws --verify (against the fake EC2)', () => {
     expect(out).toMatch(/^aws: \d+ of 9 checks failed$/m);
   });
 
+  it('--reap-dry-run prints the instances of this cluster and node that no sandbox owns, and deletes nothing', async () => {
+    const { startAws } = await import('../helpers/aws.js');
+    const { request } = await import('../providers/contract/provider-contract.js');
+    const aws = await startAws();
+    try {
+      const mine = await aws.provider.createInstance(request({ clusterName: 'prod', nodeName: 'node-7' }), AbortSignal.timeout(10_000));
+      await aws.provider.createInstance(request({ clusterName: 'prod', nodeName: 'node-8' }), AbortSignal.timeout(10_000));
+      const r = run(['aws', '--reap-dry-run', '-pods-dir', join(dir, 'reap-pods')], { ...aws.env, CLUSTER_NAME: 'prod', NODE_NAME: 'node-7' });
+      running.push(r);
+      expect(await r.exited).toBe(0);
+      const out = r.out.join('');
+      expect(out).toMatch(new RegExp(`^would delete ${mine.id} podvm-contract-pod-`, 'm'));
+      expect(out).toMatch(/^1 instance\(s\) of cluster prod, node node-7 without a sandbox/m);
+      expect(aws.fake.liveInstances()).toHaveLength(2);
+    } finally {
+      await aws.close();
+    }
+  });
+
   it('CLOUD_CONFIG_VERIFY=true refuses to start on a failing check, naming it (exit 2)', async () => {
     const r = run(['aws', '-socket', join(dir, 'aws.sock'), '-pods-dir', join(dir, 'aws-pods')], { ...awsEnv(fake), CLOUD_CONFIG_VERIFY: 'true', AWS_SG_IDS: 'sg-0000000000000dead' });
     running.push(r);
