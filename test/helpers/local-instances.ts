@@ -21,7 +21,13 @@ export interface LocalInstanceRecord {
 export async function localInstanceRecords(stateDir: string): Promise<LocalInstanceRecord[]> {
   const base = join(stateDir, 'local/instances');
   const names = await readdir(base).catch(() => [] as string[]);
-  return Promise.all(names.map(async (n) => JSON.parse(await readFile(join(base, n, 'record.json'), 'utf8')) as LocalInstanceRecord));
+  // A folder without a record (a create interrupted before writing it) is still a trace: report it.
+  return Promise.all(
+    names.map(async (n) => {
+      const text = await readFile(join(base, n, 'record.json'), 'utf8').catch(() => undefined);
+      return text === undefined ? { id: n, ip: '', pids: [] } : (JSON.parse(text) as LocalInstanceRecord);
+    }),
+  );
 }
 
 /** Kills and removes everything the records name, plus the given bridge. Never throws. */

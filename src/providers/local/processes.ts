@@ -4,7 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { openSync, closeSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { sleep } from '../../util/backoff.js';
 
 /** How to run a Node entry point of ours: compiled `.js` directly, TypeScript sources through tsx. */
@@ -35,6 +35,19 @@ export async function isOurs(pid: number, marker: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/**
+ * Pids of live processes whose command line mentions `marker` (an instance's folder). Finds the
+ * processes of an instance whose create was interrupted between spawning them and recording them.
+ */
+export async function findByMarker(marker: string): Promise<number[]> {
+  const pids: number[] = [];
+  for (const name of await readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    if (await isOurs(Number(name), marker)) pids.push(Number(name));
+  }
+  return pids;
 }
 
 /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process is gone. */

@@ -16,7 +16,7 @@ import { ProviderError } from '../errors.js';
 import type { CreateInstanceRequest, Instance, InstanceSummary, Provider, ProviderHost } from '../provider.js';
 import { writeFileAtomic } from '../../util/atomic-file.js';
 import type { LocalConfig } from './config.js';
-import { nodeCommand, spawnDetached, stopProcess } from './processes.js';
+import { findByMarker, nodeCommand, spawnDetached, stopProcess } from './processes.js';
 import { bridgeFor, createNetns, deleteBridge, deleteNetns, ensureBridge, inNetns, netnsAddress, netnsNames, type InstanceNetwork, type NetworkMode } from './network.js';
 
 interface InstanceRecord {
@@ -69,11 +69,6 @@ export class LocalProvider implements Provider {
     const root = join(dir, 'root');
     const cidata = join(dir, 'cidata');
     const agentSocket = join(dir, 'agent.sock');
-    await mkdir(cidata, { recursive: true, mode: 0o700 });
-    await mkdir(root, { recursive: true });
-    await writeFile(join(cidata, 'user-data'), req.userData, { mode: 0o600 });
-    await writeFile(join(cidata, 'meta-data'), `instance-id: ${id}\nlocal-hostname: ${req.instanceName}\n`);
-
     const slot = await this.allocateAddress();
     const record: InstanceRecord = { id, name: req.instanceName, ip: slot.ip, tags: { ...req.tags }, pids: [], createdAt: new Date().toISOString() };
     const names = netnsNames(id);
@@ -83,11 +78,18 @@ export class LocalProvider implements Provider {
       record.podNetns = names.podNetns;
     }
     try {
-      // Recorded before anything is made, so that list and delete find a half-made instance.
+      // Recorded before anything is made, so that list and delete find a half-made instance. A
+      // folder without a record therefore holds nothing running (`init` sweeps such folders).
+      await mkdir(dir, { recursive: true, mode: 0o700 });
       await this.save(record);
     } finally {
       this.reserved.delete(slot.ip);
     }
+    await mkdir(cidata, { recursive: true, mode: 0o700 });
+    await mkdir(root, { recursive: true });
+    await writeFile(join(cidata, 'user-data'), req.userData, { mode: 0o600 });
+    await writeFile(join(cidata, 'meta-data'), `instance-id: ${id}\nlocal-hostname: ${req.instanceName}\n`);
+
     try {
       let net: InstanceNetwork = { ip: slot.ip };
       if (this.mode === 'netns') net = await createNetns(id, this.config.netnsCidr, slot.ip, signal);
@@ -124,7 +126,10 @@ export class LocalProvider implements Provider {
     const dir = this.instanceDir(instanceId);
     const record = await this.read(instanceId);
     if (record) {
-      await Promise.all(record.pids.map((pid) => stopProcess(pid, dir)));
+      // Recorded pids, and any process of this instance started just before a crash kept its pid
+      // from being recorded (each has the instance folder on its command line).
+      const pids = new Set([...record.pids, ...(await findByMarker(dir))]);
+      await Promise.all([...pids].map((pid) => stopProcess(pid, dir)));
       await deleteNetns({ ip: record.ip, netns: record.netns, hostIf: record.hostIf, podNetns: record.podNetns });
     }
     await rm(dir, { recursive: true, force: true });
@@ -143,6 +148,17 @@ export class LocalProvider implements Provider {
   /** netns mode: the bridge exists before the first CreateVM inspects it as the worker's underlay. */
   async init(): Promise<void> {
     if (this.mode === 'netns') await ensureBridge(this.config.netnsCidr);
+    await this.sweepUnrecorded();
+  }
+
+  /** Folders of creates interrupted before their record was written: nothing of them runs. */
+  private async sweepUnrecorded(): Promise<void> {
+    for (const n of (await readdir(this.dir).catch(() => [] as string[])).filter((x) => ID.test(x))) {
+      if ((await this.read(n).catch(() => undefined)) === undefined) {
+        await rm(this.instanceDir(n), { recursive: true, force: true });
+        this.log.warn({ instanceId: n }, `removed the folder of local instance ${n}, whose create was interrupted before it started anything`);
+      }
+    }
   }
 
   /** Removes the bridge when no instance is left (instances outlive the daemon, and so does their bridge). */
