@@ -13,6 +13,7 @@ interface Benchmark {
 const benchmarks: Benchmark[] = [
   { name: 'ttrpc', run: ttrpcBench },
   { name: 'tunnel', run: tunnelBench },
+  { name: 'lifecycle', run: async () => (await import('./lifecycle/index.js')).lifecycleBench() },
   { name: 'providers', run: async () => (await import('./providers/index.js')).providersBench() },
   { name: 'vxlan', run: async () => (await import('./vxlan/index.js')).vxlanBench() },
 ];

@@ -1,0 +1,18 @@
+/**
+ * The daemon for the lifecycle benchmark, in its own process so that its CPU and RSS are measured
+ * alone: the in-memory cloud with zero latency, no agent tunnel, no pod network, no probes.
+ */
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { loadDaemonConfig } from '../../src/config/daemon-config.js';
+import { Daemon } from '../../src/shim/daemon.js';
+import { MemoryProvider } from '../../test/fakes/memory-provider.js';
+
+const dir = await mkdtemp(join(tmpdir(), 'caa-lc-'));
+const config = loadDaemonConfig({ flags: { socket: join(dir, 'hv.sock'), 'pods-dir': join(dir, 'pods'), 'state-dir': join(dir, 'state') }, env: { REAPER_PERIOD: '0s' } });
+const daemon = new Daemon({ config, provider: new MemoryProvider(), logger: pino({ level: 'warn' }) });
+await daemon.start();
+console.log(`READY ${config.socket} ${dir}`);
+process.on('SIGTERM', () => void daemon.stop().then(() => process.exit(0)));
