@@ -97,8 +97,10 @@ describe('deploy/base: DaemonSet', () => {
     expect(byPath.get('/run/kata-containers/shared/direct-volumes')).toMatchObject({
       host: { path: '/run/kata-containers/shared/direct-volumes', type: 'DirectoryOrCreate' },
     });
+    expect(byPath.get('/var/lib/kubelet/device-plugins')).toMatchObject({ host: { path: '/var/lib/kubelet/device-plugins', type: 'Directory' } });
+    expect(daemonOptions.devicePluginDir.default).toBe('/var/lib/kubelet/device-plugins');
     expect(mounts.every((m) => m.host !== undefined)).toBe(true);
-    expect(mounts).toHaveLength(5);
+    expect(mounts).toHaveLength(6);
   });
 
   it('the daemon\'s default paths are under the mounted /run/peerpod', () => {
