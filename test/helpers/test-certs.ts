@@ -20,7 +20,8 @@ async function pkcs8(key: webcrypto.CryptoKey): Promise<string> {
   return x509.PemConverter.encode(der, 'PRIVATE KEY');
 }
 
-export async function testPki(serverName = 'localhost'): Promise<{ ca: string; server: Pem; client: Pem }> {
+/** `serverIp` adds an IP-address SAN to the server certificate (for clients that dial an address, e.g. 127.0.0.1). */
+export async function testPki(serverName = 'localhost', serverIp?: string): Promise<{ ca: string; server: Pem; client: Pem }> {
   const now = new Date(Date.now() - 60_000);
   const later = new Date(Date.now() + 3600_000);
   const caKeys = await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify']);
@@ -33,7 +34,7 @@ export async function testPki(serverName = 'localhost'): Promise<{ ca: string; s
     signingAlgorithm: alg,
     extensions: [new x509.BasicConstraintsExtension(true, undefined, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign, true)],
   });
-  const leaf = async (cn: string, serial: string, san?: string): Promise<Pem> => {
+  const leaf = async (cn: string, serial: string, san?: string, ip?: string): Promise<Pem> => {
     const keys = await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify']);
     const cert = await x509.X509CertificateGenerator.create({
       serialNumber: serial,
@@ -44,9 +45,11 @@ export async function testPki(serverName = 'localhost'): Promise<{ ca: string; s
       publicKey: keys.publicKey as webcrypto.CryptoKey,
       signingKey: caKeys.privateKey as webcrypto.CryptoKey,
       signingAlgorithm: alg,
-      extensions: san ? [new x509.SubjectAlternativeNameExtension([{ type: 'dns', value: san }])] : [],
+      extensions: san
+        ? [new x509.SubjectAlternativeNameExtension([{ type: 'dns', value: san }, ...(ip ? [{ type: 'ip' as const, value: ip }] : [])])]
+        : [],
     });
     return { cert: cert.toString('pem'), key: await pkcs8(keys.privateKey as webcrypto.CryptoKey) };
   };
-  return { ca: ca.toString('pem'), server: await leaf(serverName, '02', serverName), client: await leaf('client', '03') };
+  return { ca: ca.toString('pem'), server: await leaf(serverName, '02', serverName, serverIp), client: await leaf('client', '03') };
 }

@@ -203,6 +203,16 @@ describe('PeerPodRegistry.release and ownedInstanceIds', () => {
     expect(k.fake.requestsTo('PATCH').map((x) => x.status)).toEqual([409, 500, 422, 200]);
   });
 
+  it('releases every PeerPod of the sandbox when no instance is named, counting across retries', async () => {
+    k.fake.addPod({ name: 'web', namespace: 'ns' });
+    const r = registry();
+    await r.create(req());
+    const second = await r.create(req({ instanceId: 'i-second' }));
+    k.fake.inject({ method: 'PATCH', pathPrefix: `${PP_PATH}/${second!.name}`, status: 500, times: 1 });
+    expect(await r.release({ podNamespace: 'ns', sandboxId: SANDBOX })).toBe(2);
+    expect(k.fake.peerPods('ns').map((p) => p.metadata.finalizers)).toEqual([[], []]);
+  });
+
   it("lists the instance ids of this node's PeerPods in every namespace", async () => {
     for (const ns of ['ns', 'other']) k.fake.addPod({ name: 'web', namespace: ns });
     k.fake.addPod({ name: 'db', namespace: 'ns' });

@@ -1,0 +1,127 @@
+/**
+ * What kind of failure a Kubernetes API call met, with the HTTP status kept, so that callers decide
+ * retry / skip / fail on a stable `code` and never parse apiserver messages.
+ */
+import { ApiException } from '@kubernetes/client-node';
+
+export const KubeErrorCode = {
+  /** 404: the object (or its namespace) does not exist. */
+  NOT_FOUND: 'NOT_FOUND',
+  /** 409 AlreadyExists: a create named an object that exists. */
+  ALREADY_EXISTS: 'ALREADY_EXISTS',
+  /** 409 Conflict: an optimistic-concurrency clash (stale resourceVersion); re-read and retry. */
+  CONFLICT: 'CONFLICT',
+  /** 403: RBAC (or an admission plugin) refused the call: the ClusterRole lacks a rule. */
+  FORBIDDEN: 'FORBIDDEN',
+  /** 401: the service-account token was refused. */
+  UNAUTHORIZED: 'UNAUTHORIZED',
+  /** 400 / 415 / 422: the request itself is wrong (bad name, bad patch, failed `test` op). */
+  INVALID: 'INVALID',
+  /** 429: the apiserver asked us to slow down. */
+  THROTTLED: 'THROTTLED',
+  /** 5xx, a network error or a call timeout: a retry may work. */
+  UNAVAILABLE: 'UNAVAILABLE',
+  /** The caller's signal aborted the call. */
+  CANCELLED: 'CANCELLED',
+  /** The kubeconfig or in-cluster configuration cannot be used. */
+  CONFIG: 'CONFIG',
+  /** Anything else (an unexpected status, a body that does not parse). */
+  INTERNAL: 'INTERNAL',
+} as const;
+
+export type KubeErrorCode = (typeof KubeErrorCode)[keyof typeof KubeErrorCode];
+
+const retryable = new Set<KubeErrorCode>(['CONFLICT', 'THROTTLED', 'UNAVAILABLE']);
+
+export class KubeError extends Error {
+  override readonly name = 'KubeError';
+  /** The HTTP status of the apiserver's answer; undefined when there was none (network, abort). */
+  readonly status: number | undefined;
+  /** The `reason` of the apiserver's `Status` body (`NotFound`, `AlreadyExists`, `Invalid`, …). */
+  readonly reason: string | undefined;
+
+  constructor(
+    readonly code: KubeErrorCode,
+    message: string,
+    options: { status?: number; reason?: string; cause?: unknown } = {},
+  ) {
+    super(message, { cause: options.cause });
+    this.status = options.status;
+    this.reason = options.reason;
+  }
+
+  /** Whether the same call may succeed later unchanged. */
+  get retryable(): boolean {
+    return retryable.has(this.code);
+  }
+}
+
+export function isKubeError(err: unknown, code?: KubeErrorCode): err is KubeError {
+  return err instanceof KubeError && (code === undefined || err.code === code);
+}
+
+/** The code of an HTTP status (and the Status `reason`, which splits 409). */
+export function codeOfStatus(status: number, reason?: string): KubeErrorCode {
+  if (status === 404) return 'NOT_FOUND';
+  if (status === 409) return reason === 'AlreadyExists' ? 'ALREADY_EXISTS' : 'CONFLICT';
+  if (status === 403) return 'FORBIDDEN';
+  if (status === 401) return 'UNAUTHORIZED';
+  if (status === 400 || status === 415 || status === 422) return 'INVALID';
+  if (status === 429) return 'THROTTLED';
+  if (status >= 500) return 'UNAVAILABLE';
+  return 'INTERNAL';
+}
+
+interface StatusBody {
+  reason?: string;
+  message?: string;
+}
+
+/** The apiserver's `Status` document, when the body is one. */
+function statusBody(body: unknown): StatusBody {
+  let doc = body;
+  if (typeof body === 'string') {
+    try {
+      doc = JSON.parse(body);
+    } catch {
+      return body.trim() === '' ? {} : { message: body.slice(0, 200) };
+    }
+  }
+  if (typeof doc !== 'object' || doc === null) return {};
+  const { reason, message } = doc as Record<string, unknown>;
+  return { reason: typeof reason === 'string' ? reason : undefined, message: typeof message === 'string' ? message : undefined };
+}
+
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ENOTFOUND', 'EPIPE', 'UND_ERR_SOCKET']);
+
+/**
+ * Classifies whatever a client-node call threw. `what` names the call for the message
+ * (`get pod ns/name`). An abort of `callerSignal` is CANCELLED; any other abort (the per-call
+ * timeout) is UNAVAILABLE, since the apiserver did not answer in time.
+ */
+export function asKubeError(err: unknown, what: string, callerSignal?: AbortSignal): KubeError {
+  if (err instanceof KubeError) return err;
+  if (callerSignal?.aborted) {
+    const reason = callerSignal.reason as unknown;
+    const text = reason instanceof Error ? reason.message : String(reason);
+    return new KubeError('CANCELLED', `${what}: cancelled: ${text}`, { cause: err });
+  }
+  if (err instanceof ApiException) {
+    const status = Number(err.code);
+    const body = statusBody(err.body);
+    const code = codeOfStatus(status, body.reason);
+    return new KubeError(code, `${what}: HTTP ${status}${body.reason ? ` ${body.reason}` : ''}${body.message ? `: ${body.message}` : ''}`, {
+      status,
+      reason: body.reason,
+      cause: err,
+    });
+  }
+  const e = err as { name?: unknown; code?: unknown; type?: unknown; message?: unknown } | undefined;
+  if (e?.name === 'AbortError' || e?.name === 'TimeoutError') {
+    return new KubeError('UNAVAILABLE', `${what}: no answer in time`, { cause: err });
+  }
+  if ((typeof e?.code === 'string' && NETWORK_CODES.has(e.code)) || e?.type === 'system' || e?.name === 'FetchError') {
+    return new KubeError('UNAVAILABLE', `${what}: ${String(e?.message ?? err)}`, { cause: err });
+  }
+  return new KubeError('INTERNAL', `${what}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+}
