@@ -10,8 +10,7 @@ import type { ProviderPlugin } from '../providers/registry.js';
 import { TagKey } from '../providers/naming.js';
 import { InstanceReaper } from '../shim/instance-reaper.js';
 import { SandboxStore } from '../shim/sandbox-store.js';
-import { Daemon } from '../shim/daemon.js';
-import { startCapacity } from '../k8s/capacity.js';
+import { assembleDaemon } from './daemon-assembly.js';
 import { VERSION } from '../version.js';
 import { WebhookServer, flagsByName, loadWebhookConfig, webhookOptions } from '../webhook/index.js';
 import { normalizeGoFlags } from './go-flags.js';
@@ -56,8 +55,7 @@ function daemonCommand(program: Command): void {
         }
       }
       const provider = await plugin.create(host, sources);
-      const capacity = await startCapacity({ mode: config.capacityMode, limit: config.peerpodsLimitPerNode, pluginDir: config.devicePluginDir, logger });
-      const daemon = await Daemon.create({ config, provider, logger, observers: [capacity.observer] });
+      const { daemon, stop } = await assembleDaemon({ config, provider, logger, env: process.env });
       let signals = 0;
       const onSignal = (sig: NodeJS.Signals): void => {
         if (++signals > 1) {
@@ -65,7 +63,7 @@ function daemonCommand(program: Command): void {
           process.exit(1);
         }
         logger.info(`${sig} received`);
-        Promise.all([daemon.stop(), capacity.stop()]).then(
+        stop().then(
           () => logger.flush(() => process.exit(0)),
           (err: unknown) => {
             logger.error({ err: String(err) }, 'shutdown failed');
