@@ -12,7 +12,9 @@ import { loadDaemonConfig } from '../../src/config/daemon-config.js';
 import { Hypervisor } from '../../src/proto/gen/hypervisor/hypervisor_pb.js';
 import { ProviderError } from '../../src/providers/errors.js';
 import { TtrpcClient, serviceClient } from '../../src/ttrpc/index.js';
-import { SANDBOX_ID, shimAnnotations } from '../helpers/daemon-harness.js';
+import { SANDBOX_ID, shimAnnotations, type DaemonHarness } from '../helpers/daemon-harness.js';
+
+type HvClient = Awaited<ReturnType<DaemonHarness['hypervisor']>>;
 import { captureLogger, forbidden, startKube, type KubeUnderTest } from '../helpers/kube.js';
 import { MemoryProvider } from '../fakes/memory-provider.js';
 import { request } from '../providers/contract/provider-contract.js';
@@ -22,7 +24,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
 });
 
-async function setup(): Promise<{ kube: KubeUnderTest; provider: MemoryProvider; a: Assembled; hv: () => Promise<ReturnType<typeof serviceClient<typeof Hypervisor>>>; dir: string }> {
+async function setup(): Promise<{ kube: KubeUnderTest; provider: MemoryProvider; a: Assembled; hv: () => Promise<HvClient>; dir: string }> {
   const kube = await startKube();
   cleanups.push(() => kube.close());
   const dir = await mkdtemp(join(tmpdir(), 'caa-kube-'));
