@@ -106,7 +106,7 @@ describe('the assembled daemon with a Kubernetes API', () => {
     expect((await fetch(`http://127.0.0.1:${port}/startup`)).status).toBe(500);
     kube.fake.setPodReady('default', 'old', new Date(Date.now() + 1_000));
     expect((await fetch(`http://127.0.0.1:${port}/startup`)).status).toBe(200);
-    const node = kube.fake.object('nodes', undefined, 'node-a') as { status: { capacity: Record<string, string> } };
+    const node = kube.fake.object('nodes', undefined, 'node-a') as unknown as { status: { capacity: Record<string, string> } };
     expect(node.status.capacity['kata.peerpods.io/vm']).toBe('10');
   });
 
