@@ -6,7 +6,7 @@ import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Instance, InstanceSpec } from '../providers/provider.js';
 import type { PodNetworkConfig } from '../podvm/apf-config.js';
-import { writeFileAtomic } from '../util/atomic-file.js';
+import { survivesReboot, writeFileAtomic } from '../util/atomic-file.js';
 import { ShimError } from './errors.js';
 
 /**
@@ -53,6 +53,8 @@ export interface LoadResult {
 export class SandboxStore {
   /** Saves of one sandbox run one after another so the last write is the last state. */
   private readonly chains = new Map<string, Promise<void>>();
+  /** fsync only where it adds durability (not on tmpfs, PODS_DIR's usual home under /run). */
+  private durable: Promise<boolean> | undefined;
 
   constructor(readonly podsDir: string) {}
 
@@ -83,7 +85,11 @@ export class SandboxStore {
     state.updatedAt = new Date().toISOString();
     const data = JSON.stringify(state, null, 2);
     const prev = this.chains.get(state.id) ?? Promise.resolve();
-    const next = prev.catch(() => undefined).then(() => writeFileAtomic(join(this.dir(state.id), STATE_FILE), data));
+    this.durable ??= survivesReboot(this.podsDir);
+    const durable = this.durable;
+    const next = prev
+      .catch(() => undefined)
+      .then(async () => writeFileAtomic(join(this.dir(state.id), STATE_FILE), data, { durable: await durable }));
     this.chains.set(state.id, next);
     void next.finally(() => {
       if (this.chains.get(state.id) === next) this.chains.delete(state.id);
