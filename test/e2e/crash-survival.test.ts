@@ -31,7 +31,9 @@ let CLI = '';
 let AGENT = '';
 const LIFECYCLES = 50;
 const CONCURRENCY = 5;
-const BRIDGE = 'caabr235';
+// A range of its own: other e2e files (run in parallel) use 10.235 and 10.236.
+const CIDR_PREFIX = '10.233.';
+const BRIDGE = 'caabr233';
 const isRoot = process.getuid?.() === 0;
 
 let dir: string;
@@ -118,12 +120,21 @@ async function savedSandboxes(): Promise<SandboxFile[]> {
   return out;
 }
 
-/** Network state that instances leave behind if cleaned badly: links, qdiscs, iptables rules. */
-async function networkSnapshot(): Promise<{ links: string[]; qdiscs: string[]; rules: string[] }> {
-  const links = (await run('ip', ['-o', 'link', 'show'])).stdout.split('\n').map((l) => l.split(':')[1]?.trim().split('@')[0] ?? '').filter(Boolean);
-  const qdiscs = (await run('tc', ['qdisc', 'show']).catch(() => ({ stdout: '' }))).stdout.split('\n').filter(Boolean);
-  const rules = (await run('iptables-save').catch(() => ({ stdout: '' }))).stdout.split('\n').filter((l) => l.startsWith('-A'));
-  return { links: links.sort(), qdiscs: qdiscs.sort(), rules: rules.sort() };
+/** Rules of this test's address range (the local provider's bridge rules, per-instance rules if any). */
+async function ourRules(): Promise<string[]> {
+  const out = (await run('iptables-save').catch(() => ({ stdout: '' }))).stdout;
+  return out.split('\n').filter((l) => l.startsWith('-A') && l.includes(CIDR_PREFIX)).sort();
+}
+
+/** The links and namespaces an instance record names that still exist. */
+async function leftovers(records: Iterable<{ netns?: string; hostIf?: string; podNetns?: string }>): Promise<string[]> {
+  const namespaces = new Set((await run('ip', ['netns', 'list'])).stdout.split('\n').map((l) => l.split(' ')[0]!).filter(Boolean));
+  const left: string[] = [];
+  for (const r of records) {
+    if (r.hostIf && (await run('ip', ['link', 'show', r.hostIf]).then(() => true, () => false))) left.push(`link ${r.hostIf}`);
+    for (const ns of [r.netns, r.podNetns]) if (ns && namespaces.has(ns)) left.push(`netns ${ns}`);
+  }
+  return left;
 }
 
 beforeAll(async () => {
@@ -139,7 +150,7 @@ beforeAll(async () => {
     PROBE_PORT: '0',
     LOG_LEVEL: 'info',
     LOCAL_ADDRESS_PREFIX: `127.${50 + (process.pid % 40)}`,
-    LOCAL_NETNS_CIDR: '10.235.0.0/16',
+    LOCAL_NETNS_CIDR: '10.233.0.0/16',
     FORWARDER_PORT: String(21000 + (process.pid % 20000)),
     LOCAL_AGENT_COMMAND: `${process.execPath} ${AGENT} --socket {socket}`,
     // Failed starts must be cleaned up quickly for the end-state check.
@@ -155,8 +166,15 @@ afterAll(async () => {
 
 describe('crash survival (daemon SIGKILLed at random moments)', () => {
   it(`${LIFECYCLES} pod lifecycles: nothing leaks, running pods survive`, async () => {
-    const before = isRoot ? await networkSnapshot() : undefined;
     startDaemon();
+    await serving();
+    // After the bridge exists: its rules stay; anything added per instance must go.
+    const rulesBefore = isRoot ? await ourRules() : [];
+    // Every instance record ever seen, to check at the end that its links and namespaces are gone.
+    const seen = new Map<string, { netns?: string; hostIf?: string; podNetns?: string }>();
+    const watch = setInterval(() => {
+      void localInstanceRecords(env.CAA_STATE_DIR!).then((rs) => rs.forEach((r) => r.ip && seen.set(r.id, r)), () => undefined);
+    }, 100);
     let next = 0;
     let kills = 0;
     const leftRunning = new Map<string, string>(); // sandbox id → agent socket
@@ -246,12 +264,13 @@ describe('crash survival (daemon SIGKILLed at random moments)', () => {
     expect(await localInstanceRecords(env.CAA_STATE_DIR!)).toEqual([]);
     expect(await savedSandboxes()).toEqual([]);
     await killDaemon();
-    if (before) {
-      const after = await networkSnapshot();
-      // The local provider's bridge may stay (it is shared by all instances); instance links may not.
-      expect(after.links.filter((l) => l !== BRIDGE)).toEqual(before.links.filter((l) => l !== BRIDGE));
-      expect(after.qdiscs.filter((q) => !q.includes(BRIDGE))).toEqual(before.qdiscs.filter((q) => !q.includes(BRIDGE)));
-      expect(after.rules).toEqual(before.rules);
+    clearInterval(watch);
+    expect(seen.size).toBeGreaterThan(0);
+    if (isRoot) {
+      // As root every instance has its own namespace and veth (qdiscs live on those links).
+      expect([...seen.values()].every((r) => r.hostIf && r.netns)).toBe(true);
+      expect(await leftovers(seen.values())).toEqual([]);
+      expect(await ourRules()).toEqual(rulesBefore);
     }
   }, 600_000);
 });
