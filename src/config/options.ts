@@ -72,6 +72,30 @@ export const list = (): ZodType<string[], string> =>
       .filter((s) => s.length > 0),
   );
 
+/** `k=v,k2=v2` → a record (cloud tags); an entry without `=` or with an empty key is refused. */
+export const keyValueList = (): ZodType<Record<string, string>, string> =>
+  z.string().transform((v, ctx) => {
+    const out: Record<string, string> = {};
+    for (const part of v.split(',').map((s) => s.trim()).filter(Boolean)) {
+      const eq = part.indexOf('=');
+      if (eq <= 0) {
+        ctx.addIssue({ code: 'custom', message: `expected key=value pairs separated by commas, got "${part}"` });
+        return z.NEVER;
+      }
+      out[part.slice(0, eq).trim()] = part.slice(eq + 1).trim();
+    }
+    return out;
+  });
+
+/** A decimal number above zero (rates); `what` names it in the error. */
+export const positiveNumber = (what: string): ZodType<number, string> =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+(\.\d+)?$/, `expected ${what}`)
+    .transform(Number)
+    .pipe(z.number().positive(`expected ${what}`));
+
 export const absolutePath = (): ZodType<string, string> =>
   z.string().refine((v) => v.startsWith('/'), 'expected an absolute path');
 

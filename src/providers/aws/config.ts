@@ -2,31 +2,7 @@
  * The `aws` provider's keys (reference §4.2): upstream's flags and ConfigMap names and defaults, plus
  * the client-side rate limiter and the endpoint override this implementation adds.
  */
-import { bool, int, list, option, redact, resolveOptions, str, type RawSources, type Resolved } from '../../config/options.js';
-import { z, type ZodType } from 'zod';
-
-/** `k=v,k2=v2` → a record; an entry without `=` or with an empty key is refused. */
-const tagList = (): ZodType<Record<string, string>, string> =>
-  z.string().transform((v, ctx) => {
-    const out: Record<string, string> = {};
-    for (const part of v.split(',').map((s) => s.trim()).filter(Boolean)) {
-      const eq = part.indexOf('=');
-      if (eq <= 0) {
-        ctx.addIssue({ code: 'custom', message: `expected key=value pairs separated by commas, got "${part}"` });
-        return z.NEVER;
-      }
-      out[part.slice(0, eq).trim()] = part.slice(eq + 1).trim();
-    }
-    return out;
-  });
-
-const positiveNumber = (what: string): ZodType<number, string> =>
-  z
-    .string()
-    .trim()
-    .regex(/^\d+(\.\d+)?$/, `expected ${what}`)
-    .transform(Number)
-    .pipe(z.number().positive(`expected ${what}`));
+import { bool, int, keyValueList, list, option, positiveNumber, redact, resolveOptions, str, type RawSources, type Resolved } from '../../config/options.js';
 
 export const awsOptions = {
   accessKeyId: option({ flag: 'aws-access-key-id', env: ['AWS_ACCESS_KEY_ID'], default: '', schema: str(), secret: true, description: 'access key id (with AWS_SECRET_ACCESS_KEY: static credentials; else profile, else the default chain incl. IRSA)' }),
@@ -45,7 +21,7 @@ export const awsOptions = {
   usePublicIp: option({ flag: 'use-public-ip', env: ['USE_PUBLIC_IP'], default: 'false', schema: bool(), boolean: true, description: 'give the pod VM a public IP and reach the forwarder through it' }),
   rootVolumeSize: option({ flag: 'root-volume-size', env: ['ROOT_VOLUME_SIZE'], default: '30', schema: int(0, 2_147_483_647), description: 'root volume size in GiB (raised to the AMI\'s own size); 0 = the AMI\'s' }),
   disableCvm: option({ flag: 'disable-cvm', env: ['DISABLECVM'], default: 'false', schema: bool(), boolean: true, description: 'create ordinary VMs instead of SEV-SNP confidential VMs (testing only)' }),
-  tags: option({ flag: 'tags', env: ['TAGS'], default: '', schema: tagList(), description: 'extra tags for every instance, volume and interface (k=v,k2=v2)' }),
+  tags: option({ flag: 'tags', env: ['TAGS'], default: '', schema: keyValueList(), description: 'extra tags for every instance, volume and interface (k=v,k2=v2)' }),
   endpoint: option({ flag: 'aws-endpoint', env: ['AWS_ENDPOINT_URL_EC2'], default: '', schema: str(), description: 'EC2 endpoint URL override (VPC endpoint, tests); empty = the region\'s' }),
   imdsEndpoint: option({ flag: 'aws-imds-endpoint', env: ['AWS_EC2_METADATA_SERVICE_ENDPOINT'], default: 'http://169.254.169.254', schema: str().refine((v) => /^https?:\/\/[^/]+\/?$/.test(v), 'expected http://host[:port]'), description: 'instance metadata service (IMDSv2), asked for the region, subnet, security groups and key pair left empty' }),
   rateLimit: option({ flag: 'aws-api-rate-limit', env: ['AWS_API_RATE_LIMIT'], default: '10', schema: positiveNumber('calls per second > 0'), description: 'EC2 API calls per second this daemon starts at most (token bucket)' }),

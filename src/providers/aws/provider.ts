@@ -7,6 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Instance as Ec2Instance, RunInstancesCommandInput, Tag } from '@aws-sdk/client-ec2';
 import type { Logger } from 'pino';
 import { ProviderError, asProviderError, isProviderError } from '../errors.js';
+import { tryTypesInTurn } from '../capacity-fallback.js';
 import { fallbackCandidates, selectInstanceType, type InstanceTypeInfo } from '../instance-type.js';
 import type { CreateInstanceRequest, Instance, InstanceSummary, Provider, ProviderHost } from '../provider.js';
 import { Backoff, sleep } from '../../util/backoff.js';
@@ -68,40 +69,29 @@ export class AwsProvider implements Provider {
     // lost reuse the token and get the same instance back instead of a second one.
     const nonce = randomBytes(8).toString('hex');
     const candidates = this.config.useLaunchTemplate ? [''] : this.candidateTypes(req);
-    const refusals: string[] = [];
-    for (const [i, type] of candidates.entries()) {
-      const input: RunInstancesCommandInput = {
-        ...base,
-        ...(type ? { InstanceType: type as RunInstancesCommandInput['InstanceType'] } : {}),
-        ClientToken: clientToken(req.sandboxId, type, nonce),
-      };
-      let created: Ec2Instance;
-      try {
-        created = await this.api.runInstances(input, signal);
-      } catch (err) {
-        const perr = asProviderError(err, signal);
-        if (perr.code !== 'CAPACITY') throw perr;
-        refusals.push(`${ec2ErrorCode(perr.cause) || 'no capacity'} for ${type} in ${this.settings.region}`);
-        const next = candidates[i + 1];
-        if (next) {
-          this.log.warn({ sandboxId: req.sandboxId, instanceType: type, next, err: perr.message }, `no capacity for ${type}; trying ${next}`);
-          continue;
-        }
-        const tried = candidates.length > 1 ? `; tried ${candidates.slice(1).join(', ')}` : '';
-        throw new ProviderError('CAPACITY', `${refusals[0]}${tried} (${refusals.slice(1).join('; ') || 'no other allowed type fits the pod'})`, { cause: err });
-      }
-      const id = created.InstanceId!;
-      const instanceType = created.InstanceType ?? type;
-      this.log.info({ sandboxId: req.sandboxId, instanceId: id, instanceType }, `created instance ${id} (${instanceType}) for ${req.instanceName}`);
-      try {
-        const ips = await this.addressesOf(created, signal);
-        return { id, name: req.instanceName, ips, instanceType };
-      } catch (err) {
-        const perr = asProviderError(err, signal);
-        throw new ProviderError(perr.code, `instance ${id} created but not reachable: ${perr.message}`, { partialInstanceId: id, cause: err });
-      }
+    const { result: created, type } = await tryTypesInTurn({
+      candidates,
+      where: `in ${this.settings.region}`,
+      log: this.log,
+      sandboxId: req.sandboxId,
+      signal,
+      cloudCode: (err) => ec2ErrorCode(err.cause),
+      attempt: (t) =>
+        this.api.runInstances(
+          { ...base, ...(t ? { InstanceType: t as RunInstancesCommandInput['InstanceType'] } : {}), ClientToken: clientToken(req.sandboxId, t, nonce) },
+          signal,
+        ),
+    });
+    const id = created.InstanceId!;
+    const instanceType = created.InstanceType ?? type;
+    this.log.info({ sandboxId: req.sandboxId, instanceId: id, instanceType }, `created instance ${id} (${instanceType}) for ${req.instanceName}`);
+    try {
+      const ips = await this.addressesOf(created, signal);
+      return { id, name: req.instanceName, ips, instanceType };
+    } catch (err) {
+      const perr = asProviderError(err, signal);
+      throw new ProviderError(perr.code, `instance ${id} created but not reachable: ${perr.message}`, { partialInstanceId: id, cause: err });
     }
-    throw new ProviderError('INTERNAL', 'no instance type to try');
   }
 
   async deleteInstance(instanceId: string, signal: AbortSignal): Promise<void> {

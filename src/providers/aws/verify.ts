@@ -5,22 +5,16 @@
 import type { RunInstancesCommandInput } from '@aws-sdk/client-ec2';
 import type { Logger } from 'pino';
 import type { VerifyCheck } from '../registry.js';
+import { VerifyChecks } from '../verify-checks.js';
 import type { Ec2Api } from './client.js';
 import type { AwsConfig } from './config.js';
 import { ec2ErrorCode } from './errors.js';
 import { createEc2Api, createLimiter, resolveImage, resolveInstanceTypes, resolveNetwork, resolveRegion } from './setup.js';
 
 export async function verifyAws(config: AwsConfig, log: Logger, signal: AbortSignal, makeApi = createEc2Api): Promise<VerifyCheck[]> {
-  const checks: VerifyCheck[] = [];
-  const check = async (name: string, fn: () => Promise<string>): Promise<boolean> => {
-    try {
-      checks.push({ name, ok: true, detail: await fn() });
-      return true;
-    } catch (err) {
-      checks.push({ name, ok: false, detail: (err as Error).message });
-      return false;
-    }
-  };
+  const runner = new VerifyChecks();
+  const checks = runner.results;
+  const check = (name: string, fn: () => Promise<string>): Promise<boolean> => runner.check(name, fn);
 
   let region = '';
   if (!(await check('region', async () => `${(region = await resolveRegion(config, signal))}${config.region ? '' : ' (from instance metadata)'}`))) return checks;

@@ -1,0 +1,41 @@
+/**
+ * The capacity fallback every cloud provider shares: try the candidate types in turn (from
+ * `fallbackCandidates`) while the cloud answers CAPACITY, log each move, and when none is left fail
+ * with one message that names every type tried. Any other error ends the walk at once.
+ */
+import type { Logger } from 'pino';
+import { ProviderError, asProviderError } from './errors.js';
+
+export interface FallbackOptions<T> {
+  /** Types in the order to try; the first is the selected one. */
+  candidates: readonly string[];
+  /** Where the capacity is missing, for messages ("in us-east-1", "in eastus2"). */
+  where: string;
+  log: Logger;
+  sandboxId: string;
+  signal: AbortSignal;
+  /** The cloud's own name of a capacity refusal (`InsufficientInstanceCapacity`), for messages. */
+  cloudCode(err: ProviderError): string;
+  attempt(type: string): Promise<T>;
+}
+
+export async function tryTypesInTurn<T>(o: FallbackOptions<T>): Promise<{ result: T; type: string }> {
+  const refusals: string[] = [];
+  for (const [i, type] of o.candidates.entries()) {
+    try {
+      return { result: await o.attempt(type), type };
+    } catch (err) {
+      const perr = asProviderError(err, o.signal);
+      if (perr.code !== 'CAPACITY') throw perr;
+      refusals.push(`${o.cloudCode(perr) || 'no capacity'} for ${type} ${o.where}`);
+      const next = o.candidates[i + 1];
+      if (next) {
+        o.log.warn({ sandboxId: o.sandboxId, instanceType: type, next, err: perr.message }, `no capacity for ${type}; trying ${next}`);
+        continue;
+      }
+      const tried = o.candidates.length > 1 ? `; tried ${o.candidates.slice(1).join(', ')}` : '';
+      throw new ProviderError('CAPACITY', `${refusals[0]}${tried} (${refusals.slice(1).join('; ') || 'no other allowed type fits the pod'})`, { cause: err });
+    }
+  }
+  throw new ProviderError('INTERNAL', 'no instance type to try');
+}
