@@ -12,7 +12,7 @@ import { createInterface } from 'node:readline';
 import { Hypervisor } from '../../src/proto/gen/hypervisor/hypervisor_pb.js';
 import { TtrpcClient, serviceClient } from '../../src/ttrpc/index.js';
 import { shimAnnotations, type DaemonHarness } from '../../test/helpers/daemon-harness.js';
-import { repoRoot, transpileClosure } from '../tunnel/build.js';
+import { repoRoot, transpileClosure } from '../../test/helpers/transpile.js';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

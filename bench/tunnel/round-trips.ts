@@ -18,7 +18,7 @@ import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { Code, TtrpcClient, TtrpcError } from '../../src/ttrpc/index.js';
 import { apfTlsFields, clientOptions, forwarderServerOptions, type TlsMaterial, type TlsProfile } from '../../src/tunnel/tls/index.js';
-import { repoRoot, transpileClosure } from './build.js';
+import { repoRoot, transpileClosure } from '../../test/helpers/transpile.js';
 import { spawnChild, type Child } from './children.js';
 import { alternatingRounds, fmt, passFail } from '../stats.js';
 

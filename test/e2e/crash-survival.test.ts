@@ -20,7 +20,7 @@ import { TtrpcClient, serviceClient } from '../../src/ttrpc/index.js';
 import { shimAnnotations, type DaemonHarness } from '../helpers/daemon-harness.js';
 import { forceCleanLocalInstances, localInstanceRecords } from '../helpers/local-instances.js';
 import { seededRandom } from '../../bench/stats.js';
-import { transpileClosure } from '../../bench/tunnel/build.js';
+import { transpileClosure } from '../helpers/transpile.js';
 
 const run = promisify(execFile);
 const root = new URL('../..', import.meta.url).pathname;

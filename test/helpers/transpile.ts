@@ -1,6 +1,6 @@
 /**
- * Turns the benchmark's child entry points (and the TypeScript they import) into plain JavaScript
- * for `node`, the way production runs the daemon and the forwarder (compiled `dist/`, no loader).
+ * Turns child-process entry points (of benchmarks and end-to-end tests) and the TypeScript they import into
+ * plain JavaScript for `node`, the way production runs the daemon and the forwarder (compiled `dist/`, no loader).
  *
  * Why not tsx for the children: under the tsx loader a process relaying 1 MiB messages runs a V8
  * mark-compact every few dozen milliseconds and spends 2–3× the CPU per relayed call of the same
