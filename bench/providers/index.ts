@@ -137,7 +137,24 @@ async function bareSdkRun(fake: FakeProcess): Promise<Measured> {
   }
 }
 
+/** aws, azure and ibmcloud in turn; PROVIDERS_BENCH=aws,ibmcloud picks some. */
 export async function providersBench(): Promise<void> {
+  const only = process.env.PROVIDERS_BENCH;
+  if (!only || only.includes('aws')) {
+    console.log('### aws\n');
+    await awsProvidersBench();
+  }
+  if (!only || only.includes('azure')) {
+    console.log('\n### azure\n');
+    await (await import('./azure.js')).azureProvidersBench();
+  }
+  if (!only || only.includes('ibmcloud')) {
+    console.log('\n### ibmcloud\n');
+    await (await import('./ibmcloud.js')).ibmcloudProvidersBench();
+  }
+}
+
+async function awsProvidersBench(): Promise<void> {
   const fake = await FakeProcess.start();
   try {
     const cases: LimitCase[] = [

@@ -59,7 +59,7 @@ describe('cloud-api-adaptor CLI', () => {
   it('an unknown provider exits 2 naming the known ones', async () => {
     const r = run(['nosuchcloud']);
     expect(await r.exited).toBe(2);
-    expect(r.out.join('')).toMatch(/unknown provider "nosuchcloud"; known providers: aws, local/);
+    expect(r.out.join('')).toMatch(/unknown provider "nosuchcloud"; known providers: aws, azure, ibmcloud, libvirt, local/);
   });
 
   it('bad configuration exits 2 naming the key', async () => {
@@ -154,5 +154,75 @@ describe('cloud-api-adaptor aws --verify (against the fake EC2)', () => {
     running.push(r);
     expect(await r.exited).toBe(2);
     expect(r.out.join('')).toMatch(/CLOUD_CONFIG_VERIFY: security groups: .*sg-0000000000000dead/);
+  });
+});
+
+describe('cloud-api-adaptor ibmcloud --verify (against the fake VPC)', () => {
+  let fake: import('../fakes/vpc/index.js').FakeVpc;
+  let env: Record<string, string>;
+  beforeAll(async () => {
+    const { FakeVpc } = await import('../fakes/vpc/index.js');
+    const { ibmcloudEnv } = await import('../helpers/ibmcloud.js');
+    fake = await FakeVpc.start();
+    env = ibmcloudEnv(fake);
+  });
+  afterAll(async () => {
+    await fake?.close();
+  });
+
+  it('prints one line per check and exits 0 when all pass', async () => {
+    const r = run(['ibmcloud', '--verify'], env);
+    running.push(r);
+    expect(await r.exited).toBe(0);
+    const out = r.out.join('');
+    expect(out).toMatch(/^ok {3}credentials: API key: IAM token issued, VPC answers: \d+ regions visible$/m);
+    expect(out).toMatch(/^ok {3}instance profiles: .*bx3dc-2x10 \(2 vCPU, 10240 MiB, amd64, TDX\).*; all confidential$/m);
+    expect(out).toMatch(/^ibmcloud: all 9 checks passed$/m);
+    expect(fake.liveInstances()).toHaveLength(0);
+  });
+
+  it('a Go-style provider flag overrides the environment, and a failing check exits 1', async () => {
+    const r = run(['ibmcloud', '-verify', '-profile-list', 'bx3dc-2x10,bx2-2x8'], env);
+    running.push(r);
+    expect(await r.exited).toBe(1);
+    const out = r.out.join('');
+    expect(out).toMatch(/^FAIL instance profiles: instance profile\(s\) bx2-2x8 cannot run confidential VMs/m);
+    expect(out).toMatch(/^ibmcloud: 1 of \d+ checks failed$/m);
+  });
+});
+
+describe('cloud-api-adaptor azure --verify (against the fake ARM over HTTPS)', () => {
+  // The CLI child inherits NODE_EXTRA_CA_CERTS from this worker (test/fakes/arm/global-setup.ts).
+  let fake: import('../fakes/arm/index.js').FakeArm;
+  let env: Record<string, string>;
+  beforeAll(async () => {
+    const { FakeArm } = await import('../fakes/arm/index.js');
+    const { azureEnv } = await import('../helpers/azure.js');
+    fake = await FakeArm.start();
+    env = azureEnv(fake);
+  });
+  afterAll(async () => {
+    await fake?.close();
+  });
+
+  it('prints one line per check and exits 0 when all pass', async () => {
+    const r = run(['azure', '--verify'], env);
+    running.push(r);
+    expect(await r.exited).toBe(0);
+    const out = r.out.join('');
+    expect(out).toMatch(/^ok {3}credentials: service principal \(client secret\): token for https:\/\/127\.0\.0\.1:\d+\/\.default acquired/m);
+    expect(out).toMatch(/^ok {3}image: gallery image podvmGallery\/podvm version 0\.2\.0/m);
+    expect(out).toMatch(/^azure: all 6 checks passed$/m);
+    expect(out).not.toContain(env.AZURE_CLIENT_SECRET);
+    expect(fake.vms()).toHaveLength(0);
+  });
+
+  it('a Go-style provider flag overrides the environment, and a failing check exits 1', async () => {
+    const r = run(['azure', '-verify', '-resourcegroup', 'no-such-rg'], env);
+    running.push(r);
+    expect(await r.exited).toBe(1);
+    const out = r.out.join('');
+    expect(out).toMatch(/^FAIL resource group: no-such-rg does not exist in subscription [0-9a-f-]+ \(Azure virtualMachines\.list: ResourceGroupNotFound: HTTP 404 while listing\)$/m);
+    expect(out).toMatch(/^azure: 1 of 6 checks failed$/m);
   });
 });

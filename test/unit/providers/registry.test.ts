@@ -7,7 +7,7 @@ describe('provider registry', () => {
   it('an unknown name fails with the list of known ones', () => {
     const r = builtinProviders();
     expect(() => r.get('openstack')).toThrow(UnknownProviderError);
-    expect(() => r.get('openstack')).toThrow(/unknown provider "openstack"; known providers: aws, local/);
+    expect(() => r.get('openstack')).toThrow(/unknown provider "openstack"; known providers: aws, azure, ibmcloud, libvirt, local/);
   });
   it('refuses a second registration of one name', () => {
     const r = new ProviderRegistry();

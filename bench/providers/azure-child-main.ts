@@ -1,0 +1,160 @@
+/**
+ * The two child processes of the Azure providers benchmark (bench/providers/azure.ts), by argv[2]:
+ *
+ * - `fake`: the fake ARM, so that its CPU is not counted. Reads its TLS material from
+ *   CAA_FAKE_ARM_TLS_DIR. Messages: `stats`, `reset`, `close`.
+ * - `driver`: the SDK side, started with NODE_EXTRA_CA_CERTS naming the fake's CA (Node reads it only
+ *   at start, so this cannot be the parent). Messages: `prepare` (a provider with the given limiter, or
+ *   the bare SDK; warmed up), `measure` (CREATES concurrent creates; wall and CPU time of this
+ *   process), `teardown`, `close`.
+ */
+import { ClientSecretCredential } from '@azure/identity';
+import { ComputeManagementClient } from '@azure/arm-compute';
+import { NetworkManagementClient } from '@azure/arm-network';
+import { pino } from 'pino';
+import { azurePlugin } from '../../src/providers/azure/index.js';
+import { freshPublicKey } from '../../src/providers/azure/ssh.js';
+import { buildVm, nicName } from '../../src/providers/azure/vm-spec.js';
+import { parseImageId } from '../../src/providers/azure/ids.js';
+import type { Provider } from '../../src/providers/provider.js';
+import { azureEnv } from '../../test/helpers/azure.js';
+import { request } from '../../test/providers/contract/provider-contract.js';
+import {
+  DEFAULT_CLIENT_ID,
+  DEFAULT_CLIENT_SECRET,
+  DEFAULT_IMAGE_ID,
+  DEFAULT_REGION,
+  DEFAULT_RESOURCE_GROUP,
+  DEFAULT_SUBNET_ID,
+  DEFAULT_SUBSCRIPTION_ID,
+  DEFAULT_TENANT_ID,
+  FakeArm,
+} from '../../test/fakes/arm/index.js';
+
+export interface BenchSettings {
+  creates: number;
+  latencyMs: number;
+  createDurationMs: number;
+  pollIntervalMs: number;
+}
+
+export type PrepareMessage =
+  | { type: 'prepare'; kind: 'provider'; rate: number; burst: number; maxInFlight: number }
+  | { type: 'prepare'; kind: 'bare' };
+
+export interface FakeStats {
+  peakInFlight: number;
+  calls: number;
+  puts: number;
+  polls: number;
+  tlsConnections: number;
+}
+
+const ids = { clusterName: 'bench', nodeName: 'node-a' };
+const role = process.argv[2];
+const settings = JSON.parse(process.argv[3] ?? '{}') as BenchSettings;
+const reply = (m: object): void => void process.send!(m);
+
+if (role === 'fake') {
+  const fake = await FakeArm.start({ latencyMs: settings.latencyMs, createDurationMs: settings.createDurationMs, seed: 1 });
+  process.on('message', (msg: { type: string }) => {
+    if (msg.type === 'stats') {
+      const stats: FakeStats = {
+        peakInFlight: fake.peakInFlight,
+        calls: fake.callCount(),
+        puts: fake.callCount('virtualMachines.createOrUpdate'),
+        polls: fake.callCount('operations.get'),
+        tlsConnections: fake.tlsConnections,
+      };
+      reply({ type: 'stats', ...stats });
+    } else if (msg.type === 'reset') {
+      fake.resetStats();
+      reply({ type: 'reset' });
+    } else if (msg.type === 'close') {
+      void fake.close().then(() => process.exit(0));
+    }
+  });
+  reply({ type: 'ready', endpoint: fake.endpoint });
+} else if (role === 'driver') {
+  const endpoint = process.env.FAKE_ARM_ENDPOINT!;
+  let work: (() => Promise<unknown>) | undefined;
+  let teardown: () => Promise<void> = async () => undefined;
+
+  const providerWork = async (m: Extract<PrepareMessage, { kind: 'provider' }>): Promise<void> => {
+    const env = azureEnv({ endpoint }, {
+      AZURE_API_RATE_LIMIT: String(m.rate),
+      AZURE_API_BURST: String(m.burst),
+      AZURE_API_MAX_IN_FLIGHT: String(m.maxInFlight),
+      AZURE_API_MAX_RETRIES: '3',
+      AZURE_POLL_INTERVAL: `${settings.pollIntervalMs}ms`,
+    });
+    const provider: Provider = await azurePlugin.create({ logger: pino({ level: 'warn' }), stateDir: '/nonexistent', ...ids, forwarderPort: 15150 }, { flags: {}, env });
+    const create = () => provider.createInstance(request(ids), AbortSignal.timeout(300_000));
+    await Promise.all(Array.from({ length: 10 }, create)); // warm-up: code paths, TLS sessions
+    await new Promise((r) => setTimeout(r, 1_000)); // let the bucket refill
+    work = () => Promise.all(Array.from({ length: settings.creates }, create));
+    teardown = () => provider.teardown();
+  };
+
+  /** The same PUT + polls + final GET + NIC GET through bare SDK clients: no limiter, no provider logic. */
+  const bareWork = async (): Promise<void> => {
+    const credential = new ClientSecretCredential(DEFAULT_TENANT_ID, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, { authorityHost: endpoint, disableInstanceDiscovery: true });
+    const scopes = [`${endpoint}/.default`];
+    const compute = new ComputeManagementClient(credential, DEFAULT_SUBSCRIPTION_ID, { endpoint, credentials: { scopes } });
+    const network = new NetworkManagementClient(credential, DEFAULT_SUBSCRIPTION_ID, { endpoint, $host: endpoint, credentialScopes: scopes });
+    const sshPublicKey = await freshPublicKey();
+    const create = async (): Promise<void> => {
+      const r = request(ids);
+      const vm = buildVm({
+        name: r.instanceName,
+        location: DEFAULT_REGION,
+        size: 'Standard_DC2as_v5',
+        image: parseImageId(DEFAULT_IMAGE_ID)!,
+        userDataBase64: Buffer.from(r.userData).toString('base64'),
+        tags: r.tags,
+        adminUserName: 'peerpod',
+        sshPublicKey,
+        subnetId: DEFAULT_SUBNET_ID,
+        securityGroupId: '',
+        usePublicIp: false,
+        confidential: true,
+        secureBoot: false,
+        osDiskSizeGb: 0,
+        zone: '',
+      });
+      await compute.virtualMachines.createOrUpdate(DEFAULT_RESOURCE_GROUP, r.instanceName, vm, { updateIntervalInMs: settings.pollIntervalMs }).pollUntilDone();
+      await network.networkInterfaces.get(DEFAULT_RESOURCE_GROUP, nicName(r.instanceName));
+    };
+    await Promise.all(Array.from({ length: 10 }, create));
+    work = () => Promise.all(Array.from({ length: settings.creates }, create));
+    teardown = async () => undefined;
+  };
+
+  process.on('message', (msg: PrepareMessage | { type: 'measure' | 'teardown' | 'close' }) => {
+    void (async () => {
+      if (msg.type === 'prepare') {
+        await (msg.kind === 'provider' ? providerWork(msg) : bareWork());
+        reply({ type: 'prepared' });
+      } else if (msg.type === 'measure') {
+        const cpu0 = process.cpuUsage();
+        const t0 = performance.now();
+        await work!();
+        const wallMs = performance.now() - t0;
+        const cpu = process.cpuUsage(cpu0);
+        reply({ type: 'measured', wallMs, cpuMs: (cpu.user + cpu.system) / 1000 });
+      } else if (msg.type === 'teardown') {
+        await teardown();
+        reply({ type: 'torn-down' });
+      } else if (msg.type === 'close') {
+        process.exit(0);
+      }
+    })().catch((err: unknown) => {
+      console.error(`azure bench driver: ${err instanceof Error ? err.stack : String(err)}`);
+      process.exit(1);
+    });
+  });
+  reply({ type: 'ready' });
+} else {
+  console.error('usage: azure-child-main.ts fake|driver <settings json>');
+  process.exit(2);
+}

@@ -1,0 +1,54 @@
+/**
+ * Retries of libvirt calls that failed for a transient reason (UNAVAILABLE: the connection broke,
+ * the daemon timed out), as the cloud SDKs retry their HTTP calls. Every call of the API is safe to
+ * repeat because of how the provider uses it: reads are reads; a define carries the UUID we chose,
+ * so a repeat redefines the same domain; a repeated volume create meets "exists" and the provider
+ * replaces its own leftover; an upload rewrites the same bytes; delete, destroy and undefine of
+ * something already gone are handled as success by the provider. The one answer that needs care is
+ * a start repeated after its first reply was lost: "already running" then means success.
+ */
+import { isProviderError } from '../errors.js';
+import { Backoff, sleep } from '../../util/backoff.js';
+import type { LibvirtApi } from './client.js';
+import { virErrorCode } from './errors.js';
+import { VirErr } from './rpc/protocol.js';
+
+export interface RetryOptions {
+  /** Attempts per call, the first included (default 3). */
+  attempts?: number;
+  initialDelayMs?: number;
+  maxDelayMs?: number;
+}
+
+/** On a repeat, these answers mean the first attempt did take effect. */
+const DONE_ON_REPEAT: Record<string, number> = { startDomain: VirErr.OPERATION_INVALID };
+
+export function withRetries(api: LibvirtApi, options: RetryOptions = {}): LibvirtApi {
+  const attempts = Math.max(1, options.attempts ?? 3);
+  return new Proxy(api, {
+    get(target, prop, receiver) {
+      const value: unknown = Reflect.get(target, prop, receiver);
+      if (typeof value !== 'function') return value;
+      const fn = value as (...a: unknown[]) => Promise<unknown>;
+      const method = String(prop);
+      if (method === 'close') return fn.bind(target);
+      return async (...args: unknown[]): Promise<unknown> => {
+        const signal = args.find((a): a is AbortSignal => a instanceof AbortSignal);
+        const backoff = new Backoff({ initialMs: options.initialDelayMs ?? 200, maxMs: options.maxDelayMs ?? 2_000 });
+        for (let attempt = 1; ; attempt++) {
+          try {
+            return await fn.apply(target, args);
+          } catch (err) {
+            if (attempt > 1 && DONE_ON_REPEAT[method] !== undefined && virErrorCode(err) === DONE_ON_REPEAT[method]) return undefined;
+            if (attempt >= attempts || !isProviderError(err, 'UNAVAILABLE') || signal?.aborted) throw err;
+            try {
+              await sleep(backoff.next(), signal);
+            } catch {
+              throw err;
+            }
+          }
+        }
+      };
+    },
+  });
+}

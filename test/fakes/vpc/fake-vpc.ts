@@ -1,0 +1,323 @@
+/**
+ * A stateful fake of IBM Cloud's VPC API (`/v1/...`), its IAM token service (`/identity/token`) and
+ * the Global Tagging API (`/v3/tags...`), all on one HTTP server on 127.0.0.1. Behaviour notes are in
+ * index.ts.
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { IamError, VpcError, errorBody, iamErrorBody } from './errors.js';
+import { FaultRules, StartFailures, type FakeRequest, type FaultRule, type StartFailureRule } from './faults.js';
+import { authenticate, issueToken } from './iam.js';
+import { VpcModel } from './model.js';
+import type { FakeInstance, FakeVpcState } from './resources.js';
+import { findRoute, type Route } from './routes.js';
+import { createState, type FakeVpcOptions, type LatencySetting } from './state.js';
+import { seededRandom } from '../../../bench/stats.js';
+
+export interface CallRecord extends FakeRequest {
+  authorization: string | undefined;
+  at: number;
+  /** HTTP status answered (0 while in progress or when the fake was closed first). */
+  status: number;
+}
+
+/** A rule for `failAfterEffect`: the code defaults to `internal_error` (HTTP 500). */
+export type AfterEffectRule = FaultRule;
+
+const MAX_BODY_BYTES = 1 << 20;
+const VERSION = /^(\d{4})-(\d{2})-(\d{2})$/;
+
+interface Outcome {
+  status: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+export class FakeVpc {
+  readonly state: FakeVpcState;
+  readonly calls: CallRecord[] = [];
+  latencyMs: LatencySetting;
+  private readonly model: VpcModel;
+  private random: () => number;
+  private readonly faults: FaultRules;
+  private readonly afterEffectFaults: FaultRules;
+  private readonly startFailures = new StartFailures();
+  private readonly sleepers = new Set<() => void>();
+  private server: Server | undefined;
+  private url = '';
+  private closed = false;
+  private inFlightNow = 0;
+  private inFlightPeak = 0;
+
+  private constructor(options: FakeVpcOptions) {
+    this.state = createState(options);
+    const seed = options.seed ?? 1;
+    this.random = seededRandom(seed);
+    this.model = new VpcModel(this.state, options.now ?? Date.now, seed ^ 0x5eed);
+    this.faults = new FaultRules(() => this.random());
+    this.afterEffectFaults = new FaultRules(() => this.random());
+    this.latencyMs = options.latencyMs ?? 0;
+  }
+
+  static async start(options: FakeVpcOptions = {}): Promise<FakeVpc> {
+    const fake = new FakeVpc(options);
+    await fake.listen();
+    return fake;
+  }
+
+  private async listen(): Promise<void> {
+    const server = createServer((req, res) => void this.handle(req, res));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => resolve());
+    });
+    this.server = server;
+    this.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }
+
+  /** `http://127.0.0.1:PORT`: the Global Tagging endpoint. */
+  get endpoint(): string {
+    return this.url;
+  }
+
+  /** For IBMCLOUD_VPC_ENDPOINT. */
+  get vpcEndpoint(): string {
+    return `${this.url}/v1`;
+  }
+
+  /** For IBMCLOUD_IAM_ENDPOINT. */
+  get iamEndpoint(): string {
+    return `${this.url}/identity/token`;
+  }
+
+  /** Requests being processed now (including those waiting out injected latency). */
+  get inFlight(): number {
+    return this.inFlightNow;
+  }
+
+  /** The most requests processed at once since start or `resetStats()`. */
+  get peakInFlight(): number {
+    return this.inFlightPeak;
+  }
+
+  callCount(operation?: string): number {
+    return operation === undefined ? this.calls.length : this.calls.filter((c) => c.operation === operation).length;
+  }
+
+  resetStats(): void {
+    this.calls.length = 0;
+    this.inFlightPeak = this.inFlightNow;
+  }
+
+  /** Matching requests fail with the rule's error before they take effect; returns the remover. */
+  inject(rule: FaultRule): () => void {
+    return this.faults.add(rule);
+  }
+
+  /**
+   * Matching requests are processed (taking effect if they succeed), then their reply — success or
+   * error — is replaced by the rule's error (default 500 internal_error): the reply is lost.
+   */
+  failAfterEffect(rule: AfterEffectRule = {}): () => void {
+    return this.afterEffectFaults.add({ ...rule, code: rule.code ?? 'internal_error' });
+  }
+
+  /** Matching instances are created (201) and then end `failed` with the rule's status reason. */
+  failStarts(rule: StartFailureRule = {}): () => void {
+    return this.startFailures.add(rule);
+  }
+
+  clearFaults(): void {
+    this.faults.clear();
+    this.afterEffectFaults.clear();
+    this.startFailures.clear();
+  }
+
+  /** Restarts the random source behind rate-based faults. */
+  reseed(seed: number): void {
+    this.random = seededRandom(seed);
+  }
+
+  /** Revokes every IAM token issued so far (the VPC then answers 401 to them); returns how many. */
+  revokeTokens(): number {
+    let n = 0;
+    for (const t of this.state.tokens.values()) {
+      if (t.revoked) continue;
+      t.revoked = true;
+      n++;
+    }
+    return n;
+  }
+
+  /** IAM tokens issued so far. */
+  get tokensIssued(): number {
+    return this.state.tokens.size;
+  }
+
+  // ---- accessors for assertions (the lifecycle is brought up to date first) ----
+
+  instance(id: string): FakeInstance | undefined {
+    this.model.tick();
+    return this.state.instances.get(id);
+  }
+
+  /** Every instance that exists, `deleting` included. */
+  instances(): FakeInstance[] {
+    this.model.tick();
+    return [...this.state.instances.values()];
+  }
+
+  /** Instances not on their way out (pending, running or failed). */
+  liveInstances(): FakeInstance[] {
+    return this.instances().filter((i) => i.status !== 'deleting');
+  }
+
+  tagsOf(crn: string): string[] {
+    return [...(this.state.tags.get(crn) ?? [])];
+  }
+
+  /** Stops listening and drops keep-alive connections so that the test process can exit. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const wake of this.sleepers) wake();
+    const server = this.server;
+    if (!server) return;
+    const done = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeAllConnections();
+    await done;
+  }
+
+  // ---- request handling ----
+
+  private latencyFor(operation: string): number {
+    const l = this.latencyMs;
+    if (typeof l === 'number') return l;
+    return (Object.hasOwn(l, operation) ? l[operation] : l['*']) ?? 0;
+  }
+
+  private sleep(ms: number): Promise<void> {
+    if (ms <= 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const wake = (): void => {
+        clearTimeout(timer);
+        this.sleepers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.sleepers.add(wake);
+    });
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    this.inFlightNow++;
+    this.inFlightPeak = Math.max(this.inFlightPeak, this.inFlightNow);
+    const trace = randomUUID();
+    try {
+      const url = new URL(req.url ?? '/', 'http://fake');
+      const raw = await readBody(req);
+      const found = findRoute(req.method ?? 'GET', url.pathname.replace(/\/+$/, '') || '/');
+      if (!found) {
+        send(res, errorOutcome(new VpcError('invalid_route', `The requested route ${req.method} ${url.pathname} does not exist.`, 404), trace, this.iamEndpoint), trace);
+        return;
+      }
+      const { route, params } = found;
+      const call: CallRecord = {
+        operation: route.operation,
+        method: route.method,
+        path: url.pathname,
+        params,
+        query: url.searchParams,
+        body: parseBody(route, raw),
+        authorization: req.headers.authorization,
+        at: this.model.now(),
+        status: 0,
+      };
+      this.calls.push(call);
+      await this.sleep(this.latencyFor(route.operation));
+      if (this.closed) {
+        res.destroy();
+        return;
+      }
+      let outcome: Outcome;
+      const before = this.faults.take(call);
+      if (before) {
+        outcome = errorOutcome(before, trace, this.iamEndpoint);
+      } else {
+        try {
+          outcome = this.execute(route, call);
+        } catch (err) {
+          outcome = errorOutcome(err, trace, this.iamEndpoint);
+        }
+        const after = this.afterEffectFaults.take(call);
+        if (after) outcome = errorOutcome(after, trace, this.iamEndpoint);
+      }
+      call.status = outcome.status;
+      send(res, outcome, trace);
+    } catch (err) {
+      send(res, errorOutcome(err, trace, this.iamEndpoint), trace);
+    } finally {
+      this.inFlightNow--;
+    }
+  }
+
+  private execute(route: Route, call: CallRecord): Outcome {
+    if (route.api === 'iam') return { status: 200, body: issueToken(this.state, new URLSearchParams(call.body as Record<string, string>), this.model.now()) };
+    authenticate(this.state, call.authorization, this.model.now());
+    if (route.api === 'vpc') checkVersion(call.query, this.model.now());
+    this.model.tick();
+    const render = { state: this.state, base: this.vpcEndpoint, now: this.model.now() };
+    return route.handler!({ model: this.model, state: this.state, req: call, render, startFailures: this.startFailures });
+  }
+}
+
+/** `version=YYYY-MM-DD` (2019-01-01 … today) and `generation=2` on every VPC call (fake: both required). */
+function checkVersion(q: URLSearchParams, nowMs: number): void {
+  const v = q.get('version') ?? '';
+  const m = VERSION.exec(v);
+  if (!m) throw new VpcError('invalid_version', 'The `version` parameter is required and must be of the form YYYY-MM-DD.', 400, { name: 'version', type: 'parameter', value: v });
+  const today = new Date(nowMs).toISOString().slice(0, 10);
+  if (v < '2019-01-01' || v > today) throw new VpcError('invalid_version_range', `The version ${v} cannot be in the future nor before 2019-01-01.`, 400, { name: 'version', type: 'parameter', value: v });
+  if (q.get('generation') !== '2') throw new VpcError('invalid_generation_parameter', 'The generation query parameter must be 2.', 400, { name: 'generation', type: 'parameter', value: q.get('generation') });
+}
+
+function parseBody(route: Route, raw: Buffer): unknown {
+  if (raw.length === 0) return undefined;
+  const text = raw.toString('utf8');
+  if (route.api === 'iam') return Object.fromEntries(new URLSearchParams(text));
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new VpcError('bad_request', 'The request body is not valid JSON.');
+  }
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) throw new VpcError('http_request_size_exceeded', `The request body exceeds ${MAX_BODY_BYTES} bytes.`, 413);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+function errorOutcome(err: unknown, trace: string, iamUrl: string): Outcome {
+  if (err instanceof IamError) return { status: err.status, body: iamErrorBody(err, iamUrl) };
+  const e = err instanceof VpcError ? err : new VpcError('internal_error', `fake VPC bug: ${err instanceof Error ? err.message : String(err)}`, 500);
+  return { status: e.status, body: errorBody(e, trace), ...(e.retryAfterSeconds !== undefined ? { headers: { 'retry-after': String(e.retryAfterSeconds) } } : {}) };
+}
+
+function send(res: ServerResponse, o: Outcome, trace: string): void {
+  if (res.destroyed || res.writableEnded) return;
+  const body = o.body === undefined ? Buffer.alloc(0) : Buffer.from(JSON.stringify(o.body), 'utf8');
+  res.writeHead(o.status, {
+    ...(o.body === undefined ? {} : { 'content-type': 'application/json; charset=utf-8' }),
+    'content-length': body.length,
+    'x-request-id': trace,
+    ...o.headers,
+  });
+  res.end(body);
+}

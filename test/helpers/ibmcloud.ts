@@ -1,0 +1,79 @@
+/** The ibmcloud provider against the fake VPC, as the daemon builds it (through the plugin and its keys). */
+import { pino, type Logger } from 'pino';
+import { ibmcloudPlugin } from '../../src/providers/ibmcloud/index.js';
+import type { IbmCloudProvider } from '../../src/providers/ibmcloud/provider.js';
+import { DEFAULT_API_KEY, DEFAULT_IMAGE_ID, DEFAULT_KEY_ID, DEFAULT_SECURITY_GROUP_ID, DEFAULT_SUBNET_ID, FakeVpc, type FakeVpcOptions } from '../fakes/vpc/index.js';
+
+export interface LogLine {
+  level: number;
+  msg: string;
+  [k: string]: unknown;
+}
+
+/** A debug-level logger whose lines land in `logs`, parsed. */
+export function captureLogger(): { logger: Logger; logs: LogLine[] } {
+  const logs: LogLine[] = [];
+  const logger = pino({ level: 'debug' }, { write: (line: string) => void logs.push(JSON.parse(line) as LogLine) });
+  return { logger, logs };
+}
+
+export interface IbmCloudUnderTest {
+  fake: FakeVpc;
+  provider: IbmCloudProvider;
+  env: Record<string, string>;
+  logs: LogLine[];
+  logger: Logger;
+  close(): Promise<void>;
+}
+
+/**
+ * A confidential (TDX) configuration of everything the fake has. `fake` needs only the endpoints, so
+ * the benchmark can hand in a fake running in another process.
+ */
+export function ibmcloudEnv(fake: Pick<FakeVpc, 'endpoint' | 'vpcEndpoint' | 'iamEndpoint'>, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    IBMCLOUD_API_KEY: DEFAULT_API_KEY,
+    IBMCLOUD_IAM_ENDPOINT: fake.iamEndpoint,
+    IBMCLOUD_VPC_ENDPOINT: fake.vpcEndpoint,
+    IBMCLOUD_TAGGING_ENDPOINT: fake.endpoint,
+    IBMCLOUD_ZONE: 'us-south-1',
+    IBMCLOUD_VPC_SUBNET_ID: DEFAULT_SUBNET_ID,
+    IBMCLOUD_SECURITY_GROUP_IDS: DEFAULT_SECURITY_GROUP_ID,
+    IBMCLOUD_SSH_KEY_ID: DEFAULT_KEY_ID,
+    IBMCLOUD_PODVM_IMAGE_ID: DEFAULT_IMAGE_ID,
+    IBMCLOUD_PODVM_INSTANCE_PROFILE_NAME: 'bx3dc-2x10',
+    IBMCLOUD_PODVM_INSTANCE_PROFILE_LIST: 'bx3dc-2x10,cx3dc-2x5,mx3dc-2x20,bx3dc-4x20',
+    DISABLECVM: 'false',
+    IBMCLOUD_API_RATE_LIMIT: '1000',
+    IBMCLOUD_API_BURST: '1000',
+    IBMCLOUD_API_MAX_IN_FLIGHT: '64',
+    IBMCLOUD_MAX_ATTEMPTS: '5',
+    ...extra,
+  };
+}
+
+export async function startIbmCloud(options: { fake?: FakeVpcOptions; env?: Record<string, string> } = {}): Promise<IbmCloudUnderTest> {
+  const fake = await FakeVpc.start({ seed: 7, ...options.fake });
+  try {
+    const env = ibmcloudEnv(fake, options.env);
+    const { logger, logs } = captureLogger();
+    const provider = (await ibmcloudPlugin.create(
+      { logger, stateDir: '/nonexistent', clusterName: 'contract', nodeName: 'node-a', forwarderPort: 15150 },
+      { flags: {}, env },
+    )) as IbmCloudProvider;
+    return {
+      fake,
+      provider,
+      env,
+      logs,
+      logger,
+      close: async () => {
+        await provider.teardown();
+        await fake.close();
+      },
+    };
+  } catch (err) {
+    await fake.close();
+    throw err;
+  }
+}
