@@ -38,7 +38,7 @@ describe('deploy/image/Dockerfile', () => {
   it('the daemon target (the default) installs ip, tc, iptables and nsenter and runs entrypoint.sh as the DaemonSet says', async () => {
     const daemon = df.stages.at(-1)!;
     const run = daemon.instructions.filter((i) => i.keyword === 'RUN').map((i) => i.args).join(' ');
-    for (const pkg of ['iproute2', 'iptables', 'util-linux']) expect(run).toMatch(new RegExp(`apt-get install .*\\b${pkg}\\b`));
+    for (const pkg of ['iproute2', 'iptables', 'util-linux', 'openssh-client']) expect(run).toMatch(new RegExp(`apt-get install .*\\b${pkg}\\b`));
     const entry = execForm(daemon.instructions.find((i) => i.keyword === 'ENTRYPOINT')!.args)!;
     expect(entry).toEqual(['/usr/local/bin/entrypoint.sh']);
     const copied = daemon.instructions.filter((i) => i.keyword === 'COPY').map(copyOperands);
