@@ -8,7 +8,7 @@ export class VerifyChecks {
   readonly results: VerifyCheck[] = [];
 
   /** Runs `fn`; its string is the line's detail. Resolves whether it passed. */
-  async check(name: string, fn: () => Promise<string>): Promise<boolean> {
+  async check(name: string, fn: () => Promise<string> | string): Promise<boolean> {
     try {
       this.results.push({ name, ok: true, detail: await fn() });
       return true;

@@ -4,7 +4,7 @@
  * and the long-running-operation poll interval that this implementation adds.
  */
 import { z, type ZodType } from 'zod';
-import { bool, duration, int, list, oneOf, option, redact, resolveOptions, str, type RawSources, type Resolved } from '../../config/options.js';
+import { bool, duration, int, list, oneOf, option, redact, resolveOptions, positiveNumber, str, type RawSources, type Resolved } from '../../config/options.js';
 import { AZURE_CLOUD_NAMES } from './cloud.js';
 import { IMAGE_ID_FORMS, parseImageId, parseNsgId, parseSubnetId } from './ids.js';
 
@@ -32,13 +32,6 @@ const tagList = (): ZodType<Record<string, string>, string> =>
     return out;
   });
 
-const positiveNumber = (what: string): ZodType<number, string> =>
-  z
-    .string()
-    .trim()
-    .regex(/^\d+(\.\d+)?$/, `expected ${what}`)
-    .transform(Number)
-    .pipe(z.number().positive(`expected ${what}`));
 
 const httpsUrl = (): ZodType<string, string> =>
   z.string().trim().refine((v) => v === '' || /^https:\/\/[^/\s]+\/?$/.test(v), 'expected https://host[:port]');

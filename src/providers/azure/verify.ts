@@ -4,6 +4,7 @@
  */
 import { isProviderError } from '../errors.js';
 import type { VerifyCheck } from '../registry.js';
+import { VerifyChecks } from '../verify-checks.js';
 import type { ArmApi } from './client.js';
 import { resolveCloud } from './cloud.js';
 import type { AzureConfig } from './config.js';
@@ -12,16 +13,9 @@ import { parseNsgId, parseSubnetId } from './ids.js';
 import { createArmApi, createLimiter, resolveImage, resolveSizes } from './setup.js';
 
 export async function verifyAzure(config: AzureConfig, signal: AbortSignal, makeApi = createArmApi): Promise<VerifyCheck[]> {
-  const checks: VerifyCheck[] = [];
-  const check = async (name: string, fn: () => Promise<string> | string): Promise<boolean> => {
-    try {
-      checks.push({ name, ok: true, detail: await fn() });
-      return true;
-    } catch (err) {
-      checks.push({ name, ok: false, detail: (err as Error).message });
-      return false;
-    }
-  };
+  const runner = new VerifyChecks();
+  const checks = runner.results;
+  const check = (name: string, fn: () => Promise<string> | string): Promise<boolean> => runner.check(name, fn);
 
   const cloud = resolveCloud(config);
   await check('cloud', () => `${cloud.name}: Resource Manager ${cloud.resourceManager}, authority ${cloud.authorityHost}`);

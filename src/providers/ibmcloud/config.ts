@@ -4,7 +4,7 @@
  * implementation adds.
  */
 import { z, type ZodType } from 'zod';
-import { absolutePath, bool, int, list, option, redact, resolveOptions, str, type RawSources, type Resolved } from '../../config/options.js';
+import { absolutePath, bool, int, list, option, redact, resolveOptions, positiveNumber, str, type RawSources, type Resolved } from '../../config/options.js';
 import { checkTag } from './tags.js';
 
 /** Upstream's default profile when IBMCLOUD_PODVM_INSTANCE_PROFILE_NAME is empty. */
@@ -27,13 +27,6 @@ const ibmTagList = (): ZodType<string[], string> =>
     return tags;
   });
 
-const positiveNumber = (what: string): ZodType<number, string> =>
-  z
-    .string()
-    .trim()
-    .regex(/^\d+(\.\d+)?$/, `expected ${what}`)
-    .transform(Number)
-    .pipe(z.number().positive(`expected ${what}`));
 
 const url = (): ZodType<string, string> => str().refine((v) => v === '' || /^https?:\/\/[^/\s]+(\/\S*)?$/.test(v), 'expected an http(s) URL');
 

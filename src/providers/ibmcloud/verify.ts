@@ -5,6 +5,7 @@
  */
 import type { Logger } from 'pino';
 import type { VerifyCheck } from '../registry.js';
+import { VerifyChecks } from '../verify-checks.js';
 import type { VpcApi } from './client.js';
 import type { IbmCloudConfig } from './config.js';
 import type { ImageInfo, ProfileInfo } from './profiles.js';
@@ -24,16 +25,9 @@ import {
 } from './setup.js';
 
 export async function verifyIbmCloud(config: IbmCloudConfig, log: Logger, signal: AbortSignal, makeApi = createVpcApi): Promise<VerifyCheck[]> {
-  const checks: VerifyCheck[] = [];
-  const check = async (name: string, fn: () => Promise<string> | string): Promise<boolean> => {
-    try {
-      checks.push({ name, ok: true, detail: await fn() });
-      return true;
-    } catch (err) {
-      checks.push({ name, ok: false, detail: (err as Error).message });
-      return false;
-    }
-  };
+  const runner = new VerifyChecks();
+  const checks = runner.results;
+  const check = (name: string, fn: () => Promise<string> | string): Promise<boolean> => runner.check(name, fn);
 
   let endpoint = '';
   if (!(await check('endpoints', () => `VPC ${(endpoint = resolveVpcEndpoint(config))}, IAM ${config.iamEndpoint}, Global Tagging ${config.taggingEndpoint}`))) return checks;

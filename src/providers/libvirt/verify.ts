@@ -7,6 +7,7 @@
 import { existsSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { VerifyCheck } from '../registry.js';
+import { VerifyChecks } from '../verify-checks.js';
 import { RpcLibvirtApi, type LibvirtApi } from './client.js';
 import type { LibvirtConfig } from './config.js';
 import { knownFirmware } from './host.js';
@@ -15,16 +16,9 @@ import { checkBootKeys, resolveBaseVolume, resolveHost, resolveNetwork, resolveP
 import { pickAddress } from './static-ip.js';
 
 export async function verifyLibvirt(config: LibvirtConfig, _log: Logger, signal: AbortSignal, makeApi: (c: LibvirtConfig) => LibvirtApi = (c) => new RpcLibvirtApi(c.uri)): Promise<VerifyCheck[]> {
-  const checks: VerifyCheck[] = [];
-  const check = async (name: string, fn: () => Promise<string>): Promise<boolean> => {
-    try {
-      checks.push({ name, ok: true, detail: await fn() });
-      return true;
-    } catch (err) {
-      checks.push({ name, ok: false, detail: (err as Error).message });
-      return false;
-    }
-  };
+  const runner = new VerifyChecks();
+  const checks = runner.results;
+  const check = (name: string, fn: () => Promise<string> | string): Promise<boolean> => runner.check(name, fn);
   const api = makeApi(config);
   const uri = parseLibvirtUri(config.uri);
   const local = uri.transport.kind === 'unix';
