@@ -7,6 +7,7 @@
  */
 import type { VirtualMachine } from '@azure/arm-compute';
 import type { Logger } from 'pino';
+import { tryTypesInTurn } from '../capacity-fallback.js';
 import { ProviderError, asProviderError, isProviderError } from '../errors.js';
 import { fallbackCandidates, selectInstanceType, type InstanceTypeInfo } from '../instance-type.js';
 import type { CreateInstanceRequest, Instance, InstanceSummary, Provider, ProviderHost } from '../provider.js';
@@ -75,60 +76,58 @@ export class AzureProvider implements Provider {
     const id = vmId({ subscriptionId: c.subscriptionId, resourceGroup: c.resourceGroup, name: req.instanceName });
     /** Whether a VM of this name may exist now (so the caller must delete `id` after a failure). */
     let mayExist = false;
-    const refusals: string[] = [];
-    for (const [i, size] of candidates.entries()) {
-      const vm = buildVm({
-        name: req.instanceName,
-        location: c.region,
-        size,
-        image,
-        userDataBase64,
-        tags,
-        adminUserName: c.sshUserName,
-        sshPublicKey,
-        subnetId: c.subnetId,
-        securityGroupId: c.securityGroupId,
-        usePublicIp: c.usePublicIp,
-        confidential: !c.disableCvm,
-        secureBoot: c.enableSecureBoot,
-        osDiskSizeGb: c.rootVolumeSize,
-        zone: c.zone,
-      });
-      let accepted = false;
-      let created: VirtualMachine;
-      try {
-        created = await this.api.createVm(c.resourceGroup, req.instanceName, vm, signal, () => (accepted = true));
-      } catch (err) {
-        const perr = asProviderError(err, signal);
-        mayExist ||= accepted || !refusedUpFront(perr);
-        const partial = mayExist ? { partialInstanceId: id } : {};
-        if (perr.code === 'CAPACITY') {
-          refusals.push(`${armErrorCode(perr) || 'no capacity'} for ${size} in ${c.region}${c.zone ? ` zone ${c.zone}` : ''}`);
-          const next = candidates[i + 1];
-          if (next) {
-            this.log.warn({ sandboxId: req.sandboxId, instanceType: size, next, err: perr.message }, `no capacity for ${size}; trying ${next}`);
-            continue;
+    const { result: created, type: size } = await tryTypesInTurn({
+      candidates,
+      where: `in ${c.region}${c.zone ? ` zone ${c.zone}` : ''}`,
+      noun: 'size',
+      log: this.log,
+      sandboxId: req.sandboxId,
+      signal,
+      cloudCode: (err) => armErrorCode(err.cause),
+      attempt: async (size) => {
+        const vm = buildVm({
+          name: req.instanceName,
+          location: c.region,
+          size,
+          image,
+          userDataBase64,
+          tags,
+          adminUserName: c.sshUserName,
+          sshPublicKey,
+          subnetId: c.subnetId,
+          securityGroupId: c.securityGroupId,
+          usePublicIp: c.usePublicIp,
+          confidential: !c.disableCvm,
+          secureBoot: c.enableSecureBoot,
+          osDiskSizeGb: c.rootVolumeSize,
+          zone: c.zone,
+        });
+        let accepted = false;
+        try {
+          return await this.api.createVm(c.resourceGroup, req.instanceName, vm, signal, () => (accepted = true));
+        } catch (err) {
+          const perr = asProviderError(err, signal);
+          mayExist ||= accepted || !refusedUpFront(perr);
+          const partial = mayExist ? { partialInstanceId: id } : {};
+          // The same VM is PUT again with the next size: a partial id rides along to the final error.
+          if (perr.code === 'CAPACITY') throw new ProviderError('CAPACITY', perr.message, { ...partial, cause: perr });
+          if (IMAGE_ERRORS.has(armErrorCode(perr)) || (perr.code === 'NOT_FOUND' && /image/i.test(perr.message))) {
+            const from = req.spec.image ? "from the pod's image annotation" : '(AZURE_IMAGE_ID)';
+            throw new ProviderError(req.spec.image ? 'INVALID_REQUEST' : 'INVALID_CONFIG', `image ${image.id} ${from}: ${perr.message}`, { ...partial, cause: err });
           }
-          const tried = candidates.length > 1 ? `; tried ${candidates.slice(1).join(', ')}` : '';
-          throw new ProviderError('CAPACITY', `${refusals[0]}${tried} (${refusals.slice(1).join('; ') || 'no other allowed size fits the pod'})`, { ...partial, cause: err });
+          throw new ProviderError(perr.code, perr.message, { ...partial, cause: perr.cause ?? perr });
         }
-        if (IMAGE_ERRORS.has(armErrorCode(perr)) || (perr.code === 'NOT_FOUND' && /image/i.test(perr.message))) {
-          const from = req.spec.image ? "from the pod's image annotation" : '(AZURE_IMAGE_ID)';
-          throw new ProviderError(req.spec.image ? 'INVALID_REQUEST' : 'INVALID_CONFIG', `image ${image.id} ${from}: ${perr.message}`, { ...partial, cause: err });
-        }
-        throw new ProviderError(perr.code, perr.message, { ...partial, cause: perr.cause ?? perr });
-      }
-      const instanceType = created.hardwareProfile?.vmSize ?? size;
-      this.log.info({ sandboxId: req.sandboxId, instanceId: id, instanceType }, `created VM ${req.instanceName} (${instanceType}) in ${c.resourceGroup}`);
-      try {
-        const ips = await this.addressesOf(created, signal);
-        return { id, name: req.instanceName, ips, instanceType };
-      } catch (err) {
-        const perr = asProviderError(err, signal);
-        throw new ProviderError(perr.code, `VM ${req.instanceName} created but not reachable: ${perr.message}`, { partialInstanceId: id, cause: err });
-      }
+      },
+    });
+    const instanceType = created.hardwareProfile?.vmSize ?? size;
+    this.log.info({ sandboxId: req.sandboxId, instanceId: id, instanceType }, `created VM ${req.instanceName} (${instanceType}) in ${c.resourceGroup}`);
+    try {
+      const ips = await this.addressesOf(created, signal);
+      return { id, name: req.instanceName, ips, instanceType };
+    } catch (err) {
+      const perr = asProviderError(err, signal);
+      throw new ProviderError(perr.code, `VM ${req.instanceName} created but not reachable: ${perr.message}`, { partialInstanceId: id, cause: err });
     }
-    throw new ProviderError('INTERNAL', 'no VM size to try');
   }
 
   async deleteInstance(instanceId: string, signal: AbortSignal): Promise<void> {

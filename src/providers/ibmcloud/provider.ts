@@ -10,6 +10,7 @@
  * where they do not yet, so a create that was interrupted anywhere is found by its sandbox tags.
  */
 import type { Logger } from 'pino';
+import { tryTypesInTurn } from '../capacity-fallback.js';
 import { ProviderError, asProviderError, isProviderError } from '../errors.js';
 import { fallbackCandidates, selectInstanceType } from '../instance-type.js';
 import { TagKey, sanitize } from '../naming.js';
@@ -22,7 +23,7 @@ import { computeModes, imageFor, imageInfo, pairingProblem, unusableImage, type 
 import { waitGone, waitReady } from './readiness.js';
 import type { IbmCloudSettings } from './setup.js';
 import { MAX_TAG_LENGTH, checkTag, fingerprint, fingerprintVerdict, hasIdentityTags, parseTag, tagRecord, tagStrings, tagsMatch } from './tags.js';
-import type { InstancePrototype, VpcInstance } from './vpc-types.js';
+import type { InstancePrototype } from './vpc-types.js';
 
 /** The VPC refuses more user data than this (plain text, UTF-8 bytes). */
 export const MAX_USER_DATA_BYTES = 65_536;
@@ -60,43 +61,41 @@ export class IbmCloudProvider implements Provider {
     const tags = this.tagsFor(req);
     const nicName = fingerprint({ cluster: req.tags[TagKey.CLUSTER] ?? '', node: req.tags[TagKey.NODE] ?? '', sandbox: req.sandboxId });
     const candidates = this.candidateProfiles(req);
-    const refusals: string[] = [];
-    for (const [i, profile] of candidates.entries()) {
-      const prototype = this.prototype(req, profile, await this.imageFor(profile, req.spec.image, signal), nicName);
-      const next = candidates[i + 1];
-      const noCapacity = (code: string, detail: string): void => {
-        refusals.push(`${code} for ${profile.name} in ${this.settings.zone}`);
-        if (next) this.log.warn({ sandboxId: req.sandboxId, instanceType: profile.name, next: next.name, err: detail }, `no capacity for ${profile.name}; trying ${next.name}`);
-      };
-      let created: VpcInstance;
-      try {
-        created = await launch({ api: this.api, log: this.log, vpcId: this.settings.vpcId, fingerprint: nicName, tags, placement: this.settings.placement }, prototype, signal);
-      } catch (err) {
-        const perr = asProviderError(err, signal);
-        if (perr.code !== 'CAPACITY' || perr.partialInstanceId) throw perr;
-        noCapacity(ibmErrorCode(perr.cause) || 'no capacity', perr.message);
-        if (next) continue;
-        throw this.capacityError(refusals, candidates, err);
-      }
-      const id = created.id;
-      this.log.info({ sandboxId: req.sandboxId, instanceId: id, instanceType: profile.name }, `created instance ${id} (${profile.name}) for ${req.instanceName}`);
-      // From here on the instance exists: every failure names it for the caller to delete.
-      try {
-        await this.api.attachTags(created.crn, tags, signal);
-        const ready = await waitReady(this.api, created, signal);
-        if ('ips' in ready) return { id, name: req.instanceName, ips: ready.ips, instanceType: profile.name };
-        const reason = `${ready.failed.code}: ${ready.failed.message}`;
-        if (!CAPACITY_REASON.test(ready.failed.code)) throw new ProviderError('UNAVAILABLE', `instance ${id} failed to start (${reason})`);
-        // Capacity shows up here, after a 201: free the name (the next profile's create reuses it).
-        noCapacity(ready.failed.code, reason);
-        await this.deleteAndWaitGone(id, signal);
-      } catch (err) {
-        const perr = asProviderError(err, signal);
-        throw new ProviderError(perr.code, `instance ${id} created but not usable: ${perr.message}`, { partialInstanceId: id, cause: err });
-      }
-      if (!next) throw this.capacityError(refusals, candidates);
-    }
-    throw new ProviderError('INTERNAL', 'no instance profile to try');
+    const byName = new Map(candidates.map((p) => [p.name, p]));
+    const { result } = await tryTypesInTurn({
+      candidates: candidates.map((p) => p.name),
+      where: `in ${this.settings.zone}`,
+      noun: 'profile',
+      log: this.log,
+      sandboxId: req.sandboxId,
+      signal,
+      cloudCode: (err) => ibmErrorCode(err.cause) || (err instanceof CapacityAfterStart ? err.reasonCode : ''),
+      // A refusal that left an instance behind: it holds the name the next profile needs.
+      stopOn: (err) => err.partialInstanceId !== undefined,
+      attempt: async (name) => {
+        const profile = byName.get(name)!;
+        const prototype = this.prototype(req, profile, await this.imageFor(profile, req.spec.image, signal), nicName);
+        const created = await launch({ api: this.api, log: this.log, vpcId: this.settings.vpcId, fingerprint: nicName, tags, placement: this.settings.placement }, prototype, signal);
+        const id = created.id;
+        this.log.info({ sandboxId: req.sandboxId, instanceId: id, instanceType: profile.name }, `created instance ${id} (${profile.name}) for ${req.instanceName}`);
+        // From here on the instance exists: every failure names it for the caller to delete.
+        try {
+          await this.api.attachTags(created.crn, tags, signal);
+          const ready = await waitReady(this.api, created, signal);
+          if ('ips' in ready) return { id, name: req.instanceName, ips: ready.ips, instanceType: profile.name };
+          const reason = `${ready.failed.code}: ${ready.failed.message}`;
+          if (!CAPACITY_REASON.test(ready.failed.code)) throw new ProviderError('UNAVAILABLE', `instance ${id} failed to start (${reason})`);
+          // Capacity shows up here, after a 201: free the name (the next profile's create reuses it).
+          await this.deleteAndWaitGone(id, signal);
+          throw new CapacityAfterStart(ready.failed.code, reason);
+        } catch (err) {
+          if (err instanceof CapacityAfterStart) throw err;
+          const perr = asProviderError(err, signal);
+          throw new ProviderError(perr.code, `instance ${id} created but not usable: ${perr.message}`, { partialInstanceId: id, cause: err });
+        }
+      },
+    });
+    return result;
   }
 
   async deleteInstance(instanceId: string, signal: AbortSignal): Promise<void> {
@@ -144,11 +143,6 @@ export class IbmCloudProvider implements Provider {
 
   async teardown(): Promise<void> {
     this.api.close();
-  }
-
-  private capacityError(refusals: string[], candidates: ProfileInfo[], cause?: unknown): ProviderError {
-    const tried = candidates.length > 1 ? `; tried ${candidates.slice(1).map((c) => c.name).join(', ')}` : '';
-    return new ProviderError('CAPACITY', `${refusals[0]}${tried} (${refusals.slice(1).join('; ') || 'no other allowed profile fits the pod'})`, { cause });
   }
 
   private async deleteAndWaitGone(id: string, signal: AbortSignal): Promise<void> {
@@ -243,5 +237,15 @@ export class IbmCloudProvider implements Provider {
       user_data: req.userData,
       ...computeModes(profile, this.config.disableCvm),
     };
+  }
+}
+
+/** An instance that failed to start for want of capacity, already deleted: try the next profile. */
+class CapacityAfterStart extends ProviderError {
+  constructor(
+    readonly reasonCode: string,
+    reason: string,
+  ) {
+    super('CAPACITY', reason);
   }
 }
