@@ -11,12 +11,10 @@
 import { ClientSecretCredential } from '@azure/identity';
 import { ComputeManagementClient } from '@azure/arm-compute';
 import { NetworkManagementClient } from '@azure/arm-network';
-import { pino } from 'pino';
 import { azurePlugin } from '../../src/providers/azure/index.js';
 import { freshPublicKey } from '../../src/providers/azure/ssh.js';
 import { buildVm, nicName } from '../../src/providers/azure/vm-spec.js';
 import { parseImageId } from '../../src/providers/azure/ids.js';
-import type { Provider } from '../../src/providers/provider.js';
 import { azureEnv } from '../../test/helpers/azure.js';
 import { request } from '../../test/providers/contract/provider-contract.js';
 import {
@@ -30,6 +28,8 @@ import {
   DEFAULT_TENANT_ID,
   FakeArm,
 } from '../../test/fakes/arm/index.js';
+import { measureCpu, serveFake } from './child.js';
+import { ids, warmProvider } from './warm-provider.js';
 
 export interface BenchSettings {
   creates: number;
@@ -50,31 +50,20 @@ export interface FakeStats {
   tlsConnections: number;
 }
 
-const ids = { clusterName: 'bench', nodeName: 'node-a' };
 const role = process.argv[2];
 const settings = JSON.parse(process.argv[3] ?? '{}') as BenchSettings;
 const reply = (m: object): void => void process.send!(m);
 
 if (role === 'fake') {
   const fake = await FakeArm.start({ latencyMs: settings.latencyMs, createDurationMs: settings.createDurationMs, seed: 1 });
-  process.on('message', (msg: { type: string }) => {
-    if (msg.type === 'stats') {
-      const stats: FakeStats = {
-        peakInFlight: fake.peakInFlight,
-        calls: fake.callCount(),
-        puts: fake.callCount('virtualMachines.createOrUpdate'),
-        polls: fake.callCount('operations.get'),
-        tlsConnections: fake.tlsConnections,
-      };
-      reply({ type: 'stats', ...stats });
-    } else if (msg.type === 'reset') {
-      fake.resetStats();
-      reply({ type: 'reset' });
-    } else if (msg.type === 'close') {
-      void fake.close().then(() => process.exit(0));
-    }
+  const stats = (): FakeStats => ({
+    peakInFlight: fake.peakInFlight,
+    calls: fake.callCount(),
+    puts: fake.callCount('virtualMachines.createOrUpdate'),
+    polls: fake.callCount('operations.get'),
+    tlsConnections: fake.tlsConnections,
   });
-  reply({ type: 'ready', endpoint: fake.endpoint });
+  serveFake(fake, stats, { endpoint: fake.endpoint });
 } else if (role === 'driver') {
   const endpoint = process.env.FAKE_ARM_ENDPOINT!;
   let work: (() => Promise<unknown>) | undefined;
@@ -88,12 +77,7 @@ if (role === 'fake') {
       AZURE_API_MAX_RETRIES: '3',
       AZURE_POLL_INTERVAL: `${settings.pollIntervalMs}ms`,
     });
-    const provider: Provider = await azurePlugin.create({ logger: pino({ level: 'warn' }), stateDir: '/nonexistent', ...ids, forwarderPort: 15150 }, { flags: {}, env });
-    const create = () => provider.createInstance(request(ids), AbortSignal.timeout(300_000));
-    await Promise.all(Array.from({ length: 10 }, create)); // warm-up: code paths, TLS sessions
-    await new Promise((r) => setTimeout(r, 1_000)); // let the bucket refill
-    work = () => Promise.all(Array.from({ length: settings.creates }, create));
-    teardown = () => provider.teardown();
+    ({ work, teardown } = await warmProvider(azurePlugin, env, { creates: settings.creates, warmTimeoutMs: 300_000, timeoutMs: 300_000 }));
   };
 
   /** The same PUT + polls + final GET + NIC GET through bare SDK clients: no limiter, no provider logic. */
@@ -136,12 +120,7 @@ if (role === 'fake') {
         await (msg.kind === 'provider' ? providerWork(msg) : bareWork());
         reply({ type: 'prepared' });
       } else if (msg.type === 'measure') {
-        const cpu0 = process.cpuUsage();
-        const t0 = performance.now();
-        await work!();
-        const wallMs = performance.now() - t0;
-        const cpu = process.cpuUsage(cpu0);
-        reply({ type: 'measured', wallMs, cpuMs: (cpu.user + cpu.system) / 1000 });
+        reply({ type: 'measured', ...(await measureCpu(work!)) });
       } else if (msg.type === 'teardown') {
         await teardown();
         reply({ type: 'torn-down' });

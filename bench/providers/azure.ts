@@ -9,52 +9,22 @@
  * Three processes: this one (orchestration only), the fake ARM, and a driver that runs the SDK. The
  * driver is a child because it must start with NODE_EXTRA_CA_CERTS naming the fake's CA.
  */
-import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fmt, passFail } from '../stats.js';
 import { TLS_DIR_ENV, createArmTls, writeArmTls } from '../../test/fakes/arm/tls.js';
 import type { BenchSettings, FakeStats, PrepareMessage } from './azure-child-main.js';
+import { BenchChild } from './child.js';
+import { limitCases, printTableHead, type LimitCase } from './limit-cases.js';
 
 const SETTINGS: BenchSettings = { creates: 200, latencyMs: 50, createDurationMs: 500, pollIntervalMs: 200 };
 /** Requests of one create outside the polls: PUT, final GET, NIC GET. */
 const FIXED_CALLS = 3;
 
-class Child {
-  private constructor(private readonly child: ChildProcess) {}
-
-  static start(role: 'fake' | 'driver', env: Record<string, string>): Promise<{ child: Child; ready: { endpoint?: string } }> {
-    const child = fork(new URL('./azure-child-main.ts', import.meta.url).pathname, [role, JSON.stringify(SETTINGS)], {
-      execArgv: ['--import', 'tsx'],
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    return new Promise((resolve, reject) => {
-      child.once('message', (m: { endpoint?: string }) => resolve({ child: new Child(child), ready: m }));
-      child.once('exit', (code) => reject(new Error(`azure bench ${role} exited with ${code}`)));
-    });
-  }
-
-  ask<T>(msg: object): Promise<T> {
-    return new Promise((resolve, reject) => {
-      const onExit = (code: number | null): void => reject(new Error(`azure bench child exited with ${code}`));
-      this.child.once('exit', onExit);
-      this.child.once('message', (m: T) => {
-        this.child.off('exit', onExit);
-        resolve(m);
-      });
-      this.child.send(msg);
-    });
-  }
-
-  stop(): Promise<void> {
-    if (this.child.exitCode !== null) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.child.once('exit', () => resolve());
-      this.child.send({ type: 'close' });
-    });
-  }
+/** One of the two children, by role (see azure-child-main.ts). */
+function startChild(role: 'fake' | 'driver', env: Record<string, string>): Promise<{ child: BenchChild; ready: { endpoint?: string } }> {
+  return BenchChild.start(new URL('./azure-child-main.ts', import.meta.url), [role, JSON.stringify(SETTINGS)], `azure bench ${role}`, env);
 }
 
 interface Measured {
@@ -63,20 +33,13 @@ interface Measured {
   stats: FakeStats;
 }
 
-async function measure(fake: Child, driver: Child, prepare: PrepareMessage): Promise<Measured> {
+async function measure(fake: BenchChild, driver: BenchChild, prepare: PrepareMessage): Promise<Measured> {
   await driver.ask(prepare);
   await fake.ask({ type: 'reset' });
   const m = await driver.ask<{ wallMs: number; cpuMs: number }>({ type: 'measure' });
   const stats = await fake.ask<FakeStats>({ type: 'stats' });
   await driver.ask({ type: 'teardown' });
   return { wallMs: m.wallMs, cpuMsPerCreate: m.cpuMs / SETTINGS.creates, stats };
-}
-
-interface LimitCase {
-  label: string;
-  rate: number;
-  burst: number;
-  maxInFlight: number;
 }
 
 /** The shortest time the limiter allows for the requests the creates actually made. */
@@ -93,27 +56,22 @@ const pollBound = Math.ceil(SETTINGS.createDurationMs / SETTINGS.pollIntervalMs)
 
 export async function azureProvidersBench(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'caa-bench-arm-'));
-  const started: Child[] = [];
+  const started: BenchChild[] = [];
   try {
     const bundle = await writeArmTls(dir, await createArmTls());
-    const fake = await Child.start('fake', { [TLS_DIR_ENV]: dir });
+    const fake = await startChild('fake', { [TLS_DIR_ENV]: dir });
     started.push(fake.child);
-    const driver = await Child.start('driver', { NODE_EXTRA_CA_CERTS: bundle, FAKE_ARM_ENDPOINT: fake.ready.endpoint! });
+    const driver = await startChild('driver', { NODE_EXTRA_CA_CERTS: bundle, FAKE_ARM_ENDPOINT: fake.ready.endpoint! });
     started.push(driver.child);
 
-    const cases: LimitCase[] = [
-      { label: 'rate-bound (100/s, burst 20, 16 in flight)', rate: 100, burst: 20, maxInFlight: 16 },
-      { label: 'slot-bound (1000/s, burst 1000, 8 in flight)', rate: 1000, burst: 1000, maxInFlight: 8 },
-      { label: 'defaults (20/s, burst 40, 32 in flight)', rate: 20, burst: 40, maxInFlight: 32 },
-    ];
+    const cases = limitCases({ rate: 20, burst: 40, maxInFlight: 32 });
     const bare = await measure(fake.child, driver.child, { type: 'prepare', kind: 'bare' });
     const { creates, latencyMs, createDurationMs, pollIntervalMs } = SETTINGS;
     console.log(
       `${creates} concurrent creates on azure, fake ARM (HTTPS) in a child process with ${latencyMs} ms latency per request, ` +
         `each VM create a ${createDurationMs} ms long-running operation polled every ${pollIntervalMs} ms\n`,
     );
-    console.log('| limiter | wall ms | ideal ms | wall/ideal | CPU ms/create | bare SDK CPU ms/create | ratio | peak in flight / cap | polls/create (bound) | requests/create | TLS handshakes |');
-    console.log('|---|---|---|---|---|---|---|---|---|---|---|');
+    printTableHead(['limiter', 'wall ms', 'ideal ms', 'wall/ideal', 'CPU ms/create', 'bare SDK CPU ms/create', 'ratio', 'peak in flight / cap', 'polls/create (bound)', 'requests/create', 'TLS handshakes']);
     let ok = true;
     for (const c of cases) {
       const r = await measure(fake.child, driver.child, { type: 'prepare', kind: 'provider', rate: c.rate, burst: c.burst, maxInFlight: c.maxInFlight });

@@ -7,20 +7,19 @@
  * ideal that the rate limiter allows for the requests actually made; and the peak number of requests in
  * flight against the limiter's cap.
  */
-import { fork, type ChildProcess } from 'node:child_process';
 import { BaseService, IamAuthenticator } from 'ibm-cloud-sdk-core';
-import { pino } from 'pino';
 import { ibmcloudPlugin } from '../../src/providers/ibmcloud/index.js';
 import { VPC_API_VERSION } from '../../src/providers/ibmcloud/services.js';
-import type { Provider } from '../../src/providers/provider.js';
 import { fmt, passFail } from '../stats.js';
 import { ibmcloudEnv } from '../../test/helpers/ibmcloud.js';
 import { request } from '../../test/providers/contract/provider-contract.js';
 import { DEFAULT_API_KEY, DEFAULT_IMAGE_ID, DEFAULT_SECURITY_GROUP_ID, DEFAULT_SUBNET_ID, DEFAULT_VPC_ID } from '../../test/fakes/vpc/seeds.js';
+import { BenchChild, measureAgainst, type CpuMeasured } from './child.js';
+import { limitCases, printTableHead, type LimitCase } from './limit-cases.js';
+import { ids, warmProvider } from './warm-provider.js';
 
 const CREATES = 200;
 const LATENCY_MS = 50;
-const ids = { clusterName: 'bench', nodeName: 'node-a' };
 
 interface Stats {
   peakInFlight: number;
@@ -36,63 +35,25 @@ interface Endpoints {
 
 class FakeProcess {
   private constructor(
-    private readonly child: ChildProcess,
+    private readonly child: BenchChild,
     readonly endpoints: Endpoints,
   ) {}
 
-  static start(): Promise<FakeProcess> {
-    const child = fork(new URL('./fake-vpc-main.ts', import.meta.url).pathname, [String(LATENCY_MS)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    return new Promise((resolve, reject) => {
-      child.once('message', (m: Endpoints) => resolve(new FakeProcess(child, m)));
-      child.once('exit', (code) => reject(new Error(`fake VPC exited with ${code}`)));
-    });
-  }
-
-  private ask<T>(type: string): Promise<T> {
-    return new Promise((resolve) => {
-      this.child.once('message', (m: T) => resolve(m));
-      this.child.send({ type });
-    });
-  }
-
-  stats(): Promise<Stats> {
-    return this.ask('stats');
-  }
-
-  async reset(): Promise<void> {
-    await this.ask('reset');
+  static async start(): Promise<FakeProcess> {
+    const { child, ready } = await BenchChild.start<Endpoints>(new URL('./fake-vpc-main.ts', import.meta.url), [String(LATENCY_MS)], 'fake VPC');
+    return new FakeProcess(child, ready);
   }
 
   stop(): Promise<void> {
-    return new Promise((resolve) => {
-      this.child.once('exit', () => resolve());
-      this.child.send({ type: 'close' });
-    });
+    return this.child.stop();
+  }
+
+  measure(work: () => Promise<unknown>): Promise<Measured> {
+    return measureAgainst<Stats>(this.child, work);
   }
 }
 
-interface Measured {
-  wallMs: number;
-  cpuMs: number;
-  stats: Stats;
-}
-
-async function measure(fake: FakeProcess, work: () => Promise<unknown>): Promise<Measured> {
-  await fake.reset();
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
-  await work();
-  const wallMs = performance.now() - t0;
-  const cpu = process.cpuUsage(cpu0);
-  return { wallMs, cpuMs: (cpu.user + cpu.system) / 1000, stats: await fake.stats() };
-}
-
-interface LimitCase {
-  label: string;
-  rate: number;
-  burst: number;
-  maxInFlight: number;
-}
+type Measured = CpuMeasured & { stats: Stats };
 
 /** The shortest time the limiter allows for `requests` requests of LATENCY_MS each, `perCreate` of them in sequence. */
 function idealMs(c: LimitCase, requests: number, perCreate: number): number {
@@ -107,13 +68,9 @@ async function providerRun(fake: FakeProcess, c: LimitCase): Promise<Measured & 
     IBMCLOUD_API_BURST: String(c.burst),
     IBMCLOUD_API_MAX_IN_FLIGHT: String(c.maxInFlight),
   });
-  const logger = pino({ level: 'warn' });
-  const provider: Provider = await ibmcloudPlugin.create({ logger, stateDir: '/nonexistent', ...ids, forwarderPort: 15150 }, { flags: {}, env });
+  const provider = await warmProvider(ibmcloudPlugin, env, { creates: CREATES, warmTimeoutMs: 60_000, timeoutMs: 120_000 });
   try {
-    // Warm-up: module code paths, keep-alive sockets, the IAM token.
-    await Promise.all(Array.from({ length: 10 }, () => provider.createInstance(request(ids), AbortSignal.timeout(60_000))));
-    await new Promise((r) => setTimeout(r, 1_000)); // let the bucket refill
-    const m = await measure(fake, () => Promise.all(Array.from({ length: CREATES }, () => provider.createInstance(request(ids), AbortSignal.timeout(120_000)))));
+    const m = await fake.measure(() => provider.work());
     const perCreate = m.stats.calls / CREATES;
     return { ...m, ideal: idealMs(c, m.stats.calls, Math.round(perCreate)), perCreate };
   } finally {
@@ -153,22 +110,17 @@ async function bareRun(fake: FakeProcess): Promise<Measured> {
     });
   };
   await Promise.all(Array.from({ length: 10 }, send));
-  return measure(fake, () => Promise.all(Array.from({ length: CREATES }, send)));
+  return fake.measure(() => Promise.all(Array.from({ length: CREATES }, send)));
 }
 
 export async function ibmcloudProvidersBench(): Promise<void> {
   const fake = await FakeProcess.start();
   try {
-    const cases: LimitCase[] = [
-      { label: 'rate-bound (100/s, burst 20, 16 in flight)', rate: 100, burst: 20, maxInFlight: 16 },
-      { label: 'slot-bound (1000/s, burst 1000, 8 in flight)', rate: 1000, burst: 1000, maxInFlight: 8 },
-      { label: 'defaults (10/s, burst 20, 16 in flight)', rate: 10, burst: 20, maxInFlight: 16 },
-    ];
+    const cases = limitCases({ rate: 10, burst: 20, maxInFlight: 16 });
     const bare = await bareRun(fake);
     const barePerRequest = bare.cpuMs / bare.stats.calls;
     console.log(`${CREATES} concurrent creates on ibmcloud, fake VPC + IAM + Global Tagging in a child process with ${LATENCY_MS} ms latency per request\n`);
-    console.log('| limiter | wall ms | ideal ms | wall/ideal | CPU ms/create | requests/create | CPU ms/request | bare BaseService CPU ms/request | ratio | peak in flight / cap | POST /instances |');
-    console.log('|---|---|---|---|---|---|---|---|---|---|---|');
+    printTableHead(['limiter', 'wall ms', 'ideal ms', 'wall/ideal', 'CPU ms/create', 'requests/create', 'CPU ms/request', 'bare BaseService CPU ms/request', 'ratio', 'peak in flight / cap', 'POST /instances']);
     let ok = true;
     for (const c of cases) {
       const r = await providerRun(fake, c);

@@ -5,19 +5,18 @@
  * time against the ideal that the rate limiter allows, and the peak number of EC2 calls in flight
  * against the limiter's cap.
  */
-import { fork, type ChildProcess } from 'node:child_process';
 import { EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
-import { pino } from 'pino';
 import { awsPlugin } from '../../src/providers/aws/index.js';
-import type { Provider } from '../../src/providers/provider.js';
 import { fmt, passFail } from '../stats.js';
 import { awsEnv } from '../../test/helpers/aws.js';
 import { request } from '../../test/providers/contract/provider-contract.js';
 import { DEFAULT_ACCESS_KEY, DEFAULT_IMAGE_ID, DEFAULT_SECURITY_GROUP_ID, DEFAULT_SUBNET_ID } from '../../test/fakes/ec2/seeds.js';
+import { BenchChild, measureAgainst } from './child.js';
+import { limitCases, printTableHead, type LimitCase } from './limit-cases.js';
+import { ids, warmProvider } from './warm-provider.js';
 
 const CREATES = 200;
 const LATENCY_MS = 50;
-const ids = { clusterName: 'bench', nodeName: 'node-a' };
 
 interface Stats {
   peakInFlight: number;
@@ -27,38 +26,22 @@ interface Stats {
 
 class FakeProcess {
   private constructor(
-    private readonly child: ChildProcess,
+    private readonly child: BenchChild,
     readonly endpoint: string,
   ) {}
 
-  static start(): Promise<FakeProcess> {
-    const child = fork(new URL('./fake-ec2-main.ts', import.meta.url).pathname, [String(LATENCY_MS)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    return new Promise((resolve, reject) => {
-      child.once('message', (m: { endpoint: string }) => resolve(new FakeProcess(child, m.endpoint)));
-      child.once('exit', (code) => reject(new Error(`fake EC2 exited with ${code}`)));
-    });
-  }
-
-  private ask<T>(type: string): Promise<T> {
-    return new Promise((resolve) => {
-      this.child.once('message', (m: T) => resolve(m));
-      this.child.send({ type });
-    });
-  }
-
-  stats(): Promise<Stats> {
-    return this.ask('stats');
-  }
-
-  async reset(): Promise<void> {
-    await this.ask('reset');
+  static async start(): Promise<FakeProcess> {
+    const { child, ready } = await BenchChild.start<{ endpoint: string }>(new URL('./fake-ec2-main.ts', import.meta.url), [String(LATENCY_MS)], 'fake EC2');
+    return new FakeProcess(child, ready.endpoint);
   }
 
   stop(): Promise<void> {
-    return new Promise((resolve) => {
-      this.child.once('exit', () => resolve());
-      this.child.send({ type: 'close' });
-    });
+    return this.child.stop();
+  }
+
+  async measure(work: () => Promise<unknown>): Promise<Measured> {
+    const m = await measureAgainst<Stats>(this.child, work);
+    return { wallMs: m.wallMs, cpuMsPerCall: m.cpuMs / CREATES, stats: m.stats };
   }
 }
 
@@ -66,23 +49,6 @@ interface Measured {
   wallMs: number;
   cpuMsPerCall: number;
   stats: Stats;
-}
-
-async function measure(fake: FakeProcess, work: () => Promise<unknown>): Promise<Measured> {
-  await fake.reset();
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
-  await work();
-  const wallMs = performance.now() - t0;
-  const cpu = process.cpuUsage(cpu0);
-  return { wallMs, cpuMsPerCall: (cpu.user + cpu.system) / 1000 / CREATES, stats: await fake.stats() };
-}
-
-interface LimitCase {
-  label: string;
-  rate: number;
-  burst: number;
-  maxInFlight: number;
 }
 
 /** The shortest time the limiter allows for CREATES single-call creates of LATENCY_MS each. */
@@ -98,13 +64,9 @@ async function providerRun(fake: FakeProcess, c: LimitCase): Promise<Measured & 
     AWS_API_BURST: String(c.burst),
     AWS_API_MAX_IN_FLIGHT: String(c.maxInFlight),
   });
-  const logger = pino({ level: 'warn' });
-  const provider: Provider = await awsPlugin.create({ logger, stateDir: '/nonexistent', ...ids, forwarderPort: 15150 }, { flags: {}, env });
+  const provider = await warmProvider(awsPlugin, env, { creates: CREATES, warmTimeoutMs: 60_000, timeoutMs: 120_000 });
   try {
-    // Warm-up: module code paths, TLS-free keep-alive sockets.
-    await Promise.all(Array.from({ length: 10 }, () => provider.createInstance(request(ids), AbortSignal.timeout(60_000))));
-    await new Promise((r) => setTimeout(r, 1_000)); // let the bucket refill
-    const m = await measure(fake, () => Promise.all(Array.from({ length: CREATES }, () => provider.createInstance(request(ids), AbortSignal.timeout(120_000)))));
+    const m = await fake.measure(() => provider.work());
     return { ...m, ideal: idealMs(c) };
   } finally {
     await provider.teardown();
@@ -131,7 +93,7 @@ async function bareSdkRun(fake: FakeProcess): Promise<Measured> {
   };
   try {
     await Promise.all(Array.from({ length: 10 }, send));
-    return await measure(fake, () => Promise.all(Array.from({ length: CREATES }, send)));
+    return await fake.measure(() => Promise.all(Array.from({ length: CREATES }, send)));
   } finally {
     ec2.destroy();
   }
@@ -157,15 +119,10 @@ export async function providersBench(): Promise<void> {
 async function awsProvidersBench(): Promise<void> {
   const fake = await FakeProcess.start();
   try {
-    const cases: LimitCase[] = [
-      { label: 'rate-bound (100/s, burst 20, 16 in flight)', rate: 100, burst: 20, maxInFlight: 16 },
-      { label: 'slot-bound (1000/s, burst 1000, 8 in flight)', rate: 1000, burst: 1000, maxInFlight: 8 },
-      { label: 'defaults (10/s, burst 20, 16 in flight)', rate: 10, burst: 20, maxInFlight: 16 },
-    ];
+    const cases = limitCases({ rate: 10, burst: 20, maxInFlight: 16 });
     const bare = await bareSdkRun(fake);
     console.log(`${CREATES} concurrent creates, fake EC2 in a child process with ${LATENCY_MS} ms latency per call\n`);
-    console.log('| limiter | wall ms | ideal ms | wall/ideal | CPU ms/create | bare SDK CPU ms/call | ratio | peak in flight / cap | RunInstances calls |');
-    console.log('|---|---|---|---|---|---|---|---|---|');
+    printTableHead(['limiter', 'wall ms', 'ideal ms', 'wall/ideal', 'CPU ms/create', 'bare SDK CPU ms/call', 'ratio', 'peak in flight / cap', 'RunInstances calls']);
     let ok = true;
     for (const c of cases) {
       const r = await providerRun(fake, c);

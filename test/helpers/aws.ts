@@ -1,23 +1,12 @@
 /** The aws provider against the fake EC2, as the daemon builds it (through the plugin and its keys). */
-import { pino, type Logger } from 'pino';
 import { awsPlugin } from '../../src/providers/aws/index.js';
 import type { AwsProvider } from '../../src/providers/aws/provider.js';
 import { DEFAULT_ACCESS_KEY, DEFAULT_IMAGE_ID, DEFAULT_KEY_NAME, DEFAULT_SECURITY_GROUP_ID, DEFAULT_SUBNET_ID, FakeEc2, type FakeEc2Options } from '../fakes/ec2/index.js';
+import { startProviderUnderTest, type ProviderUnderTest } from './provider-under-test.js';
 
-export interface LogLine {
-  level: number;
-  msg: string;
-  [k: string]: unknown;
-}
+export { captureLogger, type LogLine } from './capture-logger.js';
 
-export interface AwsUnderTest {
-  fake: FakeEc2;
-  provider: AwsProvider;
-  env: Record<string, string>;
-  logs: LogLine[];
-  logger: Logger;
-  close(): Promise<void>;
-}
+export type AwsUnderTest = ProviderUnderTest<FakeEc2, AwsProvider>;
 
 /** Everything the fake has, so no key falls back to the (absent) metadata service. */
 export function awsEnv(fake: FakeEc2, extra: Record<string, string> = {}): Record<string, string> {
@@ -42,34 +31,6 @@ export function awsEnv(fake: FakeEc2, extra: Record<string, string> = {}): Recor
   };
 }
 
-export function captureLogger(): { logger: Logger; logs: LogLine[] } {
-  const logs: LogLine[] = [];
-  const logger = pino({ level: 'debug' }, { write: (line: string) => void logs.push(JSON.parse(line) as LogLine) });
-  return { logger, logs };
-}
-
 export async function startAws(options: { fake?: FakeEc2Options; env?: Record<string, string> } = {}): Promise<AwsUnderTest> {
-  const fake = await FakeEc2.start({ seed: 7, ...options.fake });
-  try {
-    const env = awsEnv(fake, options.env);
-    const { logger, logs } = captureLogger();
-    const provider = (await awsPlugin.create(
-      { logger, stateDir: '/nonexistent', clusterName: 'contract', nodeName: 'node-a', forwarderPort: 15150 },
-      { flags: {}, env },
-    )) as AwsProvider;
-    return {
-      fake,
-      provider,
-      env,
-      logs,
-      logger,
-      close: async () => {
-        await provider.teardown();
-        await fake.close();
-      },
-    };
-  } catch (err) {
-    await fake.close();
-    throw err;
-  }
+  return startProviderUnderTest(await FakeEc2.start({ seed: 7, ...options.fake }), awsPlugin, (fake) => awsEnv(fake, options.env));
 }

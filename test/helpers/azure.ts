@@ -1,5 +1,4 @@
 /** The azure provider against the fake ARM, as the daemon builds it (through the plugin and its keys). */
-import type { Logger } from 'pino';
 import { azurePlugin } from '../../src/providers/azure/index.js';
 import type { AzureProvider } from '../../src/providers/azure/provider.js';
 import {
@@ -14,16 +13,9 @@ import {
   FakeArm,
   type FakeArmOptions,
 } from '../fakes/arm/index.js';
-import { captureLogger, type LogLine } from './aws.js';
+import { startProviderUnderTest, type ProviderUnderTest } from './provider-under-test.js';
 
-export interface AzureUnderTest {
-  fake: FakeArm;
-  provider: AzureProvider;
-  env: Record<string, string>;
-  logs: LogLine[];
-  logger: Logger;
-  close(): Promise<void>;
-}
+export type AzureUnderTest = ProviderUnderTest<FakeArm, AzureProvider>;
 
 /** A service principal with a client secret, everything pointed at the fake. */
 export function azureEnv(fake: Pick<FakeArm, 'endpoint'>, extra: Record<string, string> = {}): Record<string, string> {
@@ -50,27 +42,5 @@ export function azureEnv(fake: Pick<FakeArm, 'endpoint'>, extra: Record<string, 
 }
 
 export async function startAzure(options: { fake?: FakeArmOptions; env?: Record<string, string> } = {}): Promise<AzureUnderTest> {
-  const fake = await FakeArm.start({ seed: 7, ...options.fake });
-  try {
-    const env = azureEnv(fake, options.env);
-    const { logger, logs } = captureLogger();
-    const provider = (await azurePlugin.create(
-      { logger, stateDir: '/nonexistent', clusterName: 'contract', nodeName: 'node-a', forwarderPort: 15150 },
-      { flags: {}, env },
-    )) as AzureProvider;
-    return {
-      fake,
-      provider,
-      env,
-      logs,
-      logger,
-      close: async () => {
-        await provider.teardown();
-        await fake.close();
-      },
-    };
-  } catch (err) {
-    await fake.close();
-    throw err;
-  }
+  return startProviderUnderTest(await FakeArm.start({ seed: 7, ...options.fake }), azurePlugin, (fake) => azureEnv(fake, options.env));
 }

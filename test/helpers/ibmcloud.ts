@@ -1,30 +1,12 @@
 /** The ibmcloud provider against the fake VPC, as the daemon builds it (through the plugin and its keys). */
-import { pino, type Logger } from 'pino';
 import { ibmcloudPlugin } from '../../src/providers/ibmcloud/index.js';
 import type { IbmCloudProvider } from '../../src/providers/ibmcloud/provider.js';
 import { DEFAULT_API_KEY, DEFAULT_IMAGE_ID, DEFAULT_KEY_ID, DEFAULT_SECURITY_GROUP_ID, DEFAULT_SUBNET_ID, FakeVpc, type FakeVpcOptions } from '../fakes/vpc/index.js';
+import { startProviderUnderTest, type ProviderUnderTest } from './provider-under-test.js';
 
-export interface LogLine {
-  level: number;
-  msg: string;
-  [k: string]: unknown;
-}
+export { captureLogger, type LogLine } from './capture-logger.js';
 
-/** A debug-level logger whose lines land in `logs`, parsed. */
-export function captureLogger(): { logger: Logger; logs: LogLine[] } {
-  const logs: LogLine[] = [];
-  const logger = pino({ level: 'debug' }, { write: (line: string) => void logs.push(JSON.parse(line) as LogLine) });
-  return { logger, logs };
-}
-
-export interface IbmCloudUnderTest {
-  fake: FakeVpc;
-  provider: IbmCloudProvider;
-  env: Record<string, string>;
-  logs: LogLine[];
-  logger: Logger;
-  close(): Promise<void>;
-}
+export type IbmCloudUnderTest = ProviderUnderTest<FakeVpc, IbmCloudProvider>;
 
 /**
  * A confidential (TDX) configuration of everything the fake has. `fake` needs only the endpoints, so
@@ -53,27 +35,5 @@ export function ibmcloudEnv(fake: Pick<FakeVpc, 'endpoint' | 'vpcEndpoint' | 'ia
 }
 
 export async function startIbmCloud(options: { fake?: FakeVpcOptions; env?: Record<string, string> } = {}): Promise<IbmCloudUnderTest> {
-  const fake = await FakeVpc.start({ seed: 7, ...options.fake });
-  try {
-    const env = ibmcloudEnv(fake, options.env);
-    const { logger, logs } = captureLogger();
-    const provider = (await ibmcloudPlugin.create(
-      { logger, stateDir: '/nonexistent', clusterName: 'contract', nodeName: 'node-a', forwarderPort: 15150 },
-      { flags: {}, env },
-    )) as IbmCloudProvider;
-    return {
-      fake,
-      provider,
-      env,
-      logs,
-      logger,
-      close: async () => {
-        await provider.teardown();
-        await fake.close();
-      },
-    };
-  } catch (err) {
-    await fake.close();
-    throw err;
-  }
+  return startProviderUnderTest(await FakeVpc.start({ seed: 7, ...options.fake }), ibmcloudPlugin, (fake) => ibmcloudEnv(fake, options.env));
 }

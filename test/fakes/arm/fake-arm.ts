@@ -5,9 +5,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
-import { mulberry32 } from '../ec2/random.js';
+import { createServer } from 'node:https';
+import { ReseedableRandom } from '../fault-rules.js';
+import { HttpFakeServer, latencyFor, readBody, type LatencySetting } from '../http-fake-server.js';
 import { ArmError } from './errors.js';
 import { FaultRules, type ArmFaultRule, type FakeRequest } from './faults.js';
 import { TokenIssuer, type TokenRequestRecord } from './identity.js';
@@ -31,8 +31,7 @@ import {
 } from './seeds.js';
 import { armTlsFromEnv, type ArmTls } from './tls.js';
 
-/** Delay before answering: one figure for every ARM operation, or per operation name (`'*'` for the rest). */
-export type LatencySetting = number | Readonly<Record<string, number>>;
+export type { LatencySetting };
 
 export interface FakeArmOptions {
   /** Certificate and key; default: what global-setup.ts prepared (CAA_FAKE_ARM_TLS_DIR). */
@@ -72,24 +71,16 @@ export interface ArmCallRecord {
   at: number;
 }
 
-const MAX_BODY_BYTES = 1 << 20;
-
 export class FakeArm {
   readonly state: FakeArmState;
-  readonly calls: ArmCallRecord[] = [];
   readonly identity: TokenIssuer;
   latencyMs: LatencySetting;
   pageSize: number;
   pollRetryAfterSeconds: number | undefined;
+  private readonly http = new HttpFakeServer<ArmCallRecord>((c) => c.operation);
   private readonly model: ArmModel;
-  private random: () => number;
+  private readonly random: ReseedableRandom;
   private readonly faults: FaultRules;
-  private readonly sleepers = new Set<() => void>();
-  private server: Server | undefined;
-  private url = '';
-  private closed = false;
-  private inFlightNow = 0;
-  private inFlightPeak = 0;
   private connections = 0;
 
   private constructor(options: FakeArmOptions) {
@@ -116,8 +107,8 @@ export class FakeArm {
     this.model.createDurationMs = options.createDurationMs ?? 0;
     this.model.deleteDurationMs = options.deleteDurationMs ?? 0;
     this.identity = new TokenIssuer(() => this.state.principals, now);
-    this.random = mulberry32(options.seed ?? 1);
-    this.faults = new FaultRules(() => this.random());
+    this.random = new ReseedableRandom(options.seed ?? 1);
+    this.faults = new FaultRules(this.random.next);
     this.latencyMs = options.latencyMs ?? 0;
     this.pageSize = options.pageSize ?? 20;
     this.pollRetryAfterSeconds = options.pollRetryAfterSeconds;
@@ -131,24 +122,19 @@ export class FakeArm {
       );
     }
     const fake = new FakeArm(options);
-    await fake.listen(tls);
+    const server = createServer({ cert: tls.cert, key: tls.key }, (req, res) => void fake.handle(req, res));
+    server.on('secureConnection', () => void fake.connections++);
+    await fake.http.listen(server, 'https');
     return fake;
-  }
-
-  private async listen(tls: Pick<ArmTls, 'cert' | 'key'>): Promise<void> {
-    const server = createServer({ cert: tls.cert, key: tls.key }, (req, res) => void this.handle(req, res));
-    server.on('secureConnection', () => void this.connections++);
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => resolve());
-    });
-    this.server = server;
-    this.url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
   }
 
   /** `https://127.0.0.1:PORT`: Resource Manager endpoint and Entra ID authority host at once. */
   get endpoint(): string {
-    return this.url;
+    return this.http.origin;
+  }
+
+  private get url(): string {
+    return this.http.origin;
   }
 
   // ---- knobs ----
@@ -189,19 +175,19 @@ export class FakeArm {
   }
 
   reseed(seed: number): void {
-    this.random = mulberry32(seed);
+    this.random.reseed(seed);
   }
 
   // ---- stats ----
 
   /** ARM requests being processed right now (including those waiting out injected latency). */
   get inFlight(): number {
-    return this.inFlightNow;
+    return this.http.inFlight;
   }
 
   /** The most ARM requests ever processed at once since start or `resetStats()`. */
   get peakInFlight(): number {
-    return this.inFlightPeak;
+    return this.http.peakInFlight;
   }
 
   /** TLS connections accepted since start or `resetStats()` (each one a full handshake for the client). */
@@ -209,8 +195,12 @@ export class FakeArm {
     return this.connections;
   }
 
+  get calls(): ArmCallRecord[] {
+    return this.http.calls;
+  }
+
   callCount(operation?: string): number {
-    return operation === undefined ? this.calls.length : this.calls.filter((c) => c.operation === operation).length;
+    return this.http.callCount(operation);
   }
 
   get tokenRequests(): readonly TokenRequestRecord[] {
@@ -218,8 +208,7 @@ export class FakeArm {
   }
 
   resetStats(): void {
-    this.calls.length = 0;
-    this.inFlightPeak = this.inFlightNow;
+    this.http.resetStats();
     this.connections = 0;
   }
 
@@ -264,44 +253,18 @@ export class FakeArm {
   }
 
   /** Stops listening and drops keep-alive connections so that the test process can exit. */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    for (const wake of this.sleepers) wake();
-    const server = this.server;
-    if (!server) return;
-    const done = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeAllConnections();
-    await done;
+  close(): Promise<void> {
+    return this.http.close();
   }
 
   // ---- request handling ----
-
-  private latencyFor(operation: string): number {
-    const l = this.latencyMs;
-    if (typeof l === 'number') return l;
-    return (Object.hasOwn(l, operation) ? l[operation] : l['*']) ?? 0;
-  }
-
-  private sleep(ms: number): Promise<void> {
-    if (ms <= 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      const wake = (): void => {
-        clearTimeout(timer);
-        this.sleepers.delete(wake);
-        resolve();
-      };
-      const timer = setTimeout(wake, ms);
-      this.sleepers.add(wake);
-    });
-  }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', this.url);
     const method = req.method ?? 'GET';
     let raw: string;
     try {
-      raw = await readBody(req);
+      raw = (await readBody(req, (max) => new ArmError('RequestEntityTooLarge', `The request body exceeds ${max} bytes.`, 413))).toString('utf8');
     } catch (err) {
       return send(res, err instanceof ArmError ? err.status : 400, err instanceof ArmError ? err.body() : { error: { code: 'BadRequest', message: String(err) } });
     }
@@ -318,11 +281,10 @@ export class FakeArm {
     }
     const request: FakeRequest = { operation, method, path: url.pathname, query: url.searchParams, body, vmSize: vmSizeOf(body) };
     this.calls.push({ operation, method, path: url.pathname, body: method === 'PUT' ? body : undefined, at: Date.now() });
-    this.inFlightNow++;
-    this.inFlightPeak = Math.max(this.inFlightPeak, this.inFlightNow);
+    this.http.enter();
     try {
-      await this.sleep(this.latencyFor(operation));
-      if (this.closed) {
+      await this.http.sleep(latencyFor(this.latencyMs, operation));
+      if (this.http.closed) {
         res.destroy();
         return;
       }
@@ -336,7 +298,7 @@ export class FakeArm {
       const e = err instanceof ArmError ? err : new ArmError('InternalServerError', `fake ARM bug: ${err instanceof Error ? err.stack : String(err)}`, 500);
       send(res, e.status, e.body(), e.headers);
     } finally {
-      this.inFlightNow--;
+      this.http.leave();
     }
   }
 
@@ -373,17 +335,6 @@ export class FakeArm {
 function vmSizeOf(body: unknown): string | undefined {
   const size = (body as { properties?: { hardwareProfile?: { vmSize?: unknown } } } | undefined)?.properties?.hardwareProfile?.vmSize;
   return typeof size === 'string' ? size : undefined;
-}
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw new ArmError('RequestEntityTooLarge', `The request body exceeds ${MAX_BODY_BYTES} bytes.`, 413);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

@@ -10,6 +10,7 @@
  *   `Failed` with the error (how AllocationFailed arrives in real Azure).
  */
 import { ArmError } from './errors.js';
+import { RuleSet, matchesName, type RuleLimits } from '../fault-rules.js';
 
 /** What a rule's predicate sees. */
 export interface FakeRequest {
@@ -25,7 +26,7 @@ export interface FakeRequest {
 
 export type FaultPhase = 'before' | 'after' | 'async';
 
-export interface ArmFaultRule {
+export interface ArmFaultRule extends RuleLimits {
   /** Operation name(s) to hit; all ARM operations when left out. */
   operation?: string | string[];
   /** ARM error code, e.g. `SkuNotAvailable`. */
@@ -38,16 +39,7 @@ export interface ArmFaultRule {
   reset?: boolean;
   /** Adds `Retry-After: <seconds>` to the error reply. */
   retryAfterSeconds?: number;
-  /** Probability 0..1 that a matching request fails; default 1. */
-  rate?: number;
-  /** Fail at most this many requests, then the rule retires. */
-  times?: number;
   when?: (req: FakeRequest) => boolean;
-}
-
-interface LiveRule {
-  rule: ArmFaultRule;
-  remaining: number;
 }
 
 export interface Firing {
@@ -55,43 +47,30 @@ export interface Firing {
   reset: boolean;
 }
 
+/** One set for all phases: a rule only fires in its own (default `before`). */
 export class FaultRules {
-  private rules: LiveRule[] = [];
+  private readonly rules: RuleSet<ArmFaultRule, { phase: FaultPhase; req: FakeRequest }>;
 
-  constructor(private readonly random: () => number) {}
+  constructor(random: () => number) {
+    this.rules = new RuleSet(
+      (rule, { phase, req }) => (rule.phase ?? 'before') === phase && matchesName(rule.operation, req.operation) && (!rule.when || rule.when(req)),
+      random,
+    );
+  }
 
   add(rule: ArmFaultRule): () => void {
-    const live: LiveRule = { rule, remaining: rule.times ?? Infinity };
-    this.rules.push(live);
-    return () => {
-      this.rules = this.rules.filter((r) => r !== live);
-    };
+    return this.rules.add(rule);
   }
 
   clear(): void {
-    this.rules = [];
+    this.rules.clear();
   }
 
   /** The first rule of `phase` that fires for `req`, if any; a firing rule uses up one of its `times`. */
   take(phase: FaultPhase, req: FakeRequest): Firing | undefined {
-    for (const live of this.rules) {
-      const { rule } = live;
-      if ((rule.phase ?? 'before') !== phase || live.remaining <= 0 || !matches(rule.operation, req.operation)) continue;
-      if (rule.when && !rule.when(req)) continue;
-      const rate = rule.rate ?? 1;
-      // Only rate-limited rules draw from the random source, so an always-on rule does not shift
-      // which requests a seeded rate-based rule hits.
-      if (rate < 1 && !(this.random() < rate)) continue;
-      live.remaining--;
-      if (live.remaining <= 0) this.rules = this.rules.filter((r) => r !== live);
-      const headers: Record<string, string> = rule.retryAfterSeconds !== undefined ? { 'retry-after': String(rule.retryAfterSeconds) } : {};
-      return { error: new ArmError(rule.code, rule.message, rule.status, headers), reset: rule.reset === true };
-    }
-    return undefined;
+    const rule = this.rules.take({ phase, req });
+    if (!rule) return undefined;
+    const headers: Record<string, string> = rule.retryAfterSeconds !== undefined ? { 'retry-after': String(rule.retryAfterSeconds) } : {};
+    return { error: new ArmError(rule.code, rule.message, rule.status, headers), reset: rule.reset === true };
   }
-}
-
-function matches(wanted: string | string[] | undefined, operation: string): boolean {
-  if (wanted === undefined) return true;
-  return Array.isArray(wanted) ? wanted.includes(operation) : wanted === operation;
 }

@@ -3,18 +3,18 @@
  * `new EC2Client({ endpoint: fake.endpoint, … })`. Behaviour notes are in index.ts.
  */
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { ACTIONS } from './actions/index.js';
 import { authenticate, parseCredentialScope } from './auth.js';
 import { Ec2Error } from './errors.js';
 import { FaultRules, type AfterEffectRule, type FaultRule } from './faults.js';
 import { Ec2Model } from './model.js';
 import { QueryParams } from './query.js';
-import { mulberry32 } from './random.js';
 import type { FakeAddress, FakeEc2State, FakeInstance, FakeNetworkInterface, FakeVolume } from './resources.js';
 import { createState, type FakeEc2Options, type LatencySetting } from './state.js';
 import { errorDocument, responseDocument, type XmlNode } from './xml.js';
+import { ReseedableRandom } from '../fault-rules.js';
+import { HttpFakeServer, latencyFor, readBody } from '../http-fake-server.js';
 
 export interface CallRecord {
   action: string;
@@ -24,71 +24,56 @@ export interface CallRecord {
   at: number;
 }
 
-const MAX_BODY_BYTES = 1 << 20;
-
 export class FakeEc2 {
   readonly state: FakeEc2State;
-  readonly calls: CallRecord[] = [];
   latencyMs: LatencySetting;
+  private readonly http = new HttpFakeServer<CallRecord>((c) => c.action);
   private readonly model: Ec2Model;
-  private random: () => number;
+  private readonly random: ReseedableRandom;
   private readonly faults: FaultRules;
   private readonly afterEffectFaults: FaultRules;
-  private readonly sleepers = new Set<() => void>();
-  private server: Server | undefined;
-  private url = '';
-  private closed = false;
-  private inFlightNow = 0;
-  private inFlightPeak = 0;
 
   private constructor(options: FakeEc2Options) {
     this.state = createState(options);
     const seed = options.seed ?? 1;
-    this.random = mulberry32(seed);
+    this.random = new ReseedableRandom(seed);
     this.model = new Ec2Model(this.state, options.now ?? Date.now, seed ^ 0x5eed);
-    this.faults = new FaultRules(() => this.random());
-    this.afterEffectFaults = new FaultRules(() => this.random());
+    this.faults = new FaultRules(this.random.next);
+    this.afterEffectFaults = new FaultRules(this.random.next);
     this.latencyMs = options.latencyMs ?? 0;
   }
 
   static async start(options: FakeEc2Options = {}): Promise<FakeEc2> {
     const fake = new FakeEc2(options);
-    await fake.listen();
+    await fake.http.listen(createServer((req, res) => void fake.handle(req, res)), 'http');
     return fake;
-  }
-
-  private async listen(): Promise<void> {
-    const server = createServer((req, res) => void this.handle(req, res));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => resolve());
-    });
-    this.server = server;
-    this.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   }
 
   /** `http://127.0.0.1:PORT`, for the SDK's `endpoint`. */
   get endpoint(): string {
-    return this.url;
+    return this.http.origin;
+  }
+
+  get calls(): CallRecord[] {
+    return this.http.calls;
   }
 
   /** Requests being processed right now (including those waiting out injected latency). */
   get inFlight(): number {
-    return this.inFlightNow;
+    return this.http.inFlight;
   }
 
   /** The most requests ever processed at once since start or `resetStats()`. */
   get peakInFlight(): number {
-    return this.inFlightPeak;
+    return this.http.peakInFlight;
   }
 
   callCount(action?: string): number {
-    return action === undefined ? this.calls.length : this.calls.filter((c) => c.action === action).length;
+    return this.http.callCount(action);
   }
 
   resetStats(): void {
-    this.calls.length = 0;
-    this.inFlightPeak = this.inFlightNow;
+    this.http.resetStats();
   }
 
   /** Makes matching requests fail with `rule.code` before they take effect; returns the rule's remover. */
@@ -108,7 +93,7 @@ export class FakeEc2 {
 
   /** Restarts the random source behind rate-based faults. */
   reseed(seed: number): void {
-    this.random = mulberry32(seed);
+    this.random.reseed(seed);
   }
 
   // ---- accessors for assertions (the lifecycle is brought up to date first) ----
@@ -145,49 +130,22 @@ export class FakeEc2 {
   }
 
   /** Stops listening and drops keep-alive connections so that the test process can exit. */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    for (const wake of this.sleepers) wake();
-    const server = this.server;
-    if (!server) return;
-    const done = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeAllConnections();
-    await done;
+  close(): Promise<void> {
+    return this.http.close();
   }
 
   // ---- request handling ----
 
-  private latencyFor(action: string): number {
-    const l = this.latencyMs;
-    if (typeof l === 'number') return l;
-    return (Object.hasOwn(l, action) ? l[action] : l['*']) ?? 0;
-  }
-
-  private sleep(ms: number): Promise<void> {
-    if (ms <= 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      const wake = (): void => {
-        clearTimeout(timer);
-        this.sleepers.delete(wake);
-        resolve();
-      };
-      const timer = setTimeout(wake, ms);
-      this.sleepers.add(wake);
-    });
-  }
-
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    this.inFlightNow++;
-    this.inFlightPeak = Math.max(this.inFlightPeak, this.inFlightNow);
+    this.http.enter();
     const requestId = randomUUID();
     try {
       const params = await readParams(req);
       const action = params.get('Action') ?? '';
       const scope = parseCredentialScope(req.headers.authorization);
       this.calls.push({ action, params, region: scope?.region ?? '', at: this.model.now() });
-      await this.sleep(this.latencyFor(action));
-      if (this.closed) {
+      await this.http.sleep(latencyFor(this.latencyMs, action));
+      if (this.http.closed) {
         res.destroy();
         return;
       }
@@ -198,7 +156,7 @@ export class FakeEc2 {
       const e = err instanceof Ec2Error ? err : new Ec2Error('InternalError', `fake EC2 bug: ${err instanceof Error ? err.message : String(err)}`);
       send(res, e.status, errorDocument(e.code, e.message, requestId), requestId);
     } finally {
-      this.inFlightNow--;
+      this.http.leave();
     }
   }
 
@@ -218,14 +176,8 @@ export class FakeEc2 {
 
 async function readParams(req: IncomingMessage): Promise<URLSearchParams> {
   if (req.method === 'GET') return new URL(req.url ?? '/', 'http://fake').searchParams;
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw new Ec2Error('InvalidParameterValue', `Request body exceeds ${MAX_BODY_BYTES} bytes`, 413);
-    chunks.push(chunk);
-  }
-  return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+  const body = await readBody(req, (max) => new Ec2Error('InvalidParameterValue', `Request body exceeds ${max} bytes`, 413));
+  return new URLSearchParams(body.toString('utf8'));
 }
 
 function send(res: ServerResponse, status: number, xml: string, requestId: string): void {

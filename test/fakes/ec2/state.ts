@@ -16,9 +16,9 @@ import {
   type SecurityGroupSeed,
   type SubnetSeed,
 } from './seeds.js';
+import type { LatencySetting } from '../http-fake-server.js';
 
-/** Delay before answering: one figure for every action, or per action name (`'*'` for the rest). */
-export type LatencySetting = number | Readonly<Record<string, number>>;
+export type { LatencySetting };
 
 export interface FakeEc2Options {
   /** Default `us-east-1`. */

@@ -4,8 +4,7 @@
  * index.ts.
  */
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { IamError, VpcError, errorBody, iamErrorBody } from './errors.js';
 import { FaultRules, StartFailures, type FakeRequest, type FaultRule, type StartFailureRule } from './faults.js';
 import { authenticate, issueToken } from './iam.js';
@@ -13,7 +12,8 @@ import { VpcModel } from './model.js';
 import type { FakeInstance, FakeVpcState } from './resources.js';
 import { findRoute, type Route } from './routes.js';
 import { createState, type FakeVpcOptions, type LatencySetting } from './state.js';
-import { seededRandom } from '../../../bench/stats.js';
+import { ReseedableRandom } from '../fault-rules.js';
+import { HttpFakeServer, latencyFor, readBody } from '../http-fake-server.js';
 
 export interface CallRecord extends FakeRequest {
   authorization: string | undefined;
@@ -25,7 +25,6 @@ export interface CallRecord extends FakeRequest {
 /** A rule for `failAfterEffect`: the code defaults to `internal_error` (HTTP 500). */
 export type AfterEffectRule = FaultRule;
 
-const MAX_BODY_BYTES = 1 << 20;
 const VERSION = /^(\d{4})-(\d{2})-(\d{2})$/;
 
 interface Outcome {
@@ -36,78 +35,65 @@ interface Outcome {
 
 export class FakeVpc {
   readonly state: FakeVpcState;
-  readonly calls: CallRecord[] = [];
   latencyMs: LatencySetting;
+  private readonly http = new HttpFakeServer<CallRecord>((c) => c.operation);
   private readonly model: VpcModel;
-  private random: () => number;
+  private readonly random: ReseedableRandom;
   private readonly faults: FaultRules;
   private readonly afterEffectFaults: FaultRules;
   private readonly startFailures = new StartFailures();
-  private readonly sleepers = new Set<() => void>();
-  private server: Server | undefined;
-  private url = '';
-  private closed = false;
-  private inFlightNow = 0;
-  private inFlightPeak = 0;
 
   private constructor(options: FakeVpcOptions) {
     this.state = createState(options);
     const seed = options.seed ?? 1;
-    this.random = seededRandom(seed);
+    this.random = new ReseedableRandom(seed);
     this.model = new VpcModel(this.state, options.now ?? Date.now, seed ^ 0x5eed);
-    this.faults = new FaultRules(() => this.random());
-    this.afterEffectFaults = new FaultRules(() => this.random());
+    this.faults = new FaultRules(this.random.next);
+    this.afterEffectFaults = new FaultRules(this.random.next);
     this.latencyMs = options.latencyMs ?? 0;
   }
 
   static async start(options: FakeVpcOptions = {}): Promise<FakeVpc> {
     const fake = new FakeVpc(options);
-    await fake.listen();
+    await fake.http.listen(createServer((req, res) => void fake.handle(req, res)), 'http');
     return fake;
-  }
-
-  private async listen(): Promise<void> {
-    const server = createServer((req, res) => void this.handle(req, res));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => resolve());
-    });
-    this.server = server;
-    this.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   }
 
   /** `http://127.0.0.1:PORT`: the Global Tagging endpoint. */
   get endpoint(): string {
-    return this.url;
+    return this.http.origin;
   }
 
   /** For IBMCLOUD_VPC_ENDPOINT. */
   get vpcEndpoint(): string {
-    return `${this.url}/v1`;
+    return `${this.http.origin}/v1`;
   }
 
   /** For IBMCLOUD_IAM_ENDPOINT. */
   get iamEndpoint(): string {
-    return `${this.url}/identity/token`;
+    return `${this.http.origin}/identity/token`;
+  }
+
+  get calls(): CallRecord[] {
+    return this.http.calls;
   }
 
   /** Requests being processed now (including those waiting out injected latency). */
   get inFlight(): number {
-    return this.inFlightNow;
+    return this.http.inFlight;
   }
 
   /** The most requests processed at once since start or `resetStats()`. */
   get peakInFlight(): number {
-    return this.inFlightPeak;
+    return this.http.peakInFlight;
   }
 
   callCount(operation?: string): number {
-    return operation === undefined ? this.calls.length : this.calls.filter((c) => c.operation === operation).length;
+    return this.http.callCount(operation);
   }
 
   resetStats(): void {
-    this.calls.length = 0;
-    this.inFlightPeak = this.inFlightNow;
+    this.http.resetStats();
   }
 
   /** Matching requests fail with the rule's error before they take effect; returns the remover. */
@@ -136,7 +122,7 @@ export class FakeVpc {
 
   /** Restarts the random source behind rate-based faults. */
   reseed(seed: number): void {
-    this.random = seededRandom(seed);
+    this.random.reseed(seed);
   }
 
   /** Revokes every IAM token issued so far (the VPC then answers 401 to them); returns how many. */
@@ -178,45 +164,18 @@ export class FakeVpc {
   }
 
   /** Stops listening and drops keep-alive connections so that the test process can exit. */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    for (const wake of this.sleepers) wake();
-    const server = this.server;
-    if (!server) return;
-    const done = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeAllConnections();
-    await done;
+  close(): Promise<void> {
+    return this.http.close();
   }
 
   // ---- request handling ----
 
-  private latencyFor(operation: string): number {
-    const l = this.latencyMs;
-    if (typeof l === 'number') return l;
-    return (Object.hasOwn(l, operation) ? l[operation] : l['*']) ?? 0;
-  }
-
-  private sleep(ms: number): Promise<void> {
-    if (ms <= 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      const wake = (): void => {
-        clearTimeout(timer);
-        this.sleepers.delete(wake);
-        resolve();
-      };
-      const timer = setTimeout(wake, ms);
-      this.sleepers.add(wake);
-    });
-  }
-
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    this.inFlightNow++;
-    this.inFlightPeak = Math.max(this.inFlightPeak, this.inFlightNow);
+    this.http.enter();
     const trace = randomUUID();
     try {
       const url = new URL(req.url ?? '/', 'http://fake');
-      const raw = await readBody(req);
+      const raw = await readBody(req, (max) => new VpcError('http_request_size_exceeded', `The request body exceeds ${max} bytes.`, 413));
       const found = findRoute(req.method ?? 'GET', url.pathname.replace(/\/+$/, '') || '/');
       if (!found) {
         send(res, errorOutcome(new VpcError('invalid_route', `The requested route ${req.method} ${url.pathname} does not exist.`, 404), trace, this.iamEndpoint), trace);
@@ -235,8 +194,8 @@ export class FakeVpc {
         status: 0,
       };
       this.calls.push(call);
-      await this.sleep(this.latencyFor(route.operation));
-      if (this.closed) {
+      await this.http.sleep(latencyFor(this.latencyMs, route.operation));
+      if (this.http.closed) {
         res.destroy();
         return;
       }
@@ -258,7 +217,7 @@ export class FakeVpc {
     } catch (err) {
       send(res, errorOutcome(err, trace, this.iamEndpoint), trace);
     } finally {
-      this.inFlightNow--;
+      this.http.leave();
     }
   }
 
@@ -291,17 +250,6 @@ function parseBody(route: Route, raw: Buffer): unknown {
   } catch {
     throw new VpcError('bad_request', 'The request body is not valid JSON.');
   }
-}
-
-async function readBody(req: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw new VpcError('http_request_size_exceeded', `The request body exceeds ${MAX_BODY_BYTES} bytes.`, 413);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
 }
 
 function errorOutcome(err: unknown, trace: string, iamUrl: string): Outcome {

@@ -5,6 +5,7 @@
  * status reason (IBM's way of reporting no capacity after answering 201).
  */
 import { VpcError } from './errors.js';
+import { RuleSet, matchesName, type RuleLimits } from '../fault-rules.js';
 import type { FakeInstance, FakeStatusReason } from './resources.js';
 
 /** What a predicate sees of a request. */
@@ -19,7 +20,7 @@ export interface FakeRequest {
   body: unknown;
 }
 
-export interface FaultRule {
+export interface FaultRule extends RuleLimits {
   /** Operation name(s); all operations when left out. */
   operation?: string | string[];
   /** IBM error code; default `internal_error`. */
@@ -29,10 +30,6 @@ export interface FaultRule {
   status?: number;
   /** Sent as `Retry-After`. */
   retryAfterSeconds?: number;
-  /** Probability 0..1 that a matching request fails; default 1. */
-  rate?: number;
-  /** Fail at most this many requests, then the rule retires. */
-  times?: number;
   when?: (req: FakeRequest) => boolean;
 }
 
@@ -46,75 +43,45 @@ export interface StartFailureRule {
   when?: (instance: FakeInstance) => boolean;
 }
 
-interface Live<R> {
-  rule: R;
-  remaining: number;
-}
-
-const matches = (wanted: string | string[] | undefined, value: string): boolean =>
-  wanted === undefined || (Array.isArray(wanted) ? wanted.includes(value) : wanted === value);
-
+/** Rules keyed by operation, firing as IBM errors. */
 export class FaultRules {
-  private rules: Live<FaultRule>[] = [];
+  private readonly rules: RuleSet<FaultRule, FakeRequest>;
 
-  constructor(private readonly random: () => number) {}
+  constructor(random: () => number) {
+    this.rules = new RuleSet((rule, req) => matchesName(rule.operation, req.operation) && (!rule.when || rule.when(req)), random);
+  }
 
   add(rule: FaultRule): () => void {
-    const live = { rule, remaining: rule.times ?? Infinity };
-    this.rules.push(live);
-    return () => {
-      this.rules = this.rules.filter((r) => r !== live);
-    };
+    return this.rules.add(rule);
   }
 
   clear(): void {
-    this.rules = [];
+    this.rules.clear();
   }
 
   /** The error the first firing rule calls for, if any; a firing rule uses up one of its `times`. */
   take(req: FakeRequest): VpcError | undefined {
-    for (const live of this.rules) {
-      const { rule } = live;
-      if (live.remaining <= 0 || !matches(rule.operation, req.operation)) continue;
-      if (rule.when && !rule.when(req)) continue;
-      const rate = rule.rate ?? 1;
-      // Only rate-limited rules draw from the random source, so that adding an always-on rule does
-      // not change which requests a seeded rate-based rule hits.
-      if (rate < 1 && !(this.random() < rate)) continue;
-      live.remaining--;
-      if (live.remaining <= 0) this.rules = this.rules.filter((r) => r !== live);
-      const code = rule.code ?? 'internal_error';
-      return new VpcError(code, rule.message, rule.status, undefined, rule.retryAfterSeconds);
-    }
-    return undefined;
+    const rule = this.rules.take(req);
+    return rule && new VpcError(rule.code ?? 'internal_error', rule.message, rule.status, undefined, rule.retryAfterSeconds);
   }
 }
 
+/** Rules keyed by instance profile, deciding at creation that an instance will end `failed`. */
 export class StartFailures {
-  private rules: Live<StartFailureRule>[] = [];
+  private readonly rules = new RuleSet<StartFailureRule, FakeInstance>((rule, instance) => matchesName(rule.profile, instance.profile) && (!rule.when || rule.when(instance)));
 
   add(rule: StartFailureRule): () => void {
-    const live = { rule, remaining: rule.times ?? Infinity };
-    this.rules.push(live);
-    return () => {
-      this.rules = this.rules.filter((r) => r !== live);
-    };
+    return this.rules.add(rule);
   }
 
   clear(): void {
-    this.rules = [];
+    this.rules.clear();
   }
 
   take(instance: FakeInstance): FakeStatusReason | undefined {
-    for (const live of this.rules) {
-      const { rule } = live;
-      if (live.remaining <= 0 || !matches(rule.profile, instance.profile)) continue;
-      if (rule.when && !rule.when(instance)) continue;
-      live.remaining--;
-      if (live.remaining <= 0) this.rules = this.rules.filter((r) => r !== live);
-      const code = rule.code ?? 'cannot_start_capacity';
-      return { code, message: rule.message ?? (code === 'cannot_start_capacity' ? `Insufficient capacity for profile ${instance.profile} in zone ${instance.zone}.` : `The instance could not start (${code}).`) };
-    }
-    return undefined;
+    const rule = this.rules.take(instance);
+    if (!rule) return undefined;
+    const code = rule.code ?? 'cannot_start_capacity';
+    return { code, message: rule.message ?? (code === 'cannot_start_capacity' ? `Insufficient capacity for profile ${instance.profile} in zone ${instance.zone}.` : `The instance could not start (${code}).`) };
   }
 }

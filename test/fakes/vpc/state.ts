@@ -22,9 +22,9 @@ import {
   type SubnetSeed,
   type VpcSeed,
 } from './seeds.js';
+import type { LatencySetting } from '../http-fake-server.js';
 
-/** Delay before answering: one figure for every operation, or per operation name (`'*'` for the rest). */
-export type LatencySetting = number | Readonly<Record<string, number>>;
+export type { LatencySetting };
 
 export interface FakeVpcOptions {
   /** Default `us-south`, zones `<region>-1..3`. */

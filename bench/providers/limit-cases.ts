@@ -1,0 +1,24 @@
+/** The rate-limiter settings every provider's benchmark is measured under, and its results table head. */
+
+export interface Limits {
+  rate: number;
+  burst: number;
+  maxInFlight: number;
+}
+
+export interface LimitCase extends Limits {
+  label: string;
+}
+
+const labelled = (name: string, l: Limits): LimitCase => ({ label: `${name} (${l.rate}/s, burst ${l.burst}, ${l.maxInFlight} in flight)`, ...l });
+
+/** Bound by the rate, bound by the in-flight slots, and the provider's own defaults. */
+export function limitCases(defaults: Limits): LimitCase[] {
+  return [labelled('rate-bound', { rate: 100, burst: 20, maxInFlight: 16 }), labelled('slot-bound', { rate: 1000, burst: 1000, maxInFlight: 8 }), labelled('defaults', defaults)];
+}
+
+/** Prints a markdown table's header row and separator. */
+export function printTableHead(columns: string[]): void {
+  console.log(`| ${columns.join(' | ')} |`);
+  console.log(`|${'---|'.repeat(columns.length)}`);
+}
