@@ -10,7 +10,6 @@ import type { ProviderPlugin } from '../providers/registry.js';
 import { TagKey } from '../providers/naming.js';
 import { InstanceReaper } from '../shim/instance-reaper.js';
 import { SandboxStore } from '../shim/sandbox-store.js';
-import { assembleDaemon } from './daemon-assembly.js';
 import { VERSION } from '../version.js';
 import { WebhookServer, flagsByName, loadWebhookConfig, webhookOptions } from '../webhook/index.js';
 import { normalizeGoFlags } from './go-flags.js';
@@ -55,6 +54,8 @@ function daemonCommand(program: Command): void {
         }
       }
       const provider = await plugin.create(host, sources);
+      // Loaded here, not at the top: the Kubernetes and gRPC clients cost ≈ 1 s that `version` and `--help` need not pay.
+      const { assembleDaemon } = await import('./daemon-assembly.js');
       const { daemon, stop } = await assembleDaemon({ config, provider, logger, env: process.env });
       let signals = 0;
       const onSignal = (sig: NodeJS.Signals): void => {
