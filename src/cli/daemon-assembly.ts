@@ -17,7 +17,10 @@ export const VM_RESOURCE = 'kata.peerpods.io/vm';
 export interface Assembled {
   daemon: Daemon;
   kube: KubeIntegration | undefined;
-  /** Stops the daemon (VMs keep running), capacity advertising, and pending cluster bookkeeping. */
+  /**
+   * Stops the daemon (VMs keep running), capacity advertising, and waits for pending cluster
+   * bookkeeping (PeerPod creates and releases). Safe to call more than once.
+   */
   stop(): Promise<void>;
 }
 

@@ -20,7 +20,9 @@ export interface CapacityOptions {
 }
 
 export interface Capacity {
+  /** Feed it to the daemon: creates and their failures drive the devices' health. */
   observer: SandboxObserver;
+  /** Ends advertising (the kubelet then sees the devices go). Idempotent. */
   stop(): Promise<void>;
 }
 

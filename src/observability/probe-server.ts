@@ -40,7 +40,10 @@ export class ProbeServer {
     return this.boundPort;
   }
 
-  /** Binds `host:port` (port 0: any free port). Resolves once bound, or at once if the port is busy (retried). */
+  /**
+   * Binds `host:port` (port 0: any free port). Resolves once bound, or at once if the port is busy
+   * (retried every second until `close()`). Call once per ProbeServer.
+   */
   listen(port: number, host?: string): Promise<void> {
     const server = createServer((req, res) => {
       void this.answer(req.url ?? '/').then(
@@ -81,6 +84,7 @@ export class ProbeServer {
     });
   }
 
+  /** Stops retrying and closes the listener and its connections. Idempotent. */
   async close(): Promise<void> {
     this.closing = true;
     if (this.retry) clearTimeout(this.retry);

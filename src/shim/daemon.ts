@@ -59,8 +59,8 @@ export class Daemon {
   private readonly provider: Provider;
   private readonly tunnel: AgentTunnel;
   private listener: UnixListener | undefined;
+  /** Set by the first `stop()`; also what `/readyz` reads. */
   private stopped: Promise<void> | undefined;
-  private stopping = false;
 
   constructor(private readonly deps: DaemonDeps) {
     const { config, logger, metrics } = deps;
@@ -90,10 +90,9 @@ export class Daemon {
     metrics?.trackSandboxes(() => this.manager.countByPhase());
     this.server = new TtrpcServer({ logger: logger.child({ component: 'ttrpc' }) });
     registerHypervisorServices(this.server, this.manager);
-    const manager = this.manager;
     this.reaper = new InstanceReaper({
       provider,
-      ownership: { sandboxIds: () => manager.sandboxIds(), instanceIds: () => manager.instanceIds(), externalInstanceIds: deps.externalOwners },
+      ownership: { sandboxIds: () => this.manager.sandboxIds(), instanceIds: () => this.manager.instanceIds(), externalInstanceIds: deps.externalOwners },
       clusterName: config.clusterName,
       nodeName: config.nodeName,
       periodMs: config.reaperPeriodMs,
@@ -105,7 +104,7 @@ export class Daemon {
       ? new ProbeServer(
           {
             socketPath: () => this.listener?.path,
-            serving: () => !this.stopping,
+            serving: () => this.stopped === undefined,
             podsReady: deps.podsReady,
             metrics: metrics ? () => metrics.text() : undefined,
           },
@@ -182,7 +181,6 @@ export class Daemon {
     this.stopped ??= (async () => {
       const log = this.deps.logger.child({ component: 'daemon' });
       log.info({ graceMs: this.deps.config.shutdownGraceMs }, 'shutting down: no new calls; VMs are left running');
-      this.stopping = true;
       await this.reaper.stop();
       this.manager.stop();
       await this.server.shutdown(this.deps.config.shutdownGraceMs);

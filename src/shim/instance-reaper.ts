@@ -98,7 +98,10 @@ export class InstanceReaper {
     return result;
   }
 
-  /** Runs a pass every `periodMs` until `stop()`; a failing pass is logged and the loop goes on. */
+  /**
+   * Runs a pass every `periodMs` until `stop()`; a failing pass is logged and the loop goes on. A
+   * second `start()` does nothing; `stop()` waits for a pass in progress and may be called twice.
+   */
   start(): void {
     if (this.o.periodMs <= 0 || this.loop) return;
     const signal = this.stopping.signal;

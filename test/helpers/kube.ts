@@ -1,16 +1,13 @@
 /**
  * A fake kube-apiserver with the client-node APIs and a capturing logger, for the src/k8s tests.
  */
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { makeKubeApis, type KubeApis } from '../../src/k8s/clients.js';
 import { FakeKubeApiServer, type FakeKubeOptions } from '../fakes/kube/index.js';
+import { captureLogger, type LogLine } from './capture-logger.js';
 
-export interface LogLine {
-  level: number;
-  msg: string;
-  component?: string;
-  [key: string]: unknown;
-}
+export { captureLogger, type LogLine };
+
 
 export interface KubeUnderTest {
   fake: FakeKubeApiServer;
@@ -23,11 +20,6 @@ export interface KubeUnderTest {
 /** Retries without real waiting. */
 export const FAST_RETRY = { attempts: 4, backoff: { initialMs: 1, maxMs: 5, jitter: 0 } };
 
-export function captureLogger(): { logger: Logger; logs: LogLine[] } {
-  const logs: LogLine[] = [];
-  const logger = pino({ level: 'debug' }, { write: (line: string) => void logs.push(JSON.parse(line) as LogLine) });
-  return { logger, logs };
-}
 
 /** Starts the fake (RBAC on unless told otherwise) with a node `node-a`. */
 export async function startKube(options: FakeKubeOptions = {}): Promise<KubeUnderTest> {
