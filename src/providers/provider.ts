@@ -64,6 +64,14 @@ export interface Provider {
   /** Instances carrying every tag in `tags` (how leaked or half-created instances are found). */
   listInstances(tags: Readonly<Record<string, string>>, signal: AbortSignal): Promise<InstanceSummary[]>;
 
+  /**
+   * Resolves with a description (state, the VM's last console lines when readable) once the
+   * instance has stopped running; resolves `undefined` when `signal` ends first. Never rejects. The
+   * daemon watches a new instance this way while it waits for the forwarder, so a pod VM image that
+   * powers off or crashes fails StartVM at once, not at PROXY_TIMEOUT. Optional.
+   */
+  watchForExit?(instance: Instance, signal: AbortSignal): Promise<string | undefined>;
+
   /** Releases the provider's own resources (clients, timers). Instances are left running. */
   teardown(): Promise<void>;
 

@@ -38,6 +38,10 @@ export class InstrumentedProvider implements Provider {
     return this.inner.teardown();
   }
 
+  get watchForExit(): Provider['watchForExit'] {
+    return this.inner.watchForExit?.bind(this.inner);
+  }
+
   private async track<T>(operation: ProviderOperation, signal: AbortSignal, call: () => Promise<T>): Promise<T> {
     try {
       const out = await call();

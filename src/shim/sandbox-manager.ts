@@ -252,10 +252,7 @@ export class SandboxManager {
         this.observe.startPhase(who, 'pod_network', performance.now() - t);
       }
       const t = performance.now();
-      await this.o.tunnel.open(
-        { sandboxId: id, socketPath: this.o.store.agentSocketPath(id), instance, instanceName: state.instanceName },
-        callSignal,
-      );
+      await this.openTunnelWatchingInstance(id, state.instanceName, instance, callSignal);
       this.observe.startPhase(who, 'agent_tunnel', performance.now() - t);
       this.observe.startPhase(who, 'total', performance.now() - started);
       log.info({ totalMs: Math.round(performance.now() - started) }, `sandbox ${id} started`);
@@ -267,6 +264,31 @@ export class SandboxManager {
       throw reason;
     } finally {
       sb.startAbort = undefined;
+    }
+  }
+
+  /**
+   * Opens the agent tunnel while the provider (when it can) watches the instance: a VM that stops
+   * before its forwarder answers ends the wait at once with the provider's account of it.
+   */
+  private async openTunnelWatchingInstance(id: string, instanceName: string, instance: Instance, callSignal: AbortSignal): Promise<void> {
+    const watchEnd = new AbortController();
+    const openSignal = AbortSignal.any([callSignal, watchEnd.signal]);
+    let exited: string | undefined;
+    void this.o.provider.watchForExit?.(instance, openSignal).then((reason) => {
+      if (reason === undefined || openSignal.aborted) return;
+      exited = reason;
+      watchEnd.abort();
+    });
+    try {
+      await this.o.tunnel.open({ sandboxId: id, socketPath: this.o.store.agentSocketPath(id), instance, instanceName }, openSignal);
+    } catch (err) {
+      if (exited !== undefined && !callSignal.aborted) {
+        throw new ShimError('UNAVAILABLE', `pod VM ${instanceName} (${instance.id}) stopped before its agent-protocol-forwarder answered: ${exited}`, { cause: err });
+      }
+      throw err;
+    } finally {
+      watchEnd.abort();
     }
   }
 

@@ -20,6 +20,10 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Default 30 s. */
   timeoutMs?: number;
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Written to the command's stdin, which is then closed. */
+  input?: string | Buffer;
 }
 
 /** Runs `argv` and resolves with its stdout; rejects with a CommandError. */
@@ -27,7 +31,7 @@ export function runCommand(argv: readonly string[], options: RunOptions = {}): P
   const [cmd, ...args] = argv;
   if (!cmd) return Promise.reject(new Error('empty command'));
   return new Promise((resolve, reject) => {
-    execFile(cmd, args, { signal: options.signal, timeout: options.timeoutMs ?? 30_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+    const child = execFile(cmd, args, { signal: options.signal, timeout: options.timeoutMs ?? 30_000, maxBuffer: 16 << 20, cwd: options.cwd, env: options.env }, (err, stdout, stderr) => {
       if (err) {
         const code = typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : null;
         reject(new CommandError(argv, code, stderr || err.message));
@@ -35,6 +39,10 @@ export function runCommand(argv: readonly string[], options: RunOptions = {}): P
         resolve(stdout);
       }
     });
+    if (options.input !== undefined) {
+      child.stdin?.on('error', () => undefined); // a command that exits without reading is reported by its status
+      child.stdin?.end(options.input);
+    }
   });
 }
 

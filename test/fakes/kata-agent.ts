@@ -41,6 +41,8 @@ export interface FakeKataAgentOptions {
   delays?: Record<string, number>;
   /** Errors to answer with instead of a result, keyed like `delays`. */
   errors?: Record<string, TtrpcError>;
+  /** Called for every call as it arrives (the stand-in in the pod VM prints them to the console). */
+  onCall?: (call: RecordedCall) => void;
   /** What Health/Check reports (default SERVING). */
   healthStatus?: HealthCheckResponse_ServingStatus;
   /** What Health/Version reports as agent_version. */
@@ -74,6 +76,7 @@ export class FakeKataAgent {
   readonly errors: Map<string, TtrpcError>;
   healthStatus: HealthCheckResponse_ServingStatus;
   agentVersion: string;
+  onCall: ((call: RecordedCall) => void) | undefined;
   private closed = false;
 
   private constructor(
@@ -85,6 +88,7 @@ export class FakeKataAgent {
     this.delays = new Map(Object.entries(options.delays ?? {}));
     this.errors = new Map(Object.entries(options.errors ?? {}));
     this.healthStatus = options.healthStatus ?? HealthCheckResponse_ServingStatus.SERVING;
+    this.onCall = options.onCall;
     this.agentVersion = options.agentVersion ?? '3.0.0-fake';
   }
 
@@ -105,7 +109,9 @@ export class FakeKataAgent {
 
   private async handle(payload: Buffer, ctx: CallContext): Promise<Uint8Array> {
     const { service, method } = ctx;
-    this.calls.push({ service, method, payload: Buffer.from(payload), metadata: [...ctx.metadata], at: Date.now() });
+    const call = { service, method, payload: Buffer.from(payload), metadata: [...ctx.metadata], at: Date.now() };
+    this.calls.push(call);
+    this.onCall?.(call);
     const delay = this.lookup(this.delays, service, method);
     if (delay !== undefined && delay > 0) await sleep(delay, ctx.signal);
     const error = this.lookup(this.errors, service, method);

@@ -55,6 +55,9 @@ export interface VolumeInfo {
 
 export const domainUuid = (d: DomainRef): string => uuidFromBytes(d.uuid);
 
+/** libvirt's version numbers (major * 1_000_000 + minor * 1000 + release) as `major.minor.release`. */
+export const versionString = (v: number): string => `${Math.floor(v / 1_000_000)}.${Math.floor(v / 1000) % 1000}.${v % 1000}`;
+
 export interface LibvirtApi {
   /** Where the API is connected, for messages. */
   readonly description: string;
@@ -62,6 +65,11 @@ export interface LibvirtApi {
   /** Domain capabilities of one arch and virt type (firmware files, launch security support). */
   domainCapabilities(arch: string, virtType: string, signal: AbortSignal): Promise<string>;
   hypervisorVersion(signal: AbortSignal): Promise<string>;
+  /**
+   * The libvirt version of the daemon at the other end (virConnectGetLibVersion):
+   * major * 1_000_000 + minor * 1000 + release, e.g. 10_005_000 for 10.5.0.
+   */
+  libVersion(signal: AbortSignal): Promise<number>;
 
   lookupDomainByName(name: string, signal: AbortSignal): Promise<DomainRef | undefined>;
   lookupDomainByUuid(uuid: string, signal: AbortSignal): Promise<DomainRef | undefined>;
@@ -165,8 +173,12 @@ export class RpcLibvirtApi implements LibvirtApi {
   }
 
   async hypervisorVersion(signal: AbortSignal): Promise<string> {
-    const v = Number((await this.call('version', Proc.CONNECT_GET_VERSION, EMPTY, signal)).uhyper());
-    return `${Math.floor(v / 1_000_000)}.${Math.floor(v / 1000) % 1000}.${v % 1000}`;
+    return versionString(Number((await this.call('version', Proc.CONNECT_GET_VERSION, EMPTY, signal)).uhyper()));
+  }
+
+  // remote_protocol.x: no arguments; remote_connect_get_lib_version_ret { unsigned hyper lib_ver; }.
+  async libVersion(signal: AbortSignal): Promise<number> {
+    return Number((await this.call('library version', Proc.CONNECT_GET_LIB_VERSION, EMPTY, signal)).uhyper());
   }
 
   lookupDomainByName(name: string, signal: AbortSignal): Promise<DomainRef | undefined> {

@@ -9,8 +9,9 @@
  * defined before its volumes exist is valid and deleting it finds exactly its volumes.
  *
  * - x86_64: machine q35; `<cpu mode='host-model'/>` with KVM (TCG takes QEMU's default model);
- *   firmware → a read-only pflash loader (libvirt makes the NVRAM); SEV-SNP → `<launchSecurity type='sev-snp'>`,
- *   the firmware as a ROM, IOMMU on for virtio devices, no balloon, no core dumps.
+ *   firmware → a read-only pflash loader (libvirt makes the NVRAM); SEV-SNP (libvirt >= 10.5.0, checked at
+ *   start-up) → `<launchSecurity type='sev-snp'><policy>`, the firmware as a stateless ROM, host-passthrough
+ *   CPU, IOMMU on for virtio devices, no balloon, no core dumps.
  * - s390x: machine s390-ccw-virtio, sclp console, IOMMU on for virtio devices (Secure Execution
  *   needs it), `<launchSecurity type='s390-pv'/>` for Secure Execution.
  * - aarch64: machine virt, `cpu mode='host-passthrough'` with KVM and `maximum` under TCG.
@@ -23,8 +24,15 @@ export type LaunchSecurity = '' | 's390-pv' | 'sev-snp';
 
 export const SUPPORTED_ARCHES: readonly Arch[] = ['x86_64', 's390x', 'aarch64'];
 
-/** The guest policy SNP guests get: SMT allowed, bit 17 reserved-1 (the AMD SEV-SNP ABI default). */
+/**
+ * The SNP guest policy (64 bits, SEV-SNP firmware ABI §4.3): bit 16 SMT allowed, bit 17 reserved and
+ * must be 1, no minimum ABI version, no debugging, no migration agent. libvirt's documented example
+ * and QEMU's default (https://libvirt.org/formatdomain.html#launch-security).
+ */
 export const SEV_SNP_POLICY = '0x00030000';
+
+/** The first libvirt release that knows `<launchSecurity type='sev-snp'>`, as virConnectGetLibVersion counts. */
+export const SEV_SNP_MIN_LIBVIRT = 10_005_000;
 
 export interface DomainSpec {
   name: string;
@@ -59,13 +67,16 @@ export function domainElement(s: DomainSpec): XmlElement {
   const virtioDriver = (attrs: Record<string, string | undefined>): XmlElement => el('driver', { ...attrs, iommu });
 
   // An explicit loader, not `firmware='efi'` autoselection: libvirt refuses the two together.
+  // SEV-SNP: the firmware is part of the launch measurement, so it is a ROM with no NVRAM; `stateless='yes'`
+  // (libvirt >= 8.6.0) says so and makes libvirt refuse to attach any
+  // (https://libvirt.org/formatdomain.html#bios-bootloader).
   const os = el(
     'os',
     {},
     text('type', 'hvm', { arch: s.arch, machine: MACHINE[s.arch] }),
     s.firmware && s.arch !== 's390x'
       ? s.launchSecurity === 'sev-snp'
-        ? text('loader', s.firmware, { type: 'rom' })
+        ? text('loader', s.firmware, { type: 'rom', stateless: 'yes' })
         : text('loader', s.firmware, { readonly: 'yes', type: 'pflash' })
       : undefined,
     s.kernel ? [text('kernel', s.kernel.path), s.kernel.initrd ? text('initrd', s.kernel.initrd) : undefined, s.kernel.cmdline ? text('cmdline', s.kernel.cmdline) : undefined] : undefined,
@@ -129,8 +140,21 @@ export function domainElement(s: DomainSpec): XmlElement {
     text('on_crash', 'destroy'),
     devices,
     s.launchSecurity === 's390-pv' ? el('launchSecurity', { type: 's390-pv' }) : undefined,
-    s.launchSecurity === 'sev-snp' ? el('launchSecurity', { type: 'sev-snp' }, text('policy', SEV_SNP_POLICY)) : undefined,
+    s.launchSecurity === 'sev-snp' ? sevSnpLaunchSecurity() : undefined,
   );
+}
+
+/**
+ * `<launchSecurity type='sev-snp'>` as libvirt documents it (since 10.5.0,
+ * https://libvirt.org/formatdomain.html#launch-security): `policy` is the one element its schema
+ * requires. `cbitpos` and `reducedPhysBits` are host-dependent and optional in the schema; left out,
+ * libvirt fills them from the host's SEV capabilities (`virsh domcapabilities`) when the guest starts,
+ * which is right on every SNP host where a fixed value would not be. The other attributes and elements
+ * (`kernelHashes`, `authorKey`, `vcek`, `guestVisibleWorkarounds`, `idBlock`, `idAuth`, `hostData`) are
+ * optional attestation inputs this provider has no configuration for.
+ */
+function sevSnpLaunchSecurity(): XmlElement {
+  return el('launchSecurity', { type: 'sev-snp' }, text('policy', SEV_SNP_POLICY));
 }
 
 export function domainXml(s: DomainSpec): string {

@@ -67,3 +67,16 @@ export function knownFirmware(domainCapabilitiesXml: string): string[] {
   const loader = find(parseXml(domainCapabilitiesXml), 'os', 'loader');
   return loader ? elements(loader, 'value').map((v) => textOf(v).trim()) : [];
 }
+
+/**
+ * Launch security types libvirt offers for that arch and type: domain capabilities
+ * `features/launchSecurity[@supported='yes']/enum[@name='sectype']/value` (libvirt >= 10.5.0,
+ * https://libvirt.org/formatdomaincaps.html#launch-security), e.g. ['sev', 'sev-snp']. Empty when
+ * libvirt lists none or says `supported='no'`.
+ */
+export function launchSecurityTypes(domainCapabilitiesXml: string): string[] {
+  const ls = find(parseXml(domainCapabilitiesXml), 'features', 'launchSecurity');
+  if (!ls || ls.attrs.supported !== 'yes') return [];
+  const sectype = elements(ls, 'enum').find((e) => e.attrs.name === 'sectype');
+  return sectype ? elements(sectype, 'value').map((v) => textOf(v).trim()) : [];
+}

@@ -16,6 +16,7 @@
  * fails half-way can be repeated. It refuses UUIDs of domains without our metadata.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { ProviderError, asProviderError, isProviderError } from '../errors.js';
 import { TagKey } from '../naming.js';
@@ -28,6 +29,7 @@ import { domainXml, randomMac } from './domain-xml.js';
 import { virErrorCode } from './errors.js';
 import { metadataElement, readMetadata, type InstanceMetadata } from './metadata.js';
 import { VirErr } from './rpc/protocol.js';
+import { parseLibvirtUri } from './rpc/uri.js';
 import { resolveBaseVolume, type BaseVolume, type LibvirtSettings } from './setup.js';
 import { Serializer, netmaskOf, pickAddress } from './static-ip.js';
 import { el, elements, find, parseXml, serialize, text, type XmlElement } from './xml.js';
@@ -37,6 +39,11 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const INSTANCE_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
 const VOLUME_NAME = /^[A-Za-z0-9][A-Za-z0-9_.+-]{0,253}$/;
 const GiB = 1n << 30n;
+/** Terminal escape sequences (SeaBIOS clears the screen on the serial console). */
+// eslint-disable-next-line no-control-regex
+const ANSI_ESCAPE = /\x1b\[[0-9;?]*[A-Za-z]/g;
+/** How often a booting domain's state is polled while the daemon waits for its forwarder. */
+const EXIT_POLL_MS = 1000;
 /** Domain reads at once when listing. */
 const LIST_CONCURRENCY = 8;
 
@@ -154,6 +161,44 @@ export class LibvirtProvider implements Provider {
 
   async teardown(): Promise<void> {
     await this.api.close();
+  }
+
+  /** Polls the domain's state every EXIT_POLL_MS; a shut-off, crashed or vanished domain is an exit. */
+  async watchForExit(instance: Instance, signal: AbortSignal): Promise<string | undefined> {
+    while (!signal.aborted) {
+      try {
+        await sleep(EXIT_POLL_MS, signal);
+      } catch {
+        return undefined;
+      }
+      try {
+        const dom = await this.api.lookupDomainByUuid(instance.id, signal);
+        if (!dom) return `domain ${instance.name} (${instance.id}) is gone`;
+        const { state, reason } = await this.api.domainState(dom, signal);
+        if (state === DomainState.SHUTOFF || state === DomainState.CRASHED) {
+          const why = state === DomainState.SHUTOFF ? `shut off: ${SHUTOFF_REASONS[reason] ?? reason}` : 'crashed';
+          return `domain ${instance.name} ${why}${await this.consoleTail(instance.name)}`;
+        }
+      } catch {
+        // A failed query says nothing about the VM; the next poll asks again.
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * The last lines of the VM's serial console, when this daemon can read the file (a local
+   * libvirt), so the error says why the image did not come up; else where the log is.
+   */
+  private async consoleTail(name: string): Promise<string> {
+    const path = this.consolePath(name);
+    const text = parseLibvirtUri(this.config.uri).transport.kind === 'unix' ? await readFile(path, 'utf8').catch(() => undefined) : undefined;
+    if (text === undefined) return `; see the console log ${path} on the libvirt host`;
+    const lines = text.replace(ANSI_ESCAPE, '').split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
+    // The image's own failure line and what was printed just before it (the failing program's error).
+    const failedAt = lines.findLastIndex((l) => l.startsWith('PODVM_FAILED:'));
+    const shown = failedAt >= 0 ? lines.slice(Math.max(0, failedAt - 2), failedAt + 1) : lines.slice(-3);
+    return `; console ${path}: ${shown.join(' | ') || '(empty)'}`;
   }
 
   // ---- create steps ------------------------------------------------------------------------

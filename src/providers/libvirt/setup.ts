@@ -6,10 +6,10 @@
  */
 import { posix } from 'node:path';
 import { ProviderError, isProviderError } from '../errors.js';
-import type { LibvirtApi, NetworkRef, PoolRef } from './client.js';
+import { versionString, type LibvirtApi, type NetworkRef, type PoolRef } from './client.js';
 import type { LibvirtConfig } from './config.js';
-import type { Arch, DomainType, LaunchSecurity } from './domain-xml.js';
-import { HostCapabilityError, decideDomainType, hostFacts } from './host.js';
+import { SEV_SNP_MIN_LIBVIRT, type Arch, type DomainType, type LaunchSecurity } from './domain-xml.js';
+import { HostCapabilityError, decideDomainType, hostFacts, launchSecurityTypes } from './host.js';
 import { contains, parseCidr, type Ipv4Range } from './static-ip.js';
 import { elements, find, parseXml, textOf } from './xml.js';
 
@@ -42,13 +42,42 @@ function asConfigError(err: unknown, what: string): ProviderError {
 
 export async function resolveHost(api: LibvirtApi, config: LibvirtConfig, signal: AbortSignal): Promise<Pick<LibvirtSettings, 'arch' | 'domainType' | 'domainTypeReason' | 'launchSecurity'>> {
   const caps = await api.capabilities(signal);
+  let host: Pick<LibvirtSettings, 'arch' | 'domainType' | 'domainTypeReason' | 'launchSecurity'>;
   try {
     const facts = hostFacts(caps);
     const { type, reason } = decideDomainType(facts, config.domainType);
-    return { arch: facts.arch, domainType: type, domainTypeReason: reason, launchSecurity: resolveLaunchSecurity(config, facts.arch, type) };
+    host = { arch: facts.arch, domainType: type, domainTypeReason: reason, launchSecurity: resolveLaunchSecurity(config, facts.arch, type) };
   } catch (err) {
     if (err instanceof HostCapabilityError) throw invalid(err.message, err);
     throw err;
+  }
+  if (host.launchSecurity === 'sev-snp') await checkSevSnpSupport(api, host.arch, host.domainType, signal);
+  return host;
+}
+
+/**
+ * SEV-SNP needs libvirt >= 10.5.0, the first release that knows `<launchSecurity type='sev-snp'>`
+ * (older ones refuse the definition in their schema, so every create would fail), and a host whose
+ * domain capabilities offer `sev-snp` for this arch and type (SNP enabled in the host firmware and
+ * kvm_amd, a QEMU with SNP support). Both are asked once, at start-up.
+ */
+export async function checkSevSnpSupport(api: LibvirtApi, arch: Arch, type: DomainType, signal: AbortSignal): Promise<void> {
+  const key = 'LIBVIRT_LAUNCH_SECURITY=sev-snp';
+  let version: number;
+  let offered: string[];
+  try {
+    version = await api.libVersion(signal);
+    if (version < SEV_SNP_MIN_LIBVIRT) {
+      throw invalid(`${key} needs libvirt ${versionString(SEV_SNP_MIN_LIBVIRT)} or newer (the first release with <launchSecurity type='sev-snp'>); ${api.description} runs libvirt ${versionString(version)}`);
+    }
+    offered = launchSecurityTypes(await api.domainCapabilities(arch, type, signal));
+  } catch (err) {
+    throw asConfigError(err, key);
+  }
+  if (!offered.includes('sev-snp')) {
+    throw invalid(
+      `${key}: libvirt ${versionString(version)} on ${api.description} does not offer SEV-SNP for ${type} guests on ${arch} (its domain capabilities list ${offered.length ? `only ${offered.join(', ')}` : 'no launch security'}); the host needs SEV-SNP enabled in its firmware and in kvm_amd, and a QEMU with SEV-SNP support`,
+    );
   }
 }
 

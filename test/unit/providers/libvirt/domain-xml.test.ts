@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DESCRIPTION, SEV_SNP_POLICY, domainXml, randomMac, type DomainSpec } from '../../../../src/providers/libvirt/domain-xml.js';
+import { DESCRIPTION, SEV_SNP_MIN_LIBVIRT, SEV_SNP_POLICY, domainXml, randomMac, type DomainSpec } from '../../../../src/providers/libvirt/domain-xml.js';
 import { metadataElement, readMetadata } from '../../../../src/providers/libvirt/metadata.js';
 import { elements, find, parseXml, textOf, type XmlElement } from '../../../../src/providers/libvirt/xml.js';
 
@@ -69,14 +69,40 @@ describe('domain XML', () => {
     expect(find(d, 'vcpu')?.attrs.cpuset).toBe('0-3,8');
   });
 
-  it('AMD SEV-SNP: launchSecurity with the policy, the firmware as ROM, IOMMU for virtio, no balloon, no core dumps', () => {
+  it('AMD SEV-SNP: launchSecurity with the policy, the firmware as a stateless ROM, IOMMU for virtio, no balloon, no core dumps', () => {
     const d = parse({ type: 'kvm', launchSecurity: 'sev-snp', firmware: '/usr/share/OVMF/OVMF.amdsev.fd' });
     expect(find(d, 'launchSecurity')?.attrs).toEqual({ type: 'sev-snp' });
     expect(textOf(find(d, 'launchSecurity', 'policy'))).toBe(SEV_SNP_POLICY);
-    expect(find(d, 'os', 'loader')?.attrs).toEqual({ type: 'rom' });
+    expect(find(d, 'os')?.attrs).toEqual({}); // no firmware autoselection
+    expect(find(d, 'os', 'loader')?.attrs).toEqual({ type: 'rom', stateless: 'yes' });
+    expect(textOf(find(d, 'os', 'loader'))).toBe('/usr/share/OVMF/OVMF.amdsev.fd');
+    expect(find(d, 'os', 'nvram')).toBeUndefined();
+    expect(find(d, 'cpu')?.attrs).toEqual({ mode: 'host-passthrough' });
     expect(find(d, 'memory')?.attrs.dumpCore).toBe('off');
     expect(find(devices(d), 'memballoon')?.attrs.model).toBe('none');
     expect(iommuOf(d)).toEqual(['on', 'on', 'on', 'on']);
+  });
+
+  it('AMD SEV-SNP: exactly libvirt\'s documented form, <launchSecurity type=\'sev-snp\'><policy>0x00030000</policy>, nothing host-specific', () => {
+    const xml = domainXml({ ...base, type: 'kvm', launchSecurity: 'sev-snp', firmware: '/fw/OVMF.amdsev.fd' });
+    const ls = find(parseXml(xml), 'launchSecurity')!;
+    // cbitpos and reducedPhysBits are optional in libvirt's schema and filled in from the host's SEV capabilities.
+    expect(elements(ls).map((e) => e.name)).toEqual(['policy']);
+    expect(SEV_SNP_POLICY).toBe('0x00030000');
+    // The SNP guest policy: bit 16 (SMT allowed) and bit 17 (reserved, must be one); no debug (19), no migration agent (18).
+    expect(BigInt(SEV_SNP_POLICY)).toBe((1n << 16n) | (1n << 17n));
+    expect(xml).toContain('<launchSecurity type="sev-snp">\n    <policy>0x00030000</policy>\n  </launchSecurity>');
+    expect(xml).toContain('<loader type="rom" stateless="yes">/fw/OVMF.amdsev.fd</loader>');
+    // No memory backing element: libvirt documents none for SNP, QEMU sets up the guest's private memory itself.
+    expect(find(parseXml(xml), 'memoryBacking')).toBeUndefined();
+    // Direct kernel boot keeps the same launch security; the ROM stays the loader.
+    const k = parse({ type: 'kvm', launchSecurity: 'sev-snp', firmware: '/fw/OVMF.amdsev.fd', kernel: { path: '/boot/vmlinuz' } });
+    expect(find(k, 'launchSecurity')?.attrs).toEqual({ type: 'sev-snp' });
+    expect(find(k, 'os', 'loader')?.attrs).toEqual({ type: 'rom', stateless: 'yes' });
+  });
+
+  it('SEV_SNP_MIN_LIBVIRT is 10.5.0 in virConnectGetLibVersion\'s numbering', () => {
+    expect(SEV_SNP_MIN_LIBVIRT).toBe(10 * 1_000_000 + 5 * 1000 + 0);
   });
 
   it('s390x with Secure Execution: s390-ccw-virtio, sclp console, IOMMU on, launchSecurity s390-pv, no firmware', () => {

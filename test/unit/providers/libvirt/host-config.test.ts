@@ -2,9 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../../../src/config/errors.js';
 import { isProviderError } from '../../../../src/providers/errors.js';
 import { libvirtOptions, loadLibvirtConfig } from '../../../../src/providers/libvirt/config.js';
-import { HostCapabilityError, decideDomainType, hostFacts, knownFirmware } from '../../../../src/providers/libvirt/host.js';
+import { ProviderError } from '../../../../src/providers/errors.js';
+import { versionString, type LibvirtApi } from '../../../../src/providers/libvirt/client.js';
+import { HostCapabilityError, decideDomainType, hostFacts, knownFirmware, launchSecurityTypes } from '../../../../src/providers/libvirt/host.js';
 import { METADATA_NS, metadataElement, readMetadata } from '../../../../src/providers/libvirt/metadata.js';
-import { resolveLaunchSecurity } from '../../../../src/providers/libvirt/setup.js';
+import { resolveHost, resolveLaunchSecurity, resolveSettings } from '../../../../src/providers/libvirt/setup.js';
 import { Serializer, contains, intToIp, ipToInt, netmaskOf, parseCidr, pickAddress } from '../../../../src/providers/libvirt/static-ip.js';
 import { el, parseXml, serialize } from '../../../../src/providers/libvirt/xml.js';
 
@@ -71,6 +73,123 @@ describe('launch security', () => {
       expect(isProviderError(err, 'INVALID_CONFIG'), String(err)).toBe(true);
       expect((err as Error).message).toMatch(msg);
     }
+  });
+});
+
+/** Domain capabilities as libvirt >= 10.5.0 formats them, with the launch security types given. */
+const domcaps = (sectypes: string[] | 'unsupported'): string => `<domainCapabilities>
+  <path>/usr/bin/qemu-system-x86_64</path><domain>kvm</domain><arch>x86_64</arch>
+  <features>
+    <sev supported='yes'><cbitpos>51</cbitpos><reducedPhysBits>1</reducedPhysBits><maxGuests>0</maxGuests></sev>
+    ${
+      sectypes === 'unsupported'
+        ? "<launchSecurity supported='no'/>"
+        : `<launchSecurity supported='yes'><enum name='sectype'>${sectypes.map((t) => `<value>${t}</value>`).join('')}</enum></launchSecurity>`
+    }
+  </features>
+</domainCapabilities>`;
+
+/** A LibvirtApi with only what start-up asks before the pool, recording the calls. */
+function fakeApi(o: { libVersion?: number | Error; sectypes?: string[] | 'unsupported' } = {}): { api: LibvirtApi; calls: string[] } {
+  const calls: string[] = [];
+  const api = {
+    description: 'qemu+ssh://snp-host/system',
+    capabilities: async () => {
+      calls.push('capabilities');
+      return caps('x86_64', ['svm'], ['qemu', 'kvm']);
+    },
+    libVersion: async () => {
+      calls.push('libVersion');
+      if (o.libVersion instanceof Error) throw o.libVersion;
+      return o.libVersion ?? 10_005_000;
+    },
+    domainCapabilities: async (arch: string, virtType: string) => {
+      calls.push(`domainCapabilities ${arch} ${virtType}`);
+      return domcaps(o.sectypes ?? ['sev', 'sev-snp']);
+    },
+    close: async () => undefined,
+  } as unknown as LibvirtApi;
+  return { api, calls };
+}
+
+const snpConfig = (env: Record<string, string> = {}) =>
+  loadLibvirtConfig({ flags: {}, env: { DISABLECVM: 'false', LIBVIRT_LAUNCH_SECURITY: 'sev-snp', LIBVIRT_EFI_FIRMWARE: '/usr/share/OVMF/OVMF.amdsev.fd', ...env } });
+
+async function failure(p: Promise<unknown>): Promise<ProviderError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err, 'expected a rejection').toBeInstanceOf(ProviderError);
+  return err as ProviderError;
+}
+
+describe('SEV-SNP start-up gate (libvirt >= 10.5.0)', () => {
+  it('libvirt versions as virConnectGetLibVersion counts them', () => {
+    expect(versionString(10_005_000)).toBe('10.5.0');
+    expect(versionString(9_000_000)).toBe('9.0.0');
+    expect(versionString(10_004_001)).toBe('10.4.1');
+  });
+
+  it('launch security types from domain capabilities', () => {
+    expect(launchSecurityTypes(domcaps(['sev', 'sev-snp']))).toEqual(['sev', 'sev-snp']);
+    expect(launchSecurityTypes(domcaps('unsupported'))).toEqual([]);
+    // libvirt before 10.5.0 has no <launchSecurity> in its domain capabilities.
+    expect(launchSecurityTypes('<domainCapabilities><features><sev supported="yes"/></features></domainCapabilities>')).toEqual([]);
+  });
+
+  it('libvirt 10.5.0 or newer offering sev-snp: accepted; the library version and the kvm x86_64 domain capabilities are asked once', async () => {
+    for (const libVersion of [10_005_000, 10_010_000, 11_002_000]) {
+      const { api, calls } = fakeApi({ libVersion });
+      expect(await resolveHost(api, snpConfig(), AbortSignal.timeout(5_000))).toMatchObject({ arch: 'x86_64', domainType: 'kvm', launchSecurity: 'sev-snp' });
+      expect(calls).toEqual(['capabilities', 'libVersion', 'domainCapabilities x86_64 kvm']);
+    }
+  });
+
+  it('older libvirt is refused with INVALID_CONFIG naming the version found and 10.5.0', async () => {
+    for (const [libVersion, found] of [
+      [10_004_000, '10.4.0'],
+      [9_000_000, '9.0.0'],
+      [8_000_000, '8.0.0'],
+    ] as const) {
+      const { api, calls } = fakeApi({ libVersion });
+      const err = await failure(resolveHost(api, snpConfig(), AbortSignal.timeout(5_000)));
+      expect(err.code).toBe('INVALID_CONFIG');
+      expect(err.message).toContain('LIBVIRT_LAUNCH_SECURITY=sev-snp needs libvirt 10.5.0 or newer');
+      expect(err.message).toContain(`qemu+ssh://snp-host/system runs libvirt ${found}`);
+      expect(calls).not.toContain('domainCapabilities x86_64 kvm');
+    }
+  });
+
+  it('the start-up (resolveSettings) stops at the gate, before any pool or network is looked at', async () => {
+    const { api, calls } = fakeApi({ libVersion: 10_000_000 });
+    const err = await failure(resolveSettings(api, snpConfig(), AbortSignal.timeout(5_000)));
+    expect(err.code).toBe('INVALID_CONFIG');
+    expect(err.message).toMatch(/needs libvirt 10\.5\.0 or newer .* runs libvirt 10\.0\.0$/);
+    expect(calls).toEqual(['capabilities', 'libVersion']);
+  });
+
+  it('a new enough libvirt whose host does not offer sev-snp is refused, saying what it does offer', async () => {
+    const onlySev = await failure(resolveHost(fakeApi({ sectypes: ['sev'] }).api, snpConfig(), AbortSignal.timeout(5_000)));
+    expect(onlySev.code).toBe('INVALID_CONFIG');
+    expect(onlySev.message).toMatch(/^LIBVIRT_LAUNCH_SECURITY=sev-snp: libvirt 10\.5\.0 on qemu\+ssh:\/\/snp-host\/system does not offer SEV-SNP for kvm guests on x86_64 \(its domain capabilities list only sev\)/);
+    const none = await failure(resolveHost(fakeApi({ sectypes: 'unsupported' }).api, snpConfig(), AbortSignal.timeout(5_000)));
+    expect(none.message).toContain('list no launch security');
+  });
+
+  it('a broken connection while asking stays UNAVAILABLE (retried, not a configuration error)', async () => {
+    const err = await failure(resolveHost(fakeApi({ libVersion: new ProviderError('UNAVAILABLE', 'connection reset') }).api, snpConfig(), AbortSignal.timeout(5_000)));
+    expect(err.code).toBe('UNAVAILABLE');
+  });
+
+  it('without sev-snp nothing is asked: ordinary VMs and the configuration checks that come first', async () => {
+    const plain = fakeApi({ libVersion: 9_000_000 });
+    expect((await resolveHost(plain.api, loadLibvirtConfig({ flags: {}, env: {} }), AbortSignal.timeout(5_000))).launchSecurity).toBe('');
+    expect(plain.calls).toEqual(['capabilities']);
+    const noFirmware = fakeApi({ libVersion: 9_000_000 });
+    const err = await failure(resolveHost(noFirmware.api, snpConfig({ LIBVIRT_EFI_FIRMWARE: '' }), AbortSignal.timeout(5_000)));
+    expect(err.message).toMatch(/SEV-capable firmware/);
+    expect(noFirmware.calls).toEqual(['capabilities']);
   });
 });
 

@@ -91,6 +91,21 @@ describe('RPC connection (against a scripted daemon)', () => {
     expect(fake.calls.at(-1)?.procedure).toBe(Proc.CONNECT_CLOSE);
   });
 
+  it('library version: procedure 157 with no arguments, an unsigned hyper back (major * 1e6 + minor * 1e3 + release)', async () => {
+    let argBytes = -1;
+    fake.on(Proc.CONNECT_GET_LIB_VERSION, (args) => {
+      argBytes = args.remaining;
+      return new XdrWriter().uhyper(10_005_000).bytes();
+    });
+    fake.on(Proc.CONNECT_GET_VERSION, () => new XdrWriter().uhyper(9_001_002).bytes());
+    const api = new RpcLibvirtApi(fake.uri);
+    expect(Proc.CONNECT_GET_LIB_VERSION).toBe(157);
+    expect(await api.libVersion(signal())).toBe(10_005_000);
+    expect(argBytes).toBe(0);
+    expect(await api.hypervisorVersion(signal())).toBe('9.1.2');
+    await api.close();
+  });
+
   it('reassembles replies that arrive one byte at a time, and matches concurrent replies by serial', async () => {
     fake.trickle = true;
     let n = 0;
