@@ -93,7 +93,7 @@ function imageOf(dir: string, manifest: PodvmManifest): PodvmImage {
 /** What is missing on this machine to build the image, or undefined. */
 export async function podvmBuildUnavailable(): Promise<string | undefined> {
   if (process.arch !== 'x64') return `the local pod VM image is x86_64 only (this is ${process.arch})`;
-  for (const tool of ['apt-get', 'dpkg-deb', 'mke2fs', 'qemu-img', 'cpio']) {
+  for (const tool of ['apt-get', 'dpkg-deb', 'mke2fs', 'debugfs', 'qemu-img', 'cpio']) {
     try {
       await runCommand(['sh', '-c', `command -v ${tool}`], { timeoutMs: 5000 });
     } catch {
@@ -273,10 +273,23 @@ async function rootDisk(work: string, bundled: Record<string, string>, log: (l: 
     ['mke2fs', '-q', '-F', '-t', 'ext4', '-O', '^has_journal', '-L', 'podvm-root', '-U', FS_UUID, '-E', `root_owner=0:0,hash_seed=${FS_UUID}`, '-d', root, raw, `${sizeMiB}M`],
     { timeoutMs: 300_000, env: { ...process.env, E2FSPROGS_FAKE_TIME: String(EPOCH) } },
   );
+  await pinInodeTimes(raw, root);
   const file = join(work, 'podvm-base.qcow2');
   await runCommand(['qemu-img', 'convert', '-q', '-f', 'raw', '-O', 'qcow2', raw, file], { timeoutMs: 300_000 });
   log(`root disk: ${(bytes / 2 ** 20).toFixed(1)} MiB of files in a ${sizeMiB} MiB ext4`);
   return { file, bytes };
+}
+
+/**
+ * mke2fs 1.47.0 copies each file's ctime and atime (which no one can set) into the inode; debugfs
+ * sets all four times of every inode to EPOCH so that the same tree gives the same image.
+ */
+async function pinInodeTimes(image: string, tree: string): Promise<void> {
+  const paths = ['/', '/lost+found', ...(await sortedEntries(tree)).map((p) => p.slice(1))];
+  const script = paths.flatMap((p) => ['atime', 'ctime', 'mtime', 'crtime'].map((f) => `set_inode_field "${p}" ${f} @${EPOCH}`)).join('\n') + '\n';
+  const file = `${image}.debugfs`;
+  await writeFile(file, script);
+  await runCommand(['debugfs', '-w', '-f', file, image], { timeoutMs: 300_000, env: { ...process.env, E2FSPROGS_FAKE_TIME: String(EPOCH) } });
 }
 
 async function readManifest(dir: string): Promise<PodvmManifest | undefined> {

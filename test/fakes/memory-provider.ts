@@ -26,6 +26,9 @@ export class MemoryProvider implements Provider {
   fault: Fault | undefined;
   /** Create the instance, then fail with it as the partial instance. */
   failAfterCreate: ProviderError | undefined;
+  /** When set, a new instance "powers off" this many ms after its create, and watchForExit reports `exitReason`. */
+  exitAfterMs: number | undefined;
+  exitReason = 'the VM powered off';
   /** IPs handed to new instances. */
   ips = ['10.99.0.10'];
   tornDown = false;
@@ -71,6 +74,16 @@ export class MemoryProvider implements Provider {
     return [...this.instances.values()]
       .filter((i) => Object.entries(tags).every(([k, v]) => i.tags[k] === v))
       .map((i) => ({ id: i.id, name: i.name, tags: i.tags }));
+  }
+
+  async watchForExit(instance: Instance, signal: AbortSignal): Promise<string | undefined> {
+    this.calls.push({ op: 'watch', arg: instance.id });
+    if (this.exitAfterMs === undefined) {
+      await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+      return undefined;
+    }
+    await this.wait(this.exitAfterMs, signal).catch(() => undefined);
+    return signal.aborted ? undefined : `${instance.name}: ${this.exitReason}`;
   }
 
   async teardown(): Promise<void> {

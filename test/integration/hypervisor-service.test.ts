@@ -193,6 +193,37 @@ describe('failures leave no instance behind', () => {
     expect(h.provider.instances.size).toBe(0);
   });
 
+  it('an instance that stops while the tunnel waits: StartVM fails at once with the provider\'s account, and the instance is deleted', async () => {
+    const neverReady: AgentTunnel = {
+      open: (_t, signal) => new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true })),
+      close: async () => undefined,
+    };
+    const provider = new MemoryProvider();
+    provider.exitAfterMs = 50;
+    provider.exitReason = 'shut off; console: PODVM_FAILED: no root disk';
+    h = await DaemonHarness.start({ provider, tunnel: neverReady });
+    const hv = await h.hypervisor();
+    await hv.createVM({ id: SANDBOX_ID, annotations: shimAnnotations(), networkNamespacePath: '' });
+    const err = (await hv.startVM({ id: SANDBOX_ID }, { timeoutMs: 20_000 }).catch((e: unknown) => e)) as TtrpcError;
+    expect(err.code).toBe(14);
+    expect(err.message).toMatch(/^pod VM podvm-nginx-\S+ \(i-1\) stopped before its agent-protocol-forwarder answered: podvm-nginx-\S+: shut off; console: PODVM_FAILED: no root disk$/);
+    await h.settle();
+    expect(h.provider.instances.size).toBe(0);
+  });
+
+  it('a watched instance that keeps running: the watch ends with the start', async () => {
+    const provider = new MemoryProvider();
+    const opened: AbortSignal[] = [];
+    const tunnel: AgentTunnel = { open: async (_t, signal) => void opened.push(signal), close: async () => undefined };
+    h = await DaemonHarness.start({ provider, tunnel });
+    const hv = await h.hypervisor();
+    await hv.createVM({ id: SANDBOX_ID, annotations: shimAnnotations(), networkNamespacePath: '' });
+    await hv.startVM({ id: SANDBOX_ID });
+    expect(provider.calls.some((c) => c.op === 'watch')).toBe(true);
+    expect(opened[0]?.aborted).toBe(true);
+    expect(provider.instances.size).toBe(1);
+  });
+
   it('a tunnel that fails: StartVM reports it and the instance is deleted', async () => {
     const tunnel: AgentTunnel = { open: async () => Promise.reject(new Error('forwarder refused the connection')), close: async () => undefined };
     h = await DaemonHarness.start({ tunnel });
