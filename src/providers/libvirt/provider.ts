@@ -94,6 +94,7 @@ export class LibvirtProvider implements Provider {
     log.info({ address: created.address?.ip }, `defined domain ${name} (${uuid})`);
     try {
       await this.createVolumes(vols, base, { instanceId: uuid, hostname: name, userData: req.userData, mac, address: created.address }, signal);
+      log.debug({ volumes: vols }, `volumes of ${name} created (root overlay of ${base.name}, cidata seed)`);
       await this.api.startDomain(created.dom, signal);
       log.info(`started domain ${name}`);
       const ips = await this.addressesOf(created, mac, signal);
