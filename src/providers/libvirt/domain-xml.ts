@@ -116,7 +116,16 @@ export function domainElement(s: DomainSpec): XmlElement {
       el('target', { dev: 'vdb', bus: 'virtio' }),
       el('readonly'),
     ),
-    el('interface', { type: 'network' }, el('mac', { address: s.mac }), el('source', { network: s.network }), el('model', { type: 'virtio' }), iommu ? el('driver', { iommu }) : undefined),
+    el(
+      'interface',
+      { type: 'network' },
+      el('mac', { address: s.mac }),
+      el('source', { network: s.network }),
+      el('model', { type: 'virtio' }),
+      iommu ? el('driver', { iommu }) : undefined,
+      // A directly booted kernel needs no network boot ROM (iPXE costs seconds under TCG).
+      s.kernel ? el('rom', { enabled: 'no' }) : undefined,
+    ),
     console,
     el('rng', { model: 'virtio' }, el('backend', { model: 'random' }, '/dev/urandom'), iommu ? el('driver', { iommu }) : undefined),
     s.launchSecurity === 'sev-snp' ? el('memballoon', { model: 'none' }) : el('memballoon', { model: 'virtio' }, iommu ? el('driver', { iommu }) : undefined),
@@ -140,7 +149,7 @@ export function domainElement(s: DomainSpec): XmlElement {
     text('on_crash', 'destroy'),
     devices,
     s.launchSecurity === 's390-pv' ? el('launchSecurity', { type: 's390-pv' }) : undefined,
-    s.launchSecurity === 'sev-snp' ? sevSnpLaunchSecurity() : undefined,
+    s.launchSecurity === 'sev-snp' ? sevSnpLaunchSecurity(s.kernel !== undefined) : undefined,
   );
 }
 
@@ -149,12 +158,14 @@ export function domainElement(s: DomainSpec): XmlElement {
  * https://libvirt.org/formatdomain.html#launch-security): `policy` is the one element its schema
  * requires. `cbitpos` and `reducedPhysBits` are host-dependent and optional in the schema; left out,
  * libvirt fills them from the host's SEV capabilities (`virsh domcapabilities`) when the guest starts,
- * which is right on every SNP host where a fixed value would not be. The other attributes and elements
- * (`kernelHashes`, `authorKey`, `vcek`, `guestVisibleWorkarounds`, `idBlock`, `idAuth`, `hostData`) are
+ * which is right on every SNP host where a fixed value would not be. `kernelHashes='yes'` when the
+ * kernel is booted directly. The other attributes and elements (`authorKey`, `vcek`, `guestVisibleWorkarounds`, `idBlock`, `idAuth`, `hostData`) are
  * optional attestation inputs this provider has no configuration for.
  */
-function sevSnpLaunchSecurity(): XmlElement {
-  return el('launchSecurity', { type: 'sev-snp' }, text('policy', SEV_SNP_POLICY));
+function sevSnpLaunchSecurity(directKernel: boolean): XmlElement {
+  // With LIBVIRT_KERNEL the kernel, initrd and command line come from the host, outside the firmware:
+  // kernelHashes puts their hashes into the launch measurement, so attestation covers them too.
+  return el('launchSecurity', { type: 'sev-snp', kernelHashes: directKernel ? 'yes' : undefined }, text('policy', SEV_SNP_POLICY));
 }
 
 export function domainXml(s: DomainSpec): string {

@@ -95,9 +95,9 @@ describe('domain XML', () => {
     expect(xml).toContain('<loader type="rom" stateless="yes">/fw/OVMF.amdsev.fd</loader>');
     // No memory backing element: libvirt documents none for SNP, QEMU sets up the guest's private memory itself.
     expect(find(parseXml(xml), 'memoryBacking')).toBeUndefined();
-    // Direct kernel boot keeps the same launch security; the ROM stays the loader.
+    // Direct kernel boot: the kernel, initrd and command line join the measurement (kernelHashes); the ROM stays the loader.
     const k = parse({ type: 'kvm', launchSecurity: 'sev-snp', firmware: '/fw/OVMF.amdsev.fd', kernel: { path: '/boot/vmlinuz' } });
-    expect(find(k, 'launchSecurity')?.attrs).toEqual({ type: 'sev-snp' });
+    expect(find(k, 'launchSecurity')?.attrs).toEqual({ type: 'sev-snp', kernelHashes: 'yes' });
     expect(find(k, 'os', 'loader')?.attrs).toEqual({ type: 'rom', stateless: 'yes' });
   });
 
@@ -134,6 +134,9 @@ describe('domain XML', () => {
     expect(textOf(find(d, 'os', 'initrd'))).toBe('/boot/initrd.img');
     expect(textOf(find(d, 'os', 'cmdline'))).toBe('console=ttyS0 a=<b>&c');
     expect(find(devices(d), 'disk', 'boot')).toBeUndefined();
+    // No network boot ROM for a kernel booted directly; a disk-booted VM keeps it.
+    expect(find(devices(d), 'interface', 'rom')?.attrs).toEqual({ enabled: 'no' });
+    expect(find(devices(parse({})), 'interface', 'rom')).toBeUndefined();
   });
 
   it('values from configuration and pods cannot add elements', () => {
