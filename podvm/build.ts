@@ -17,7 +17,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, copyFile, cp, mkdir, readFile, readdir, readlink, rename, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, cp, mkdir, mkdtemp, readFile, readdir, readlink, rename, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { runCommand } from '../src/util/run-command.js';
@@ -120,12 +120,19 @@ async function kernelDeb(cacheDir: string, o: BuildOptions): Promise<string> {
   if (hit) return join(cacheDir, hit);
   if (!pkg) throw new PodvmBuildError('cannot tell which kernel package to use: `apt-cache depends linux-image-amd64` found none (run apt-get update, or set PODVM_KERNEL_DEB)');
   o.log?.(`downloading ${pkg}`);
-  await runCommand(['apt-get', 'download', '-q', pkg], { cwd: cacheDir, timeoutMs: 600_000, signal: o.signal }).catch((err: unknown) => {
-    throw new PodvmBuildError(`apt-get download ${pkg} failed: ${(err as Error).message}`, { cause: err });
-  });
-  const got = (await readdir(cacheDir)).find((f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb'));
-  if (!got) throw new PodvmBuildError(`apt-get download ${pkg} left no .deb in ${cacheDir}`);
-  return join(cacheDir, got);
+  // Into a folder of our own, then renamed into the cache: two builds at once never read a half-written package.
+  const tmp = await mkdtemp(join(cacheDir, 'download-'));
+  try {
+    await runCommand(['apt-get', 'download', '-q', pkg], { cwd: tmp, timeoutMs: 600_000, signal: o.signal }).catch((err: unknown) => {
+      throw new PodvmBuildError(`apt-get download ${pkg} failed: ${(err as Error).message}`, { cause: err });
+    });
+    const got = (await readdir(tmp)).find((f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb'));
+    if (!got) throw new PodvmBuildError(`apt-get download ${pkg} left no .deb`);
+    await rename(join(tmp, got), join(cacheDir, got));
+    return join(cacheDir, got);
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
 }
 
 /** The forwarder and the agent stand-in as single ES modules, so the VM needs no node_modules. */
@@ -139,6 +146,8 @@ async function bundles(): Promise<Record<string, string>> {
   for (const [name, entry] of Object.entries(entries)) {
     const r = await build({
       entryPoints: [entry],
+      // Paths in the bundle's comments are relative to this: the same wherever the project is checked out.
+      absWorkingDir: PROJECT,
       bundle: true,
       platform: 'node',
       format: 'esm',
