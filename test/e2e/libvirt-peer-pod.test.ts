@@ -72,7 +72,7 @@ describe.skipIf(!run)('peer pods in libvirt VMs (pod VM image, TCG)', () => {
     await net.route('pod', 'default', 'via', '10.244.9.1');
     daemon = pl.startDaemon({ VXLAN_PORT: '4791', VXLAN_MIN_ID: '778000' });
     await daemon.until('serving hypervisor.Hypervisor', 60_000);
-  }, 600_000);
+  }, 900_000); // the image build, and waiting for another file's lab (one at a time, see startLibvirtLab)
 
   afterAll(async () => {
     await net?.cleanup();

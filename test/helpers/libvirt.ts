@@ -160,7 +160,59 @@ export async function sweepStaleLabs(): Promise<void> {
   }
 }
 
+/**
+ * One lab at a time on the machine: the test files that boot VMs run in parallel workers, and QEMU
+ * under TCG takes a whole core per VM — two labs at once starved each other's libvirtd into
+ * timeouts on a 2-core machine. A lock folder with the holder's pid; a dead holder's lock is taken
+ * over. Re-entrant within a process.
+ */
+const LAB_LOCK = join(tmpdir(), 'caa-libvirt-lab.lock');
+let labLockHeld = 0;
+
+async function acquireLabLock(timeoutMs = 900_000): Promise<() => Promise<void>> {
+  let released = false;
+  const release = async (): Promise<void> => {
+    if (released) return;
+    released = true;
+    if (--labLockHeld === 0) await rm(LAB_LOCK, { recursive: true, force: true });
+  };
+  if (labLockHeld > 0) {
+    labLockHeld++;
+    return release;
+  }
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await mkdir(LAB_LOCK);
+      await writeFile(join(LAB_LOCK, 'pid'), String(process.pid));
+      labLockHeld = 1;
+      return release;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const pid = Number((await readFile(join(LAB_LOCK, 'pid'), 'utf8').catch(() => '')).trim());
+    const age = Date.now() - (await stat(LAB_LOCK).catch(() => ({ mtimeMs: Date.now() }))).mtimeMs;
+    // A dead holder, or one that died between mkdir and writing its pid.
+    if ((pid && !pidAlive(pid)) || (!pid && age > 10_000)) {
+      await rm(LAB_LOCK, { recursive: true, force: true });
+      continue;
+    }
+    if (Date.now() > until) throw new Error(`waited ${timeoutMs / 1000}s for the libvirt lab of process ${pid} to finish`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 export async function startLibvirtLab(options: { prefix?: string } = {}): Promise<LibvirtLab> {
+  const releaseLock = await acquireLabLock();
+  try {
+    return await startLabLocked(options, releaseLock);
+  } catch (err) {
+    await releaseLock();
+    throw err;
+  }
+}
+
+async function startLabLocked(options: { prefix?: string }, releaseLock: () => Promise<void>): Promise<LibvirtLab> {
   await sweepStaleLabs();
   const n = ++counter;
   const octet = 100 + ((process.pid * 7 + n * 13) % 150);
@@ -204,6 +256,7 @@ export async function startLibvirtLab(options: { prefix?: string } = {}): Promis
     await waitFor('the namespace to empty', async () => (await processesIn(nsPath)).length === 0, 10_000).catch(() => undefined);
     await runCommand(['ip', 'netns', 'del', netns], { timeoutMs: 10_000 }).catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
+    await releaseLock();
   };
 
   try {

@@ -71,7 +71,7 @@ if (unavailable) {
     await createBaseVolume(lab, 'other-base.qcow2', 96);
     await writeFile(join(lab.dir, 'poweroff.kernel'), powerOffKernel());
     await writeFile(join(lab.dir, 'garbage.kernel'), Buffer.alloc(4096, 0x5a));
-  }, 60_000);
+  }, 900_000); // may wait for another file's lab (one at a time, see startLibvirtLab)
   afterAll(async () => {
     for (const p of providers) await p.teardown();
     await judge?.close();

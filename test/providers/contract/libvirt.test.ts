@@ -9,7 +9,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { afterAll, describe, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import { RpcLibvirtApi, domainUuid } from '../../../src/providers/libvirt/client.js';
 import { loadLibvirtConfig } from '../../../src/providers/libvirt/config.js';
 import { createLibvirtProvider } from '../../../src/providers/libvirt/index.js';
@@ -42,6 +42,8 @@ if (unavailable) {
       await createBaseVolume(l, 'podvm-base.qcow2');
       return l;
     }));
+  // Up front, with room to wait for another file's lab (one at a time, see startLibvirtLab).
+  beforeAll(async () => void (await startLab()), 900_000);
   afterAll(async () => {
     await lab?.stop();
   }, 60_000);
