@@ -38,7 +38,8 @@ export const WANTED_MODULES = [
 
 /** Binaries copied from this machine's Debian packages into the root disk, with the shared libraries they load. */
 const BINARIES: { from: string[]; to: string }[] = [
-  { from: ['/usr/bin/node'], to: '/usr/bin/node' },
+  // Debian's nodejs package; else the Node running the build (same major version, as the bundles target).
+  { from: ['/usr/bin/node', process.execPath], to: '/usr/bin/node' },
   { from: ['/usr/bin/ip', '/sbin/ip', '/bin/ip'], to: '/usr/sbin/ip' },
   { from: ['/usr/bin/nsenter'], to: '/usr/bin/nsenter' },
   { from: ['/usr/sbin/xtables-legacy-multi'], to: '/usr/sbin/xtables-legacy-multi' },
@@ -354,7 +355,7 @@ export async function buildPodvmImage(o: BuildOptions = {}): Promise<PodvmImage 
       inputDigest,
       kernelPackage: basename(deb).replace(/_.*$/, ''),
       kernelRelease: release,
-      nodeVersion: (await runCommand(['/usr/bin/node', '--version'], { timeoutMs: 10_000 })).trim(),
+      nodeVersion: (await runCommand([BINARIES[0]!.from.find((p) => existsSync(p))!, '--version'], { timeoutMs: 10_000 })).trim(),
       modules: ramfs.modules,
       files,
       rootFsBytes: disk.bytes,
