@@ -100,7 +100,7 @@ describe.skipIf(!run)('peer pods in libvirt VMs (pod VM image, TCG)', () => {
     await nothingLeft();
   });
 
-  it('boots, provisions, answers agent calls through mTLS under the initdata policy, carries the pod network over VXLAN, and StopVM leaves nothing', { timeout: 300_000 }, async () => {
+  it('boots, provisions, answers agent calls through mTLS under the initdata policy, carries the pod network over VXLAN, survives a daemon restart, and StopVM leaves nothing', { timeout: 300_000 }, async () => {
     const { hv, close } = await hypervisor();
     const { agentSocketPath } = await hv.createVM({
       id: SANDBOX_ID,
@@ -140,8 +140,27 @@ describe.skipIf(!run)('peer pods in libvirt VMs (pod VM image, TCG)', () => {
     expect(ping).toMatch(/3 received/);
     expect((await rxPackets('vxlan1')) - rxBefore).toBeGreaterThanOrEqual(3);
 
-    await hv.stopVM({ id: SANDBOX_ID }, { timeoutMs: 60_000 });
+    // The daemon restarts (a DaemonSet rollout): the VM keeps running, and the next daemon re-adopts it
+    // and reaches its forwarder with the TLS material it persisted.
     close();
+    daemon.child.kill('SIGTERM');
+    expect(await daemon.exited).toBe(0);
+    expect(await pl.lab.domains()).toEqual([domain]);
+    daemon = pl.startDaemon({ VXLAN_PORT: '4791', VXLAN_MIN_ID: '778000' });
+    await daemon.until(`agent tunnel of sandbox ${SANDBOX_ID} re-opened`, 60_000);
+    const again = await TtrpcClient.connectUnix(agentSocketPath);
+    try {
+      const health = fromBinary(HealthCheckResponseSchema, await again.call('grpc.Health', 'Check', new Uint8Array(0)));
+      expect(health.status).toBe(HealthCheckResponse_ServingStatus.SERVING);
+    } finally {
+      again.close();
+    }
+    const ping2 = await net.run('peer', ['ping', '-c', '2', '-W', '3', '-i', '0.3', POD_IP], 30_000);
+    expect(ping2).toMatch(/2 received/);
+
+    const second = await hypervisor();
+    await second.hv.stopVM({ id: SANDBOX_ID }, { timeoutMs: 60_000 });
+    second.close();
     await daemon.until(`sandbox ${SANDBOX_ID} removed`, 60_000);
     await nothingLeft();
     expect(await net.ip('pod', '-o', 'link', 'show')).not.toMatch(/vxlan1/);
