@@ -20,7 +20,8 @@ import { join } from 'node:path';
 import { Hypervisor } from '../../src/proto/gen/hypervisor/hypervisor_pb.js';
 import { TtrpcClient, serviceClient } from '../../src/ttrpc/index.js';
 import { shimAnnotations } from '../../test/helpers/daemon-harness.js';
-import { podvmLabUnavailable, startPodvmLab, type LabDaemon } from '../../test/helpers/podvm-lab.js';
+import type { ChildDaemon } from '../../test/helpers/child-daemon.js';
+import { podvmLabUnavailable, startPodvmLab } from '../../test/helpers/podvm-lab.js';
 import { fmt, passFail } from '../stats.js';
 
 const PODS = Number(process.env.LIBVIRT_BENCH_PODS ?? 5);
@@ -44,11 +45,11 @@ const median = (xs: number[]): number => {
 const timeOf = (r: Record<string, unknown>): number => (typeof r.time === 'string' ? Date.parse(r.time) : typeof r.time === 'number' ? r.time : NaN);
 
 /** The first daemon log record at or after `since` whose message matches. */
-function logRecord(d: LabDaemon, since: number, msg: RegExp): Record<string, unknown> | undefined {
+function logRecord(d: ChildDaemon, since: number, msg: RegExp): Record<string, unknown> | undefined {
   return d.records().find((r) => timeOf(r) >= since && typeof r.msg === 'string' && msg.test(r.msg));
 }
 
-function logTime(d: LabDaemon, since: number, msg: RegExp): number {
+function logTime(d: ChildDaemon, since: number, msg: RegExp): number {
   const hit = logRecord(d, since, msg);
   if (!hit) throw new Error(`no log line ${String(msg)} after ${new Date(since).toISOString()}`);
   return timeOf(hit);

@@ -19,7 +19,8 @@ import { runCommand } from '../../src/util/run-command.js';
 import { SANDBOX_ID, shimAnnotations } from '../helpers/daemon-harness.js';
 import { LIBVIRT_REQUIRED } from '../helpers/libvirt.js';
 import { TestNet } from '../helpers/netns.js';
-import { BROKEN_IMAGE, podvmLabUnavailable, startPodvmLab, type LabDaemon, type PodvmLab } from '../helpers/podvm-lab.js';
+import type { ChildDaemon } from '../helpers/child-daemon.js';
+import { BROKEN_IMAGE, podvmLabUnavailable, startPodvmLab, type PodvmLab } from '../helpers/podvm-lab.js';
 
 const unavailable = await podvmLabUnavailable();
 if (unavailable) console.warn(`[e2e] ${LIBVIRT_REQUIRED ? 'FAILING' : 'skipping'} the libvirt pod VM tests: ${unavailable}`);
@@ -40,7 +41,7 @@ const hypervisorClient = (c: TtrpcClient) => serviceClient(c, Hypervisor);
 
 let pl: PodvmLab;
 let net: TestNet;
-let daemon: LabDaemon;
+let daemon: ChildDaemon;
 
 async function hypervisor(): Promise<{ hv: HypervisorClient; close: () => void }> {
   const c = await TtrpcClient.connectUnix(pl.env.REMOTE_HYPERVISOR_ENDPOINT!);

@@ -3,7 +3,7 @@
  * starts a forwarder process per instance on a loopback address, provisioned from its cidata
  * folder, with a Kata agent stand-in beside it. Real sockets, real mutual TLS, real signals.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { access, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,6 +14,7 @@ import { CreateSandboxRequestSchema, HealthCheckResponseSchema, HealthCheckRespo
 import { Hypervisor } from '../../src/proto/gen/hypervisor/hypervisor_pb.js';
 import { Code, TtrpcClient, TtrpcError, serviceClient } from '../../src/ttrpc/index.js';
 import { presetPolicy } from '../../src/tunnel/policy/index.js';
+import { ChildDaemon } from '../helpers/child-daemon.js';
 import { SANDBOX_ID, shimAnnotations } from '../helpers/daemon-harness.js';
 import { buildGoPeer, runGoClient } from '../interop/go-peer.js';
 import { forceCleanLocalInstances, localInstanceRecords } from '../helpers/local-instances.js';
@@ -22,32 +23,14 @@ const root = new URL('../..', import.meta.url).pathname;
 const CLI = join(root, 'src/cli/cloud-api-adaptor.ts');
 const AGENT = join(root, 'test/fakes/kata-agent-main.ts');
 
-interface Daemon {
-  child: ChildProcess;
-  out: string[];
-  exited: Promise<number | null>;
-}
-
 let dir: string;
 let env: Record<string, string>;
-const daemons: Daemon[] = [];
+const daemons: ChildDaemon[] = [];
 
-function startDaemon(): Daemon {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'local', '--log-level', 'debug'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const out: string[] = [];
-  child.stdout!.on('data', (d: Buffer) => out.push(d.toString()));
-  child.stderr!.on('data', (d: Buffer) => out.push(d.toString()));
-  const d = { child, out, exited: new Promise<number | null>((r) => child.on('exit', (c) => r(c))) };
+function startDaemon(): ChildDaemon {
+  const d = new ChildDaemon(spawn(process.execPath, ['--import', 'tsx', CLI, 'local', '--log-level', 'debug'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
   daemons.push(d);
   return d;
-}
-
-async function until(d: Daemon, text: string, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!d.out.join('').includes(text)) {
-    if (Date.now() > end) throw new Error(`no "${text}" in the daemon's output:\n${d.out.join('').slice(-4000)}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 const exists = (p: string) => access(p).then(() => true, () => false);
@@ -87,7 +70,7 @@ ${presetPolicy('allow-all-except-exec-process')}
 describe('a peer pod on the local provider', () => {
   it('starts, runs agent calls through mTLS under the initdata policy, survives a daemon restart, and stops leaving nothing', { timeout: 120_000 }, async () => {
     const first = startDaemon();
-    await until(first, 'serving hypervisor.Hypervisor');
+    await first.until('serving hypervisor.Hypervisor');
     const hvClient = await TtrpcClient.connectUnix(env.REMOTE_HYPERVISOR_ENDPOINT!);
     const hv = serviceClient(hvClient, Hypervisor);
     const { agentSocketPath } = await hv.createVM({
@@ -144,7 +127,7 @@ describe('a peer pod on the local provider', () => {
     await expect(agent.call('grpc.Health', 'Check', new Uint8Array(0))).rejects.toMatchObject({ code: Code.UNAVAILABLE });
     agent.close();
     const second = startDaemon();
-    await until(second, `agent tunnel of sandbox ${SANDBOX_ID} re-opened`);
+    await second.until(`agent tunnel of sandbox ${SANDBOX_ID} re-opened`);
     const again = await TtrpcClient.connectUnix(agentSocketPath);
     const health2 = fromBinary(HealthCheckResponseSchema, await again.call('grpc.Health', 'Check', new Uint8Array(0)));
     expect(health2.status).toBe(HealthCheckResponse_ServingStatus.SERVING);
@@ -154,7 +137,7 @@ describe('a peer pod on the local provider', () => {
     const hv2Client = await TtrpcClient.connectUnix(env.REMOTE_HYPERVISOR_ENDPOINT!);
     await serviceClient(hv2Client, Hypervisor).stopVM({ id: SANDBOX_ID }, { timeoutMs: 1000 });
     hv2Client.close();
-    await until(second, `sandbox ${SANDBOX_ID} removed`);
+    await second.until(`sandbox ${SANDBOX_ID} removed`);
     for (const pid of record!.pids) expect(await alive(pid)).toBe(false);
     expect(await exists(instanceDir)).toBe(false);
     if (record!.netns) {

@@ -4,7 +4,7 @@
  * After StartVM the peer reaches the pod IP, which now lives in the instance's pod namespace; after
  * StopVM no link, namespace or iptables rule of the sandbox remains.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Hypervisor } from '../../src/proto/gen/hypervisor/hypervisor_pb.js';
 import { TtrpcClient, serviceClient } from '../../src/ttrpc/index.js';
+import { ChildDaemon } from '../helpers/child-daemon.js';
 import { SANDBOX_ID, shimAnnotations } from '../helpers/daemon-harness.js';
 import { TestNet, netnsTestsUnavailable } from '../helpers/netns.js';
 import { forceCleanLocalInstances, localInstanceRecords } from '../helpers/local-instances.js';
@@ -23,17 +24,8 @@ if (unavailable) console.warn(`[e2e] skipping the local pod network test: ${unav
 
 let dir: string;
 let net: TestNet;
-let daemon: ChildProcess | undefined;
-const out: string[] = [];
+let daemon: ChildDaemon | undefined;
 const CIDR = '10.235.0.0/16';
-
-async function until(text: string, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!out.join('').includes(text)) {
-    if (Date.now() > end) throw new Error(`no "${text}" in the daemon's output:\n${out.join('').slice(-4000)}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 const records = () => localInstanceRecords(join(dir, 'state'));
 
@@ -49,7 +41,7 @@ describe.skipIf(unavailable !== undefined)('pod network of a local peer pod', ()
   });
 
   afterAll(async () => {
-    daemon?.kill('SIGKILL');
+    daemon?.child.kill('SIGKILL');
     await forceCleanLocalInstances(join(dir, 'state'), 'caabr235');
     await net?.cleanup();
     await rm(dir, { recursive: true, force: true });
@@ -68,16 +60,15 @@ describe.skipIf(unavailable !== undefined)('pod network of a local peer pod', ()
       VXLAN_MIN_ID: '777000',
       LOCAL_AGENT_COMMAND: `${process.execPath} --import tsx ${join(root, 'test/fakes/kata-agent-main.ts')} --socket {socket}`,
     };
-    daemon = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli/cloud-api-adaptor.ts'), 'local'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    daemon.stdout!.on('data', (d: Buffer) => out.push(d.toString()));
-    daemon.stderr!.on('data', (d: Buffer) => out.push(d.toString()));
-    await until('serving hypervisor.Hypervisor');
+    const d = new ChildDaemon(spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli/cloud-api-adaptor.ts'), 'local'], { env, stdio: ['ignore', 'pipe', 'pipe'] }));
+    daemon = d;
+    await d.until('serving hypervisor.Hypervisor');
 
     const c = await TtrpcClient.connectUnix(env.REMOTE_HYPERVISOR_ENDPOINT);
     const hv = serviceClient(c, Hypervisor);
     await hv.createVM({ id: SANDBOX_ID, annotations: shimAnnotations(), networkNamespacePath: net.ns('pod') });
     await hv.startVM({ id: SANDBOX_ID }, { timeoutMs: 60_000 });
-    await until('VXLAN 777000');
+    await d.until('VXLAN 777000');
 
     const [record] = await records();
     expect(record?.podNetns).toBeDefined();
@@ -96,7 +87,7 @@ describe.skipIf(unavailable !== undefined)('pod network of a local peer pod', ()
 
     await hv.stopVM({ id: SANDBOX_ID }, { timeoutMs: 1000 });
     c.close();
-    await until(`sandbox ${SANDBOX_ID} removed`);
+    await d.until(`sandbox ${SANDBOX_ID} removed`);
     const links = (await net.ip('pod', '-o', 'link', 'show')).split('\n').filter(Boolean);
     expect(links.some((l) => l.includes('vxlan1'))).toBe(false);
     expect(await net.run('pod', ['tc', 'qdisc', 'show', 'dev', 'eth0'])).not.toMatch(/ingress/);
@@ -105,6 +96,6 @@ describe.skipIf(unavailable !== undefined)('pod network of a local peer pod', ()
     const namespaces = (await run('ip', ['netns', 'list'])).stdout;
     expect(namespaces).not.toContain(record!.podNetns!);
     expect(namespaces).not.toContain(record!.netns!);
-    daemon.kill('SIGTERM');
+    d.child.kill('SIGTERM');
   });
 });

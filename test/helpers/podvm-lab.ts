@@ -13,12 +13,13 @@
  *   …
  *   await pl.stop(); // daemons, VMs, libvirtd, namespace, temp folder
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildPodvmImage, podvmBuildUnavailable, type PodvmImage } from '../../podvm/build.js';
 import { runCommand } from '../../src/util/run-command.js';
+import { ChildDaemon } from './child-daemon.js';
 import { createBaseVolume, libvirtEnv, libvirtUnavailable, startLibvirtLab, type LibvirtLab } from './libvirt.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -31,52 +32,13 @@ export async function podvmLabUnavailable(): Promise<string | undefined> {
   return (await libvirtUnavailable()) ?? (await podvmBuildUnavailable());
 }
 
-export class LabDaemon {
-  readonly out: string[] = [];
-  readonly exited: Promise<number | null>;
-
-  constructor(readonly child: ChildProcess) {
-    child.stdout!.on('data', (d: Buffer) => this.out.push(d.toString()));
-    child.stderr!.on('data', (d: Buffer) => this.out.push(d.toString()));
-    this.exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
-  }
-
-  text(): string {
-    return this.out.join('');
-  }
-
-  /** The daemon's JSON log lines. */
-  records(): Record<string, unknown>[] {
-    return this.text()
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => {
-        try {
-          return JSON.parse(l) as Record<string, unknown>;
-        } catch {
-          return {};
-        }
-      });
-  }
-
-  async until(text: string | RegExp, ms = 30_000): Promise<void> {
-    const end = Date.now() + ms;
-    const seen = (): boolean => (typeof text === 'string' ? this.text().includes(text) : text.test(this.text()));
-    while (!seen()) {
-      if (this.child.exitCode !== null) throw new Error(`the daemon exited (${this.child.exitCode}) before "${String(text)}":\n${this.text().slice(-4000)}`);
-      if (Date.now() > end) throw new Error(`no "${String(text)}" in the daemon's output:\n${this.text().slice(-4000)}`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  }
-}
-
 export interface PodvmLab {
   lab: LibvirtLab;
   image: PodvmImage;
   dir: string;
   /** The daemon's environment (the hypervisor socket is `env.REMOTE_HYPERVISOR_ENDPOINT`). */
   env: Record<string, string>;
-  startDaemon(extra?: Record<string, string>, args?: string[]): LabDaemon;
+  startDaemon(extra?: Record<string, string>, args?: string[]): ChildDaemon;
   /** The serial console of a pod VM (in the pool folder). */
   consoleLog(instanceName: string): Promise<string>;
   stop(): Promise<void>;
@@ -85,7 +47,7 @@ export interface PodvmLab {
 export async function startPodvmLab(options: { prefix?: string; memoryMiB?: number; log?: (line: string) => void } = {}): Promise<PodvmLab> {
   const image = await buildPodvmImage({ log: options.log });
   const dir = await mkdtemp(join(tmpdir(), 'caa-podvm-lab-'));
-  const daemons: LabDaemon[] = [];
+  const daemons: ChildDaemon[] = [];
   let lab: LibvirtLab | undefined;
   const stop = async (): Promise<void> => {
     for (const d of daemons) if (d.child.exitCode === null) d.child.kill('SIGKILL');
@@ -124,7 +86,7 @@ export async function startPodvmLab(options: { prefix?: string; memoryMiB?: numb
           env: { ...process.env, ...env, ...extra },
           stdio: ['ignore', 'pipe', 'pipe'],
         });
-        const d = new LabDaemon(child);
+        const d = new ChildDaemon(child);
         daemons.push(d);
         return d;
       },
