@@ -267,7 +267,7 @@ function connectWith<S extends Socket | TLSSocket>(
     });
     socket.once('error', (err) => {
       signal?.removeEventListener('abort', onAbort);
-      reject(new TtrpcError(Code.UNAVAILABLE, `ttrpc: connect: ${err.message}`));
+      reject(new TtrpcError(Code.UNAVAILABLE, `ttrpc: connect: ${err.message}`, [], { cause: err }));
     });
   });
 }

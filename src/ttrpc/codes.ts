@@ -46,8 +46,9 @@ export class TtrpcError extends Error {
     readonly code: number,
     message: string,
     readonly details: readonly Uint8Array[] = [],
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
   }
 
   override toString(): string {

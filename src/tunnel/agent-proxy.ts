@@ -16,6 +16,8 @@ import { createFrameRelay, createRelay, type RelayOptions } from './relay.js';
 
 /** One dial attempt; a SYN to a VM whose network is not up yet may otherwise hang for minutes. */
 const DIAL_ATTEMPT_TIMEOUT_MS = 3000;
+/** Retry delay after a refused dial (see ReconnectingClientOptions.refusedRetryMs). */
+export const REFUSED_RETRY_MS = 50;
 
 export interface AgentProxyOptions {
   sandboxId: string;
@@ -50,8 +52,10 @@ export class AgentProxy {
           ? TtrpcClient.connectTls({ ...o.tls, host: o.host, port: o.port, signal: attempt })
           : TtrpcClient.connectTcp({ host: o.host, port: o.port, signal: attempt });
       },
-      // Retry every ≤ 250 ms: the forwarder's first second matters for pod start (upstream waits up to 5 s).
+      // Retry every ≤ 250 ms: the forwarder's first second matters for pod start (upstream waits up to 5 s);
+      // once the VM refuses (its network is up, the forwarder about to listen), every ≤ 50 ms.
       backoff: { initialMs: 25, maxMs: 250 },
+      refusedRetryMs: REFUSED_RETRY_MS,
       onConnect: (_c, attempt) => {
         log.info({ attempt, forwarder: `${o.host}:${o.port}` }, `connected to the forwarder at ${o.host}:${o.port}`);
         if (this.upstream.connectionCount > 1) o.onReconnect?.();
