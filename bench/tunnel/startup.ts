@@ -129,7 +129,7 @@ export async function startupLatency(dir: string, material: TlsMaterial, profile
   say();
   say('| dialler | samples | p50 ms | p99 ms | max ms | mean ms |');
   say('|---|---:|---:|---:|---:|---:|');
-  say(row('ours (AgentProxy: backoff 25 ms ×2, cap 250 ms, ±20 % jitter)', ours));
+  say(row('ours (AgentProxy: backoff 25 ms ×2, cap 250 ms, ±20 % jitter; refused: ≤ 50 ms)', ours));
   say(row(`baseline: fixed ${POLL_INTERVAL_MS} ms poll`, poll));
   say();
   say(
