@@ -275,11 +275,15 @@ export class SandboxManager {
     const watchEnd = new AbortController();
     const openSignal = AbortSignal.any([callSignal, watchEnd.signal]);
     let exited: string | undefined;
-    void this.o.provider.watchForExit?.(instance, openSignal).then((reason) => {
-      if (reason === undefined || openSignal.aborted) return;
-      exited = reason;
-      watchEnd.abort();
-    });
+    this.o.provider
+      .watchForExit?.(instance, openSignal)
+      .then((reason) => {
+        if (reason === undefined || openSignal.aborted) return;
+        exited = reason;
+        watchEnd.abort();
+      })
+      // The contract says it never rejects; a provider that does must not take the daemon down.
+      .catch((err: unknown) => this.log.warn({ err: (err as Error).message, instanceId: instance.id }, 'watching the instance failed'));
     try {
       await this.o.tunnel.open({ sandboxId: id, socketPath: this.o.store.agentSocketPath(id), instance, instanceName }, openSignal);
     } catch (err) {
