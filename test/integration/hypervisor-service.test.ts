@@ -224,6 +224,22 @@ describe('failures leave no instance behind', () => {
     expect(provider.instances.size).toBe(1);
   });
 
+  it('a provider watch that rejects (against its contract) is logged; the start goes on', async () => {
+    class RejectingWatch extends MemoryProvider {
+      override async watchForExit(): Promise<string | undefined> {
+        throw new Error('the watch broke');
+      }
+    }
+    const provider = new RejectingWatch();
+    const tunnel: AgentTunnel = { open: async () => new Promise((r) => setTimeout(r, 20)), close: async () => undefined };
+    h = await DaemonHarness.start({ provider, tunnel });
+    const hv = await h.hypervisor();
+    await hv.createVM({ id: SANDBOX_ID, annotations: shimAnnotations(), networkNamespacePath: '' });
+    await hv.startVM({ id: SANDBOX_ID });
+    expect(h.logs.some((l) => l.msg === 'watching the instance failed' && l.err === 'the watch broke')).toBe(true);
+    expect(provider.instances.size).toBe(1);
+  });
+
   it('a tunnel that fails: StartVM reports it and the instance is deleted', async () => {
     const tunnel: AgentTunnel = { open: async () => Promise.reject(new Error('forwarder refused the connection')), close: async () => undefined };
     h = await DaemonHarness.start({ tunnel });
