@@ -12,6 +12,7 @@ import {
   type ResponseContext,
 } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { raceAbort } from '../util/abort.js';
 import { Backoff, sleep, type BackoffOptions } from '../util/backoff.js';
 import { KubeError, asKubeError } from './errors.js';
 
@@ -34,17 +35,6 @@ function signalMiddleware(signal: AbortSignal): ObservableMiddleware {
     },
     post: (rsp: ResponseContext) => new Observable(Promise.resolve(rsp)),
   };
-}
-
-/** Rejects as soon as `signal` aborts, whatever `p` is doing. */
-function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  let onAbort: (() => void) | undefined;
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-  return Promise.race([p, aborted]).finally(() => signal.removeEventListener('abort', onAbort!));
 }
 
 /**

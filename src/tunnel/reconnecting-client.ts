@@ -6,6 +6,7 @@
 import type { Logger } from 'pino';
 import { Code, TtrpcError } from '../ttrpc/codes.js';
 import type { CallOptions, TtrpcClient } from '../ttrpc/client.js';
+import { raceAbort } from '../util/abort.js';
 import { Backoff, sleep, type BackoffOptions } from '../util/backoff.js';
 
 export type Dialer = (signal: AbortSignal) => Promise<TtrpcClient>;
@@ -52,7 +53,7 @@ export class ReconnectingClient {
     if (this.client && !this.client.isClosed) return Promise.resolve(this.client);
     this.connecting ??= this.dialLoop().finally(() => (this.connecting = undefined));
     if (!signal) return this.connecting;
-    return raceAbort(this.connecting, signal);
+    return raceAbort(this.connecting, signal, abortReason);
   }
 
   /** Forwards one call; waits for a connection first if there is none. */
@@ -148,24 +149,6 @@ export function isRefused(err: unknown): boolean {
     if ((e as NodeJS.ErrnoException).code === 'ECONNREFUSED') return true;
   }
   return false;
-}
-
-function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(abortReason(signal));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(abortReason(signal));
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
-  });
 }
 
 function abortReason(signal: AbortSignal): TtrpcError {

@@ -8,6 +8,7 @@
 import type { Logger } from 'pino';
 import { ProviderError } from '../errors.js';
 import type { RateLimiter } from '../rate-limiter.js';
+import { raceAbort } from '../../util/abort.js';
 import { Backoff, sleep, type BackoffOptions } from '../../util/backoff.js';
 import type { RenewableAuthenticator } from './auth.js';
 import { classifyIbmError, httpStatus, retryAfterMs } from './errors.js';
@@ -78,7 +79,7 @@ export class CallPolicy {
     const timer = setTimeout(() => attempt.abort(new Error(`no reply within ${timeoutMs / 1000}s`)), timeoutMs);
     timer.unref();
     try {
-      return await abortable(fn(attempt.signal), attempt.signal);
+      return await raceAbort(fn(attempt.signal), attempt.signal);
     } catch (err) {
       if (attempt.signal.aborted && !signal.aborted) {
         throw new ProviderError('UNAVAILABLE', `${api} ${operation}: no reply within ${timeoutMs / 1000}s`, { cause: err });
@@ -91,24 +92,3 @@ export class CallPolicy {
   }
 }
 
-/** `p`, or a rejection with the signal's reason when it aborts first. */
-function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) {
-    p.catch(() => undefined);
-    return Promise.reject(signal.reason as Error);
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason as Error);
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e as Error);
-      },
-    );
-  });
-}

@@ -29,6 +29,7 @@ import {
 } from './protocol.js';
 import { localSocketCandidates, type ParsedUri, type Transport } from './uri.js';
 import { XdrReader, XdrWriter } from './xdr.js';
+import { raceAbort } from '../../../util/abort.js';
 
 /** The daemon answered a call with an error (`remote_error`). */
 export class LibvirtRpcError extends Error {
@@ -148,7 +149,8 @@ export class RpcConnection {
         await this.sendAndDrain(header(MessageType.STREAM, MessageStatus.CONTINUE), data.subarray(off, off + STREAM_CHUNK));
       }
       this.send(header(MessageType.STREAM, MessageStatus.OK));
-      await raceAbort(finished, signal);
+      signal.throwIfAborted();
+      await raceAbort(finished, signal, (s) => new LibvirtAbortError(abortReason(s)));
       opened = false;
     } catch (err) {
       if (opened && !this.closedError) {
@@ -306,20 +308,6 @@ export class RpcConnection {
   private diag(): string {
     const d = this.diagnostics().trim();
     return d ? ` (${d})` : '';
-  }
-}
-
-async function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  signal.throwIfAborted();
-  let onAbort!: () => void;
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => reject(new LibvirtAbortError(abortReason(signal)));
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-  try {
-    return await Promise.race([p, aborted]);
-  } finally {
-    signal.removeEventListener('abort', onAbort);
   }
 }
 
