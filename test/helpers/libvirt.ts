@@ -24,7 +24,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ProviderError } from '../../src/providers/errors.js';
 import type { LibvirtApi } from '../../src/providers/libvirt/client.js';
+import { signalOf, wrapCalls } from '../../src/providers/libvirt/wrap-calls.js';
+import { raceAbort } from '../../src/util/abort.js';
 import { runCommand } from '../../src/util/run-command.js';
+import { pidAlive } from './pids.js';
 
 export const LIBVIRT_REQUIRED = process.env.CAA_REQUIRE_LIBVIRT === '1';
 
@@ -120,15 +123,6 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: n
     if (await check()) return;
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
@@ -373,38 +367,19 @@ export interface FaultPlan {
 
 /** The API with faults injected per call, as the contract suite's fake clouds do. */
 export function withFaults(inner: LibvirtApi, plan: FaultPlan): LibvirtApi {
-  return new Proxy(inner, {
-    get(target, prop, receiver) {
-      const value: unknown = Reflect.get(target, prop, receiver);
-      if (typeof value !== 'function') return value;
-      const fn = value as (...a: unknown[]) => Promise<unknown>;
-      const method = String(prop);
-      if (method === 'close') return fn.bind(target);
-      return async (...args: unknown[]): Promise<unknown> => {
-        const signal = args.find((a): a is AbortSignal => a instanceof AbortSignal);
-        if (plan.failBefore?.(method)) throw new ProviderError('UNAVAILABLE', `injected fault before ${method}`);
-        const delay = plan.latency?.(method) ?? 0;
-        const run = async (): Promise<unknown> => {
-          if (delay > 0) await new Promise((r) => setTimeout(r, delay));
-          // A delayed call is the cloud's: it completes even if the caller gave up.
-          const callArgs = delay > 0 ? args.map((a) => (a instanceof AbortSignal ? AbortSignal.timeout(30_000) : a)) : args;
-          const result = await fn.apply(target, callArgs);
-          if (MUTATING.has(method) && plan.loseReply?.(method)) throw new ProviderError('UNAVAILABLE', `injected: the reply of ${method} was lost`);
-          return result;
-        };
-        if (delay === 0 || !signal) return run();
-        const running = run();
-        running.catch(() => undefined);
-        return new Promise((resolve, reject) => {
-          const onAbort = (): void => reject(new ProviderError('CANCELLED', `cancelled while ${method} was in flight`));
-          if (signal.aborted) return onAbort();
-          signal.addEventListener('abort', onAbort, { once: true });
-          running.then(
-            (v) => (signal.removeEventListener('abort', onAbort), resolve(v)),
-            (e: unknown) => (signal.removeEventListener('abort', onAbort), reject(e as Error)),
-          );
-        });
-      };
-    },
+  return wrapCalls(inner, async (method, args, call) => {
+    const signal = signalOf(args);
+    if (plan.failBefore?.(method)) throw new ProviderError('UNAVAILABLE', `injected fault before ${method}`);
+    const delay = plan.latency?.(method) ?? 0;
+    const run = async (): Promise<unknown> => {
+      if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+      // A delayed call is the cloud's: it completes even if the caller gave up.
+      const callArgs = delay > 0 ? args.map((a) => (a instanceof AbortSignal ? AbortSignal.timeout(30_000) : a)) : args;
+      const result = await call(callArgs);
+      if (MUTATING.has(method) && plan.loseReply?.(method)) throw new ProviderError('UNAVAILABLE', `injected: the reply of ${method} was lost`);
+      return result;
+    };
+    if (delay === 0 || !signal) return run();
+    return raceAbort(run(), signal, () => new ProviderError('CANCELLED', `cancelled while ${method} was in flight`));
   });
 }

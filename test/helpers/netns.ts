@@ -17,6 +17,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import { runCommand } from '../../src/util/run-command.js';
+import { pidAlive } from './pids.js';
 
 export const NETNS_DIR = '/var/run/netns';
 
@@ -34,15 +35,6 @@ export async function netnsTestsUnavailable(): Promise<string | undefined> {
 }
 
 const escapeRe = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 export interface VethOptions {
   /** MAC address of the `a` end. */

@@ -12,6 +12,7 @@ import { Backoff, sleep } from '../../util/backoff.js';
 import type { LibvirtApi } from './client.js';
 import { virErrorCode } from './errors.js';
 import { VirErr } from './rpc/protocol.js';
+import { signalOf, wrapCalls } from './wrap-calls.js';
 
 export interface RetryOptions {
   /** Attempts per call, the first included (default 3). */
@@ -25,30 +26,21 @@ const DONE_ON_REPEAT: Record<string, number> = { startDomain: VirErr.OPERATION_I
 
 export function withRetries(api: LibvirtApi, options: RetryOptions = {}): LibvirtApi {
   const attempts = Math.max(1, options.attempts ?? 3);
-  return new Proxy(api, {
-    get(target, prop, receiver) {
-      const value: unknown = Reflect.get(target, prop, receiver);
-      if (typeof value !== 'function') return value;
-      const fn = value as (...a: unknown[]) => Promise<unknown>;
-      const method = String(prop);
-      if (method === 'close') return fn.bind(target);
-      return async (...args: unknown[]): Promise<unknown> => {
-        const signal = args.find((a): a is AbortSignal => a instanceof AbortSignal);
-        const backoff = new Backoff({ initialMs: options.initialDelayMs ?? 200, maxMs: options.maxDelayMs ?? 2_000 });
-        for (let attempt = 1; ; attempt++) {
-          try {
-            return await fn.apply(target, args);
-          } catch (err) {
-            if (attempt > 1 && DONE_ON_REPEAT[method] !== undefined && virErrorCode(err) === DONE_ON_REPEAT[method]) return undefined;
-            if (attempt >= attempts || !isProviderError(err, 'UNAVAILABLE') || signal?.aborted) throw err;
-            try {
-              await sleep(backoff.next(), signal);
-            } catch {
-              throw err;
-            }
-          }
+  return wrapCalls(api, async (method, args, call) => {
+    const signal = signalOf(args);
+    const backoff = new Backoff({ initialMs: options.initialDelayMs ?? 200, maxMs: options.maxDelayMs ?? 2_000 });
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await call(args);
+      } catch (err) {
+        if (attempt > 1 && DONE_ON_REPEAT[method] !== undefined && virErrorCode(err) === DONE_ON_REPEAT[method]) return undefined;
+        if (attempt >= attempts || !isProviderError(err, 'UNAVAILABLE') || signal?.aborted) throw err;
+        try {
+          await sleep(backoff.next(), signal);
+        } catch {
+          throw err;
         }
-      };
-    },
+      }
+    }
   });
 }
