@@ -116,3 +116,35 @@ export class HttpFakeServer<Call> {
     await done;
   }
 }
+
+/**
+ * What every fake cloud exposes of its HttpFakeServer: the call log, how many calls of a kind, the
+ * requests in flight now and at most. A fake extends this and owns `http`.
+ */
+export abstract class FakeCloudStats<Call> {
+  protected abstract readonly http: HttpFakeServer<Call>;
+
+  /** Every request in arrival order. */
+  get calls(): Call[] {
+    return this.http.calls;
+  }
+
+  /** Requests being processed now (including those waiting out injected latency). */
+  get inFlight(): number {
+    return this.http.inFlight;
+  }
+
+  /** The most requests processed at once since start or `resetStats()`. */
+  get peakInFlight(): number {
+    return this.http.peakInFlight;
+  }
+
+  /** Calls of one operation (as the fake names it), or all. */
+  callCount(operation?: string): number {
+    return this.http.callCount(operation);
+  }
+
+  resetStats(): void {
+    this.http.resetStats();
+  }
+}

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:https';
 import { ReseedableRandom } from '../fault-rules.js';
-import { HttpFakeServer, latencyFor, readBody, type LatencySetting } from '../http-fake-server.js';
+import { FakeCloudStats, HttpFakeServer, latencyFor, readBody, type LatencySetting } from '../http-fake-server.js';
 import { ArmError } from './errors.js';
 import { FaultRules, type ArmFaultRule, type FakeRequest } from './faults.js';
 import { TokenIssuer, type TokenRequestRecord } from './identity.js';
@@ -71,19 +71,20 @@ export interface ArmCallRecord {
   at: number;
 }
 
-export class FakeArm {
+export class FakeArm extends FakeCloudStats<ArmCallRecord> {
   readonly state: FakeArmState;
   readonly identity: TokenIssuer;
   latencyMs: LatencySetting;
   pageSize: number;
   pollRetryAfterSeconds: number | undefined;
-  private readonly http = new HttpFakeServer<ArmCallRecord>((c) => c.operation);
+  protected readonly http = new HttpFakeServer<ArmCallRecord>((c) => c.operation);
   private readonly model: ArmModel;
   private readonly random: ReseedableRandom;
   private readonly faults: FaultRules;
   private connections = 0;
 
   private constructor(options: FakeArmOptions) {
+    super();
     const region = options.region ?? DEFAULT_REGION;
     this.state = {
       tenantId: options.tenantId ?? DEFAULT_TENANT_ID,
@@ -180,35 +181,17 @@ export class FakeArm {
 
   // ---- stats ----
 
-  /** ARM requests being processed right now (including those waiting out injected latency). */
-  get inFlight(): number {
-    return this.http.inFlight;
-  }
-
-  /** The most ARM requests ever processed at once since start or `resetStats()`. */
-  get peakInFlight(): number {
-    return this.http.peakInFlight;
-  }
-
   /** TLS connections accepted since start or `resetStats()` (each one a full handshake for the client). */
   get tlsConnections(): number {
     return this.connections;
-  }
-
-  get calls(): ArmCallRecord[] {
-    return this.http.calls;
-  }
-
-  callCount(operation?: string): number {
-    return this.http.callCount(operation);
   }
 
   get tokenRequests(): readonly TokenRequestRecord[] {
     return this.identity.requests;
   }
 
-  resetStats(): void {
-    this.http.resetStats();
+  override resetStats(): void {
+    super.resetStats();
     this.connections = 0;
   }
 

@@ -14,7 +14,7 @@ import type { FakeAddress, FakeEc2State, FakeInstance, FakeNetworkInterface, Fak
 import { createState, type FakeEc2Options, type LatencySetting } from './state.js';
 import { errorDocument, responseDocument, type XmlNode } from './xml.js';
 import { ReseedableRandom } from '../fault-rules.js';
-import { HttpFakeServer, latencyFor, readBody } from '../http-fake-server.js';
+import { FakeCloudStats, HttpFakeServer, latencyFor, readBody } from '../http-fake-server.js';
 
 export interface CallRecord {
   action: string;
@@ -24,16 +24,17 @@ export interface CallRecord {
   at: number;
 }
 
-export class FakeEc2 {
+export class FakeEc2 extends FakeCloudStats<CallRecord> {
   readonly state: FakeEc2State;
   latencyMs: LatencySetting;
-  private readonly http = new HttpFakeServer<CallRecord>((c) => c.action);
+  protected readonly http = new HttpFakeServer<CallRecord>((c) => c.action);
   private readonly model: Ec2Model;
   private readonly random: ReseedableRandom;
   private readonly faults: FaultRules;
   private readonly afterEffectFaults: FaultRules;
 
   private constructor(options: FakeEc2Options) {
+    super();
     this.state = createState(options);
     const seed = options.seed ?? 1;
     this.random = new ReseedableRandom(seed);
@@ -52,28 +53,6 @@ export class FakeEc2 {
   /** `http://127.0.0.1:PORT`, for the SDK's `endpoint`. */
   get endpoint(): string {
     return this.http.origin;
-  }
-
-  get calls(): CallRecord[] {
-    return this.http.calls;
-  }
-
-  /** Requests being processed right now (including those waiting out injected latency). */
-  get inFlight(): number {
-    return this.http.inFlight;
-  }
-
-  /** The most requests ever processed at once since start or `resetStats()`. */
-  get peakInFlight(): number {
-    return this.http.peakInFlight;
-  }
-
-  callCount(action?: string): number {
-    return this.http.callCount(action);
-  }
-
-  resetStats(): void {
-    this.http.resetStats();
   }
 
   /** Makes matching requests fail with `rule.code` before they take effect; returns the rule's remover. */

@@ -13,7 +13,7 @@ import type { FakeInstance, FakeVpcState } from './resources.js';
 import { findRoute, type Route } from './routes.js';
 import { createState, type FakeVpcOptions, type LatencySetting } from './state.js';
 import { ReseedableRandom } from '../fault-rules.js';
-import { HttpFakeServer, latencyFor, readBody } from '../http-fake-server.js';
+import { FakeCloudStats, HttpFakeServer, latencyFor, readBody } from '../http-fake-server.js';
 
 export interface CallRecord extends FakeRequest {
   authorization: string | undefined;
@@ -33,10 +33,10 @@ interface Outcome {
   headers?: Record<string, string>;
 }
 
-export class FakeVpc {
+export class FakeVpc extends FakeCloudStats<CallRecord> {
   readonly state: FakeVpcState;
   latencyMs: LatencySetting;
-  private readonly http = new HttpFakeServer<CallRecord>((c) => c.operation);
+  protected readonly http = new HttpFakeServer<CallRecord>((c) => c.operation);
   private readonly model: VpcModel;
   private readonly random: ReseedableRandom;
   private readonly faults: FaultRules;
@@ -44,6 +44,7 @@ export class FakeVpc {
   private readonly startFailures = new StartFailures();
 
   private constructor(options: FakeVpcOptions) {
+    super();
     this.state = createState(options);
     const seed = options.seed ?? 1;
     this.random = new ReseedableRandom(seed);
@@ -72,28 +73,6 @@ export class FakeVpc {
   /** For IBMCLOUD_IAM_ENDPOINT. */
   get iamEndpoint(): string {
     return `${this.http.origin}/identity/token`;
-  }
-
-  get calls(): CallRecord[] {
-    return this.http.calls;
-  }
-
-  /** Requests being processed now (including those waiting out injected latency). */
-  get inFlight(): number {
-    return this.http.inFlight;
-  }
-
-  /** The most requests processed at once since start or `resetStats()`. */
-  get peakInFlight(): number {
-    return this.http.peakInFlight;
-  }
-
-  callCount(operation?: string): number {
-    return this.http.callCount(operation);
-  }
-
-  resetStats(): void {
-    this.http.resetStats();
   }
 
   /** Matching requests fail with the rule's error before they take effect; returns the remover. */
