@@ -7,6 +7,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 import { API_CALLS, isAllowedCall, type ApiCall } from '../../deploy/rbac-table.js';
+import { seededRandom } from '../../../bench/stats.js';
 import { labelSelector, fieldSelector } from './selectors.js';
 import { ObjectStore, kubeNow, type StoreEvent } from './store.js';
 import { apiVersionOf, resourceByKind, resourceByPath, resourceByPlural, type KubeObject, type OwnerReference, type ResourceType } from './resources.js';
@@ -79,17 +80,6 @@ interface LiveFault {
 
 const MAX_BODY = 3 << 20;
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export class FakeKubeApiServer {
   readonly store: ObjectStore;
   readonly requests: RequestRecord[] = [];
@@ -105,7 +95,7 @@ export class FakeKubeApiServer {
   private constructor(private readonly options: FakeKubeOptions) {
     this.store = new ObjectStore(options.now);
     this.rbacTable = options.rbac === true ? API_CALLS : options.rbac === false || options.rbac === undefined ? undefined : options.rbac;
-    this.random = mulberry32(options.seed ?? 1);
+    this.random = seededRandom(options.seed ?? 1);
   }
 
   static async start(options: FakeKubeOptions = {}): Promise<FakeKubeApiServer> {
