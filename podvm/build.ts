@@ -312,7 +312,11 @@ async function readManifest(dir: string): Promise<PodvmManifest | undefined> {
   }
 }
 
-/** Builds the image into `outDir`, or returns the one there when its inputs are unchanged. */
+/**
+ * Builds the image into `outDir`, or returns the one there when its inputs are unchanged. Builds
+ * into different `outDir`s may run at once and share `cacheDir` (the kernel download is renamed into
+ * it whole); two at once into the same `outDir` are not supported (the last rename fails).
+ */
 export async function buildPodvmImage(o: BuildOptions = {}): Promise<PodvmImage & { cached: boolean }> {
   const log = o.log ?? (() => undefined);
   const outDir = o.outDir ?? DEFAULT_OUT;
