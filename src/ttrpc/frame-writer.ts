@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { HEADER_LENGTH, encodeHeader } from './frame.js';
+import { HEADER_LENGTH, encodeHeader, writeHeader } from './frame.js';
 
 /** Frames up to this size are copied into one buffer; larger payloads go to the socket by reference. */
 const COALESCE_LIMIT = 16 * 1024;
@@ -12,11 +12,14 @@ export function partsLength(parts: readonly Uint8Array[]): number {
 
 /**
  * Writes frames to one socket. A frame is written in one synchronous call, so frames never
- * interleave (JavaScript runs one callback at a time). The socket is corked on the first frame of a
- * tick and uncorked on the next tick: all responses that complete together leave in one writev.
+ * interleave (JavaScript runs one callback at a time). The first frame of a tick is written at once
+ * (a lone call, the common case on a relay, waits for nothing); the socket is then corked until the
+ * next tick, so the other frames that complete in the same tick (64 callers' answers read from one
+ * chunk) leave together in one writev.
  */
 export class FrameWriter {
   private corked = false;
+  private wroteThisTick = false;
 
   constructor(private readonly socket: Socket) {}
 
@@ -25,15 +28,37 @@ export class FrameWriter {
     if (s.destroyed || !s.writable) return false;
     const length = partsLength(parts);
     if (!this.corked) {
+      if (!this.wroteThisTick) {
+        // The first frame of a tick leaves at once: a lone call's answer waits for nothing.
+        this.wroteThisTick = true;
+        process.nextTick(this.uncork);
+        return this.writeNow(streamId, type, flags, parts, length);
+      }
       this.corked = true;
       s.cork();
-      process.nextTick(this.uncork);
     }
-    const header = encodeHeader(length, streamId, type, flags);
-    if (length <= COALESCE_LIMIT) return s.write(Buffer.concat([header, ...parts], HEADER_LENGTH + length));
-    s.write(header);
+    return this.writeNow(streamId, type, flags, parts, length);
+  }
+
+  private writeNow(streamId: number, type: number, flags: number, parts: readonly Uint8Array[], length: number): boolean {
+    const s = this.socket;
+    if (length <= COALESCE_LIMIT) {
+      const frame = Buffer.allocUnsafe(HEADER_LENGTH + length);
+      writeHeader(frame, length, streamId, type, flags);
+      let at = HEADER_LENGTH;
+      for (const p of parts) {
+        frame.set(p, at);
+        at += p.length;
+      }
+      return s.write(frame);
+    }
+    // Header and payload by reference, in one writev.
+    const corkHere = !this.corked;
+    if (corkHere) s.cork();
+    s.write(encodeHeader(length, streamId, type, flags));
     let ok = true;
     for (const p of parts) if (p.length > 0) ok = s.write(p);
+    if (corkHere) s.uncork();
     return ok;
   }
 
@@ -43,6 +68,7 @@ export class FrameWriter {
   }
 
   private readonly uncork = (): void => {
+    this.wroteThisTick = false;
     if (!this.corked) return;
     this.corked = false;
     this.socket.uncork();

@@ -22,11 +22,16 @@ export interface Frame extends FrameHeader {
 
 export function encodeHeader(length: number, streamId: number, type: number, flags: number): Buffer {
   const header = Buffer.allocUnsafe(HEADER_LENGTH);
-  header.writeUInt32BE(length, 0);
-  header.writeUInt32BE(streamId, 4);
-  header.writeUInt8(type, 8);
-  header.writeUInt8(flags, 9);
+  writeHeader(header, length, streamId, type, flags);
   return header;
+}
+
+/** Writes a frame header into the first 10 bytes of `buf`. */
+export function writeHeader(buf: Buffer, length: number, streamId: number, type: number, flags: number): void {
+  buf.writeUInt32BE(length, 0);
+  buf.writeUInt32BE(streamId, 4);
+  buf.writeUInt8(type, 8);
+  buf.writeUInt8(flags, 9);
 }
 
 export function decodeHeader(buf: Buffer, offset = 0): FrameHeader {
@@ -36,6 +41,15 @@ export function decodeHeader(buf: Buffer, offset = 0): FrameHeader {
     type: buf.readUInt8(offset + 8),
     flags: buf.readUInt8(offset + 9),
   };
+}
+
+/**
+ * A frame as one object literal of fixed shape. (`{ ...header, data }` looks the same but makes V8
+ * define `data` through its slow path on every frame and leaves the readers' property loads missing
+ * their inline caches: a tenth of a relay's CPU.)
+ */
+function frameOf(h: FrameHeader, data: Buffer): Frame {
+  return { length: h.length, streamId: h.streamId, type: h.type, flags: h.flags, data };
 }
 
 export interface FrameSink {
@@ -84,7 +98,7 @@ export class FrameReader {
         offset += n;
         if (p.filled === p.data.length) {
           this.partial = undefined;
-          this.sink.frame({ ...p.header, data: p.data });
+          this.sink.frame(frameOf(p.header, p.data));
         }
         continue;
       }
@@ -110,7 +124,7 @@ export class FrameReader {
       const available = chunk.length - offset;
       if (available >= header.length) {
         // The common case: the whole frame is in this chunk; hand out a view, no copy.
-        this.sink.frame({ ...header, data: chunk.subarray(offset, offset + header.length) });
+        this.sink.frame(frameOf(header, chunk.subarray(offset, offset + header.length)));
         offset += header.length;
       } else {
         const data = Buffer.allocUnsafe(header.length);
