@@ -297,20 +297,59 @@ function decodeKeyValue(buf: Buffer, start: number, end: number): KeyValue {
   return kv;
 }
 
+/**
+ * Service and method names repeat on every call. Decoding them afresh costs a UTF-8 decode and, at
+ * the first Map lookup by name, a new string hash; a relay pays both twice per call. The last few
+ * names are kept with their bytes and handed out again when the bytes match.
+ */
+class RecentNames {
+  private readonly bytes: Buffer[] = [];
+  private readonly names: string[] = [];
+  private next = 0;
+
+  constructor(private readonly slots: number) {}
+
+  get(buf: Buffer, start: number, end: number): string {
+    const len = end - start;
+    if (len > MAX_REMEMBERED_NAME) return buf.toString('utf8', start, end);
+    seek: for (let i = 0; i < this.bytes.length; i++) {
+      const known = this.bytes[i]!;
+      if (known.length !== len) continue;
+      for (let j = 0; j < len; j++) if (known[j] !== buf[start + j]) continue seek;
+      return this.names[i]!;
+    }
+    const name = buf.toString('utf8', start, end);
+    // A copy: `buf` is a view on a socket chunk that is not ours to keep.
+    this.bytes[this.next] = Buffer.from(buf.subarray(start, end));
+    this.names[this.next] = name;
+    this.next = (this.next + 1) % this.slots;
+    return name;
+  }
+}
+
+const MAX_REMEMBERED_NAME = 128;
+const serviceNames = new RecentNames(4);
+/** The Kata agent API has about forty methods; a pod's calls cycle through a dozen or so. */
+const methodNames = new RecentNames(24);
+
 export function decodeRequest(buf: Buffer): Request {
   const r = new Reader(buf);
   const req: Request = { service: '', method: '', payload: EMPTY, timeoutNano: 0, metadata: [] };
   while (!r.done) {
     const [field, wt] = r.tag();
     switch (field) {
-      case 1:
+      case 1: {
         expectWireType(field, wt, 2);
-        req.service = r.string();
+        const [s, e] = r.lengthDelimited();
+        req.service = serviceNames.get(buf, s, e);
         break;
-      case 2:
+      }
+      case 2: {
         expectWireType(field, wt, 2);
-        req.method = r.string();
+        const [s, e] = r.lengthDelimited();
+        req.method = methodNames.get(buf, s, e);
         break;
+      }
       case 3:
         expectWireType(field, wt, 2);
         req.payload = r.bytes();

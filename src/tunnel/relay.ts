@@ -49,9 +49,18 @@ export function createRelay(o: RelayOptions): FallbackHandler {
  * their answers come back the same way, with no promise or call context on either side.
  */
 export function createFrameRelay(o: RelayOptions): FrameRelay {
+  // The methods the slow path serves, by service and method: no `service/method` string is built
+  // (and hashed) per call.
+  const special = new Map<string, Set<string>>();
+  for (const key of [...(o.rewriters?.keys() ?? []), ...(o.after?.keys() ?? [])]) {
+    const slash = key.lastIndexOf('/');
+    const service = key.slice(0, slash);
+    let methods = special.get(service);
+    if (!methods) special.set(service, (methods = new Set()));
+    methods.add(key.slice(slash + 1));
+  }
   return (req, envelope, reply) => {
-    const key = `${req.service}/${req.method}`;
-    if (o.rewriters?.has(key) || o.after?.has(key)) return false;
+    if (special.get(req.service)?.has(req.method)) return false;
     o.gate?.(req.service, req.method, req.payload as Buffer);
     // Zero = no deadline; a negative one has passed already (the upstream answers DEADLINE_EXCEEDED).
     const timeoutMs = req.timeoutNano > 0 ? req.timeoutNano / 1e6 : undefined;
