@@ -20,7 +20,8 @@ import { Code, TtrpcClient, TtrpcError } from '../../src/ttrpc/index.js';
 import { apfTlsFields, clientOptions, forwarderServerOptions, type TlsMaterial, type TlsProfile } from '../../src/tunnel/tls/index.js';
 import { repoRoot, transpileClosure } from '../../test/helpers/transpile.js';
 import { spawnChild, type Child } from './children.js';
-import { alternatingRounds, fmt, passFail } from '../stats.js';
+import { groupCpuMs } from './process-cpu.js';
+import { alternatingRounds, closedLoop, fmt, passFail } from '../stats.js';
 
 const SERVICE = 'grpc.AgentService';
 const METHOD = 'BenchEcho';
@@ -31,6 +32,8 @@ const WARMUP_MS = 300;
 const ROUNDS = 4;
 const ROUND_MS = 500;
 const CALLERS = [1, 64] as const;
+/** Per tunnel, 1 caller × 64 B for this long, twice (ABBA), to read what its two relays spend per call. */
+const CPU_ROUND_MS = 1_000;
 const SIZES = [
   ['64 B', 64],
   ['1 MiB', 1 << 20],
@@ -110,6 +113,24 @@ function negotiated(port: number, opts: ConnectionOptions): Promise<string> {
     });
     s.once('error', reject);
   });
+}
+
+/**
+ * CPU µs per call that the relay processes of `ours` and `socat` spend (the client and the agent are
+ * the same for both and left out), in ABBA order over 1 caller × 64 B.
+ */
+async function relayCpuPerCall(paths: readonly Path[], groups: Record<'ours' | 'socat', number[]>): Promise<Record<'ours' | 'socat', number>> {
+  const spent = { ours: { ms: 0, calls: 0 }, socat: { ms: 0, calls: 0 } };
+  const payload = randomBytes(64);
+  for (const name of ['ours', 'socat', 'socat', 'ours'] as const) {
+    const path = paths.find((p) => p.name === name)!;
+    const before = groupCpuMs(groups[name]);
+    const lat: number[] = [];
+    await closedLoop(path.client, { service: SERVICE, method: METHOD }, payload, 1, CPU_ROUND_MS, lat);
+    spent[name].ms += groupCpuMs(groups[name]) - before;
+    spent[name].calls += lat.length;
+  }
+  return { ours: (spent.ours.ms * 1000) / spent.ours.calls, socat: (spent.socat.ms * 1000) / spent.socat.calls };
 }
 
 export interface RoundTripReport {
@@ -229,6 +250,11 @@ export async function roundTrips(dir: string, material: TlsMaterial, profile: Tl
       for (const [size, bytes] of SIZES) results.push(...(await runCase(paths, callers, size, bytes)));
     }
 
+    const relayCpu = await relayCpuPerCall(paths, {
+      ours: [proxy.child.pid, fwd.child.pid],
+      socat: [socatClient.child.pid, socatServer.child.pid],
+    });
+
     const find = (path: PathName, callers: number, size: string): RoundTripResult | undefined =>
       results.find((r) => r.path === path && r.callers === callers && r.size === size);
 
@@ -260,6 +286,12 @@ export async function roundTrips(dir: string, material: TlsMaterial, profile: Tl
       say(
         `Added p50 over direct at 1 caller × 64 B: ours **${fmt(addedOurs)} µs**, socat **${fmt(addedSocat)} µs** ` +
           `(ours/socat ${fmt(addedOurs / addedSocat, 2)}×).`,
+      );
+      say();
+      say(
+        `CPU (user + system) of both relays of a tunnel per call, 1 caller × 64 B, ${2 * CPU_ROUND_MS} ms each: ` +
+          `ours (proxy + forwarder) **${fmt(relayCpu.ours, 1)} µs**, socat (both sides, forks included) **${fmt(relayCpu.socat, 1)} µs** ` +
+          `(ours/socat ${fmt(relayCpu.ours / relayCpu.socat, 2)}×).`,
       );
       say();
       say('Targets:');
