@@ -211,6 +211,38 @@ describe('Request codec against the generated RequestSchema', () => {
   });
 });
 
+describe('service and method names remembered between requests', () => {
+  const named = (service: string, method: string): Request => ({ service, method, payload: new Uint8Array(0), timeoutNano: 0, metadata: [] });
+
+  it('tells apart names of the same length that differ in one byte, however often they alternate', () => {
+    const names = ['CreateContainer', 'CreateContainex', 'DreateContainer', 'StartContainer!'];
+    for (let round = 0; round < 3; round++) {
+      for (const m of names) expect(decodeRequest(encodeRequest(named('grpc.AgentService', m))).method).toBe(m);
+    }
+  });
+
+  it('decodes any sequence of names right, also past the number of names kept and over 128 bytes', () => {
+    const name = fc.oneof(fc.string({ maxLength: 12 }), fc.string({ minLength: 120, maxLength: 140 }), fc.constantFrom('ExecProcess', 'ExecProcesS', 'é', 'e\u0301'));
+    fc.assert(
+      fc.property(fc.array(fc.tuple(name, name), { minLength: 1, maxLength: 60 }), (calls) => {
+        for (const [service, method] of calls) {
+          const req = decodeRequest(encodeRequest(named(service, method)));
+          expect([req.service, req.method]).toEqual([service, method]);
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('keeps its own copy of a name\'s bytes: reusing the buffer a name came in does not change what matches', () => {
+    const wire = encodeRequest(named('svc', 'Method1'));
+    expect(decodeRequest(wire).method).toBe('Method1');
+    wire.fill(0x41); // the socket's next chunk lands in the same memory
+    expect(decodeRequest(encodeRequest(named('svc', 'AAAAAAA'))).method).toBe('AAAAAAA');
+    expect(decodeRequest(encodeRequest(named('svc', 'Method1'))).method).toBe('Method1');
+  });
+});
+
 describe('Response and Status codec against the generated schemas', () => {
   it('our Response encoding decodes with the generated code to the same values', () => {
     fc.assert(
