@@ -28,12 +28,16 @@ beforeAll(async () => {
   server = await issueServerCert(ca, NAME);
 });
 
-function expectFreshValidity(pem: string): void {
+/** `issuerNotAfter`: a certificate never outlives its issuer, so its notAfter is capped there. */
+function expectFreshValidity(pem: string, issuerNotAfter?: Date): void {
   const info = inspectCert(pem);
   // Dates are encoded to the second.
   expect(info.notBefore.getTime()).toBeGreaterThanOrEqual(t0 - CERT_BACKDATE_MS - 1000);
   expect(info.notBefore.getTime()).toBeLessThanOrEqual(Date.now() - CERT_BACKDATE_MS + 1000);
-  expect(info.notAfter.getTime() - info.notBefore.getTime()).toBe(CERT_VALIDITY_MS);
+  // Issued in a later second than its CA, a server certificate ends a second before two years are up.
+  const expected = Math.min(info.notBefore.getTime() + CERT_VALIDITY_MS, issuerNotAfter?.getTime() ?? Infinity);
+  expect(info.notAfter.getTime()).toBe(expected);
+  expect(info.notAfter.getTime() - info.notBefore.getTime()).toBeGreaterThanOrEqual(CERT_VALIDITY_MS - 1000);
   expect(CERT_VALIDITY_MS).toBe(730 * 86_400_000);
 }
 
@@ -65,7 +69,7 @@ describe('generated certificates', () => {
     expect(info.isCa).toBe(false);
     expect(info.selfSigned).toBe(false);
     expect(info.issuer).toBe(inspectCert(ca.cert).subject);
-    expectFreshValidity(server.cert);
+    expectFreshValidity(server.cert, inspectCert(ca.cert).notAfter);
   });
 
   it('keys are PKCS#8 ECDSA P-256; serials are 128 random bits', async () => {
@@ -87,6 +91,15 @@ describe('generated certificates', () => {
     const shortCa = await createCa({ validityMs: 10 * 86_400_000 });
     const s = await issueServerCert(shortCa, NAME);
     expect(inspectCert(s.cert).notAfter).toEqual(inspectCert(shortCa.cert).notAfter);
+  });
+
+  it('a server certificate issued in the second after its CA ends with the CA, one second short of two years', async () => {
+    // Certificates carry whole seconds: the CA made at …:00.999 ends at …:00 two years on.
+    const caAt = new Date(Date.UTC(2026, 10, 29, 12, 0, 0, 999));
+    const sameDayCa = await createCa({ now: caAt });
+    const s = inspectCert((await issueServerCert(sameDayCa, NAME, { now: new Date(caAt.getTime() + 2) })).cert);
+    expect(s.notAfter).toEqual(inspectCert(sameDayCa.cert).notAfter);
+    expect(s.notAfter.getTime() - s.notBefore.getTime()).toBe(CERT_VALIDITY_MS - 1000);
   });
 
   it('refuses a server name that cannot be a DNS SAN, and a CA key that is not P-256 PKCS#8', async () => {
