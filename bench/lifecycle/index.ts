@@ -18,14 +18,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 type HvClient = Awaited<ReturnType<DaemonHarness['hypervisor']>>;
+import { processCpuMs } from '../process-cpu.js';
 import { fmt, percentile, sortedCopy } from '../stats.js';
 
 const N = 200;
-const TICK_MS = 1000 / 100; // USER_HZ on Linux
 
 async function procStats(pid: number): Promise<{ cpuMs: number; rssKiB: number }> {
-  const stat = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
-  const cpuMs = (Number(stat[11]) + Number(stat[12])) * TICK_MS; // utime, stime
+  const cpuMs = await processCpuMs(pid);
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
   return { cpuMs, rssKiB };

@@ -20,7 +20,7 @@ import { Code, TtrpcClient, TtrpcError } from '../../src/ttrpc/index.js';
 import { apfTlsFields, clientOptions, forwarderServerOptions, type TlsMaterial, type TlsProfile } from '../../src/tunnel/tls/index.js';
 import { repoRoot, transpileClosure } from '../../test/helpers/transpile.js';
 import { spawnChild, type Child } from './children.js';
-import { groupCpuMs } from './process-cpu.js';
+import { groupCpuMs } from '../process-cpu.js';
 import { alternatingRounds, closedLoop, fmt, passFail } from '../stats.js';
 
 const SERVICE = 'grpc.AgentService';

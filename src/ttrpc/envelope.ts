@@ -297,6 +297,8 @@ function decodeKeyValue(buf: Buffer, start: number, end: number): KeyValue {
   return kv;
 }
 
+const MAX_REMEMBERED_NAME = 128;
+
 /**
  * Service and method names repeat on every call. Decoding them afresh costs a UTF-8 decode and, at
  * the first Map lookup by name, a new string hash; a relay pays both twice per call. The last few
@@ -327,7 +329,7 @@ class RecentNames {
   }
 }
 
-const MAX_REMEMBERED_NAME = 128;
+/** One table per process, shared by every connection: names are not per peer. */
 const serviceNames = new RecentNames(4);
 /** The Kata agent API has about forty methods; a pod's calls cycle through a dozen or so. */
 const methodNames = new RecentNames(24);

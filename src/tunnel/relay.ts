@@ -17,15 +17,41 @@ export interface RelayOptions {
   /** Runs before anything is sent; throw (a TtrpcError) to refuse the call. */
   gate?(service: string, method: string, payload: Buffer): void;
   /** Runs after the upstream answered successfully; keyed like `rewriters`. */
-  after?: ReadonlyMap<string, (request: Uint8Array, response: Buffer) => void>;
+  after?: ReadonlyMap<string, AfterHook>;
+}
+
+type AfterHook = (request: Uint8Array, response: Buffer) => void;
+
+interface MethodHooks {
+  rewrite?: Rewriter;
+  after?: AfterHook;
+}
+
+/**
+ * The rewriter and after-hook of every method that has either, looked up by service, then method:
+ * no `service/method` string is built (and hashed) per call.
+ */
+function hookTable(o: RelayOptions): (service: string, method: string) => MethodHooks | undefined {
+  const table = new Map<string, Map<string, MethodHooks>>();
+  const add = (key: string, hook: MethodHooks): void => {
+    const slash = key.lastIndexOf('/');
+    if (slash <= 0) throw new Error(`relay hook key ${JSON.stringify(key)} is not service/method`);
+    const service = key.slice(0, slash);
+    const method = key.slice(slash + 1);
+    let methods = table.get(service);
+    if (!methods) table.set(service, (methods = new Map()));
+    methods.set(method, { ...methods.get(method), ...hook });
+  };
+  for (const [key, rewrite] of o.rewriters ?? []) add(key, { rewrite });
+  for (const [key, after] of o.after ?? []) add(key, { after });
+  return (service, method) => table.get(service)?.get(method);
 }
 
 export function createRelay(o: RelayOptions): FallbackHandler {
+  const hooksOf = hookTable(o);
   return async (payload, ctx) => {
     o.gate?.(ctx.service, ctx.method, payload);
-    const key = `${ctx.service}/${ctx.method}`;
-    const rewrite = o.rewriters?.get(key);
-    const after = o.after?.get(key);
+    const { rewrite, after } = hooksOf(ctx.service, ctx.method) ?? {};
     const timeoutMs = ctx.deadline !== undefined ? Math.max(1, ctx.deadline - Date.now()) : undefined;
     // No cancellation upstream: ttrpc has no cancel frame, so a caller that goes away can only stop
     // waiting — and reading ctx.signal would cost an AbortController on every relayed call.
@@ -46,21 +72,15 @@ export function createRelay(o: RelayOptions): FallbackHandler {
 /**
  * The synchronous fast path of the same relay (TtrpcServer `frameRelay`): calls that need no rewrite
  * and no hook go upstream from inside the socket's data callback — gate, new stream id, write — and
- * their answers come back the same way, with no promise or call context on either side.
+ * their answers come back the same way, with no promise or call context on either side. Serve it
+ * together with `createRelay` on the same options: it declines the methods that have a hook, and
+ * the server hands those to the fallback.
  */
 export function createFrameRelay(o: RelayOptions): FrameRelay {
-  // The methods the slow path serves, by service and method: no `service/method` string is built
-  // (and hashed) per call.
-  const special = new Map<string, Set<string>>();
-  for (const key of [...(o.rewriters?.keys() ?? []), ...(o.after?.keys() ?? [])]) {
-    const slash = key.lastIndexOf('/');
-    const service = key.slice(0, slash);
-    let methods = special.get(service);
-    if (!methods) special.set(service, (methods = new Set()));
-    methods.add(key.slice(slash + 1));
-  }
+  const hooksOf = hookTable(o);
   return (req, envelope, reply) => {
-    if (special.get(req.service)?.has(req.method)) return false;
+    // A method with a hook is the promise path's (createRelay) to serve.
+    if (hooksOf(req.service, req.method)) return false;
     o.gate?.(req.service, req.method, req.payload as Buffer);
     // Zero = no deadline; a negative one has passed already (the upstream answers DEADLINE_EXCEEDED).
     const timeoutMs = req.timeoutNano > 0 ? req.timeoutNano / 1e6 : undefined;
