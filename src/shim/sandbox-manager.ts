@@ -13,7 +13,7 @@ import { asProviderError, isProviderError } from '../providers/errors.js';
 import { instanceName, instanceTags, sandboxTags } from '../providers/naming.js';
 import type { Instance, Provider } from '../providers/provider.js';
 import { checkUnixSocketPath } from '../ttrpc/unix-socket.js';
-import { TtrpcError, codeName, type CodeName } from '../ttrpc/codes.js';
+import { Code, TtrpcError, codeName, type CodeName } from '../ttrpc/codes.js';
 import type { AgentTunnel } from './agent-tunnel.js';
 import { Annotation, instanceSpec, podIdentity, podInitdata, validateSandboxId } from './annotations.js';
 import { parseInitdata } from '../podvm/initdata.js';
@@ -300,7 +300,7 @@ export class SandboxManager {
   private startFailure(err: unknown, callSignal: AbortSignal, shimSignal: AbortSignal): ShimError {
     if (shimSignal.aborted) {
       const r: unknown = shimSignal.reason;
-      if (r instanceof TtrpcError && r.code === 4) return new ShimError('DEADLINE_EXCEEDED', 'StartVM deadline exceeded', { cause: err });
+      if (r instanceof TtrpcError && r.code === Code.DEADLINE_EXCEEDED) return new ShimError('DEADLINE_EXCEEDED', 'StartVM deadline exceeded', { cause: err });
       return new ShimError('CANCELLED', 'StartVM cancelled by the caller', { cause: err });
     }
     if (callSignal.aborted) return new ShimError('CANCELLED', 'StartVM cancelled: StopVM was called', { cause: err });
