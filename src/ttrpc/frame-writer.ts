@@ -24,8 +24,8 @@ export class FrameWriter {
   constructor(private readonly socket: Socket) {}
 
   /**
-   * Writes one frame. `parts` are its data, concatenated; a part over 16 KiB is sent by reference and
-   * must not change until the socket has written it. Returns false when the socket is gone (nothing
+   * Writes one frame. `parts` are its data, concatenated; in a frame over 16 KiB they are sent by
+   * reference and must not change until the socket has written them. Returns false when the socket is gone (nothing
    * is written) or its buffer is over the high-water mark (written; the socket's `drain` says when
    * to go on). Any number of calls per tick.
    */
