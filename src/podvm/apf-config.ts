@@ -116,7 +116,8 @@ const neighborSchema = z.object({
   state: z.enum(NEIGHBOR_STATES).optional(),
 });
 
-const podNetworkSchema = z.object({
+/** The `pod-network` object; also what a sandbox's saved state holds (sandbox-store.ts). */
+export const podNetworkSchema = z.object({
   podip: prefix,
   'pod-hw-addr': z.string(),
   interface: z.string(),

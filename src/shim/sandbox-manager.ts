@@ -8,11 +8,14 @@
  * while StartVM is still creating: it aborts the start, and the start's own cleanup deletes
  * whatever was created.
  */
+import { basename } from 'node:path';
 import type { Logger } from 'pino';
 import { asProviderError, isProviderError } from '../providers/errors.js';
 import { instanceName, instanceTags, sandboxTags } from '../providers/naming.js';
 import type { Instance, Provider } from '../providers/provider.js';
 import { checkUnixSocketPath } from '../ttrpc/unix-socket.js';
+import { NetnsError, NetnsErrorCode } from '../tunnel/netns/errors.js';
+import { isOwnNetns } from '../tunnel/netns/identity.js';
 import { Code, TtrpcError, codeName, type CodeName } from '../ttrpc/codes.js';
 import type { AgentTunnel } from './agent-tunnel.js';
 import { Annotation, instanceSpec, podIdentity, podInitdata, validateSandboxId } from './annotations.js';
@@ -73,6 +76,8 @@ export class SandboxManager {
   private readonly background = new Set<Promise<void>>();
   /** VNI indexes handed out to CreateVMs still inspecting their namespace. */
   private readonly reservedIndexes = new Set<number>();
+  /** Ids whose saved state could not be read at `recover` (their folders are left for an operator). */
+  private readonly unreadable = new Map<string, { file: string; reason: string }>();
   /** Aborted by `stop()`: tunnel re-opens of re-adopted sandboxes. */
   private readonly stopping = new AbortController();
   private readonly log: Logger;
@@ -136,6 +141,7 @@ export class SandboxManager {
     if (networkNamespacePath !== '' && (!networkNamespacePath.startsWith('/') || networkNamespacePath.includes('\0'))) {
       throw new ShimError('INVALID_ARGUMENT', `networkNamespacePath ${JSON.stringify(networkNamespacePath.slice(0, 300))} is not an absolute path`);
     }
+    await this.refuseHostNetns(networkNamespacePath);
     if (this.sandboxes.has(id)) throw new ShimError('ALREADY_EXISTS', `sandbox ${id} already exists`);
 
     const now = new Date().toISOString();
@@ -171,6 +177,19 @@ export class SandboxManager {
   }
 
   /**
+   * The daemon's own network namespace (the host's: the daemon runs with hostNetwork) is no pod's:
+   * StartVM would bridge the host's default-route interface into the pod's VXLAN. Compared by
+   * identity, so `/proc/1/ns/net`, a bind mount or a symlink of it are refused too.
+   */
+  private async refuseHostNetns(netnsPath: string): Promise<void> {
+    if (netnsPath === '' || !(await isOwnNetns(netnsPath))) return;
+    throw new ShimError(
+      'INVALID_ARGUMENT',
+      `networkNamespacePath ${JSON.stringify(netnsPath.slice(0, 300))} is the daemon's own (host) network namespace; a peer pod needs a network namespace of its own`,
+    );
+  }
+
+  /**
    * Picks the lowest VNI index no live sandbox (also re-adopted ones) uses and inspects the pod's
    * namespace. The index is reserved across the inspection's await, so concurrent CreateVMs differ.
    */
@@ -183,6 +202,7 @@ export class SandboxManager {
       const config = await this.o.podNetwork!.prepare(netnsPath, vni, index, AbortSignal.timeout(30_000));
       return { index, vni, config };
     } catch (err) {
+      if (err instanceof NetnsError && err.code === NetnsErrorCode.POD_NETNS_IS_HOST) throw new ShimError('INVALID_ARGUMENT', err.message, { cause: err });
       throw new ShimError('FAILED_PRECONDITION', `pod network of ${netnsPath}: ${(err as Error).message}`, { cause: err });
     } finally {
       this.reservedIndexes.delete(index);
@@ -194,6 +214,9 @@ export class SandboxManager {
   async startVM(id: string, signal: AbortSignal): Promise<void> {
     const sb = this.sandboxes.get(id);
     if (!sb) throw new ShimError('NOT_FOUND', `getting sandbox: sandbox ${id} does not exist`);
+    // A state saved before CreateVM refused the host's namespace must not get it wired now. (Before
+    // the checks below: nothing may await between them and the move to `creating`.)
+    if (sb.state.network && this.o.podNetwork) await this.refuseHostNetns(sb.state.netnsPath);
     if (sb.stopRequested) throw new ShimError('FAILED_PRECONDITION', `sandbox ${id} is being stopped`);
     if (sb.state.phase !== 'created') {
       throw new ShimError('FAILED_PRECONDITION', `sandbox ${id} cannot start: it is ${sb.state.phase}`);
@@ -205,7 +228,17 @@ export class SandboxManager {
     const started = performance.now();
 
     state.phase = 'creating';
-    await this.o.store.save(state); // intent: a crash from here on may leave an instance to find by tags
+    try {
+      await this.o.store.save(state); // intent: a crash from here on may leave an instance to find by tags
+    } catch (err) {
+      // Nothing was asked of the cloud: back to `created` (what the disk still says), so a retry
+      // once the disk is fixed can start it, and a StopVM that came meanwhile can remove it.
+      state.phase = 'created';
+      sb.startAbort = undefined;
+      log.error({ err: (err as Error).message }, `StartVM failed for sandbox ${id}: its intent could not be recorded`);
+      if (sb.stopRequested) await this.removeSandbox(sb).catch((e: unknown) => log.error({ err: (e as Error).message }, `sandbox ${id} could not be removed`));
+      throw err;
+    }
 
     const who = observed(state);
     try {
@@ -330,7 +363,12 @@ export class SandboxManager {
   async stopVM(id: string): Promise<void> {
     const sb = this.sandboxes.get(id);
     if (!sb) {
-      this.log.info({ sandbox: id }, `StopVM for unknown sandbox ${id}: nothing to do`);
+      const unreadable = this.unreadable.get(id);
+      if (unreadable) {
+        this.log.warn({ sandbox: id, ...unreadable }, `StopVM for sandbox ${id}, whose state ${unreadable.file} could not be read; its folder is left for an operator`);
+      } else {
+        this.log.info({ sandbox: id }, `StopVM for unknown sandbox ${id}: nothing to do`);
+      }
       return;
     }
     const { state, log } = sb;
@@ -345,15 +383,26 @@ export class SandboxManager {
       case 'creating':
         // StartVM is unwinding after the abort above; its cleanup sees stopRequested.
         state.removeAfterDelete = true;
-        await this.o.store.save(state);
+        await this.saveOrLog(sb, 'the stop request');
         return;
       case 'running':
       case 'stopping':
         state.phase = 'stopping';
         state.removeAfterDelete = true;
-        await this.o.store.save(state);
+        // The deletion goes ahead even when the disk refuses the record: a full disk must not
+        // keep a cloud instance alive. Only a crash before it ends would forget the request.
+        await this.saveOrLog(sb, 'the stop request');
         this.inBackground(this.reclaim(sb));
         return;
+    }
+  }
+
+  /** Saves the state; a failure (full or read-only disk) is logged, not thrown. */
+  private async saveOrLog(sb: Sandbox, what: string): Promise<void> {
+    try {
+      await this.o.store.save(sb.state);
+    } catch (err) {
+      sb.log.error({ err: (err as Error).message }, `could not record ${what} of sandbox ${sb.state.id}; going on without it`);
     }
   }
 
@@ -372,7 +421,7 @@ export class SandboxManager {
   private async reclaim(sb: Sandbox, timeoutMs?: number): Promise<void> {
     const { state } = sb;
     state.phase = 'stopping';
-    await this.o.store.save(state).catch((err: unknown) => sb.log.error({ err: String(err) }, 'could not record the stopping state'));
+    await this.saveOrLog(sb, 'the stopping state');
     const done = await this.o.reclaimer.reclaim({
       sandboxId: state.id,
       instanceId: state.instance?.id,
@@ -409,9 +458,16 @@ export class SandboxManager {
   }
 
   private async removeSandbox(sb: Sandbox): Promise<void> {
-    this.sandboxes.delete(sb.state.id);
-    await this.o.store.remove(sb.state.id);
-    sb.log.info(`sandbox ${sb.state.id} removed`);
+    const { id } = sb.state;
+    this.sandboxes.delete(id);
+    try {
+      await this.o.store.remove(id);
+    } catch (err) {
+      // Still known, so a retried StopVM tries again (the folder is still there).
+      if (!this.sandboxes.has(id)) this.sandboxes.set(id, sb);
+      throw err;
+    }
+    sb.log.info(`sandbox ${id} removed`);
   }
 
   // ---- PodVMInfo ---------------------------------------------------------------------------
@@ -463,7 +519,10 @@ export class SandboxManager {
    */
   async recover(): Promise<{ adopted: number; reclaiming: number }> {
     const loaded = await this.o.store.loadAll();
-    for (const u of loaded.unreadable) this.log.error(u, `cannot read sandbox state in ${u.dir}; left as it is`);
+    for (const u of loaded.unreadable) {
+      this.unreadable.set(basename(u.dir), { file: u.file, reason: u.reason });
+      this.log.error(u, `cannot read sandbox state ${u.file}: ${u.reason}; left as it is`);
+    }
     for (const d of loaded.removedEmpty) this.log.warn({ dir: d }, `removed sandbox folder ${d} that had no state`);
     let adopted = 0;
     let reclaiming = 0;

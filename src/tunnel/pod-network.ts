@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import type { PodNetworkConfig } from '../podvm/apf-config.js';
 import type { PodNetwork } from '../shim/pod-network.js';
-import { inspectHost, inspectPodNetns, podNetworkConfig } from './netns/index.js';
+import { inspectHost, inspectPodNetns, podNetworkConfig, refuseOwnNetns } from './netns/index.js';
 import { setupWorkerTunnel, teardownWorkerTunnel } from './vxlan/index.js';
 
 export interface VxlanPodNetworkOptions {
@@ -38,6 +38,8 @@ export class VxlanPodNetwork implements PodNetwork {
   }
 
   async connect(netnsPath: string, cfg: PodNetworkConfig, vmIp: string, signal: AbortSignal): Promise<void> {
+    // Also here: a state saved by a version that did not check at CreateVM must not wire the host.
+    await refuseOwnNetns(netnsPath);
     await setupWorkerTunnel({ podNetns: netnsPath, podInterface: cfg.interface, vmIp, vni: cfg['vxlan-id'] ?? 0, port: cfg['vxlan-port'], signal });
     this.o.logger.info({ netns: netnsPath, vni: cfg['vxlan-id'], vmIp }, `VXLAN ${cfg['vxlan-id']} from ${netnsPath} to ${vmIp} up`);
   }

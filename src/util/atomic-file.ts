@@ -23,7 +23,8 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, o
       await fh.writeFile(data);
       await fh.sync();
     } catch (err) {
-      await fh.close();
+      // The write's error is the one to report (ENOSPC, EIO, …), not a close that fails after it.
+      await fh.close().catch(() => undefined);
       await unlink(tmp).catch(() => undefined);
       throw err;
     }

@@ -2,6 +2,11 @@
 export const NetnsErrorCode = {
   /** The pod's netns path does not exist, is not a network namespace (a stale mount point?) or cannot be opened. */
   POD_NETNS_NOT_FOUND: 'POD_NETNS_NOT_FOUND',
+  /**
+   * The pod's netns path names the daemon's own network namespace (the host's on a worker node):
+   * wiring it into a pod's VXLAN would hand the host's default-route interface to the pod.
+   */
+  POD_NETNS_IS_HOST: 'POD_NETNS_IS_HOST',
   /** The netns given for the host inspection is unusable (same reasons). */
   NETNS_NOT_FOUND: 'NETNS_NOT_FOUND',
   /** No IPv4 default route (0.0.0.0/0 in the main table) with a device: no primary interface. */

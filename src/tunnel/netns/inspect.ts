@@ -12,6 +12,7 @@ import type { ApfNeighbor, ApfRoute, PodNetworkConfig, RouteProtocol, RouteScope
 import { CommandError } from '../../util/run-command.js';
 import { NetnsError, NetnsErrorCode, describeNetns } from './errors.js';
 import { ipJson, netnsProblem, type NetToolOptions } from './exec.js';
+import { isOwnNetns } from './identity.js';
 
 /** The pod side of the `pod-network` config. */
 export interface PodNetnsInfo {
@@ -211,12 +212,24 @@ function ipv4Prefixes(link: IpLink): string[] {
     .map((a) => `${a.local}/${a.prefixlen}`);
 }
 
+/** Throws `POD_NETNS_IS_HOST` when `netnsPath` is the daemon's own network namespace (see `isOwnNetns`). */
+export async function refuseOwnNetns(netnsPath: string): Promise<void> {
+  if (await isOwnNetns(netnsPath)) {
+    throw new NetnsError(
+      NetnsErrorCode.POD_NETNS_IS_HOST,
+      `pod network namespace ${netnsPath} is the daemon's own (host) network namespace; a peer pod needs a network namespace of its own`,
+      { netns: netnsPath },
+    );
+  }
+}
+
 /** Reads the pod's network namespace at `netnsPath` (e.g. `/var/run/netns/cni-…`). */
 export async function inspectPodNetns(netnsPath: string, options: InspectOptions = {}): Promise<PodNetnsInfo> {
   const problem = await netnsProblem(netnsPath);
   if (problem !== undefined) {
     throw new NetnsError(NetnsErrorCode.POD_NETNS_NOT_FOUND, `pod network namespace ${netnsPath} ${problem}`, { netns: netnsPath });
   }
+  await refuseOwnNetns(netnsPath);
   const opts: NetToolOptions = { netns: netnsPath };
   if (options.signal) opts.signal = options.signal;
   const where = `pod network namespace ${netnsPath}`;
