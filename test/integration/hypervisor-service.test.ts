@@ -404,6 +404,27 @@ describe('a restarted daemon converges', () => {
     expect(h.logged('cannot read sandbox state')).toBe(true);
     expect(await exists(join(h.config.podsDir, 'broken', 'state.json'))).toBe(true);
   });
+  it('a state with an unknown phase is not acted on: logged with its path and what is wrong, left as it is, and StopVM says so', async () => {
+    h = await DaemonHarness.start();
+    await (await h.hypervisor()).createVM({ id: SANDBOX_ID, annotations: shimAnnotations(), networkNamespacePath: '' });
+    await (await h.hypervisor()).createVM({ id: 'odd', annotations: shimAnnotations({ 'io.kubernetes.cri.sandbox-name': 'odd' }), networkNamespacePath: '' });
+    await h.stopDaemon();
+    const file = join(h.config.podsDir, 'odd', 'state.json');
+    const { writeFile } = await import('node:fs/promises');
+    const text = JSON.stringify({ ...JSON.parse(await readFile(file, 'utf8')), phase: 'paused' });
+    await writeFile(file, text);
+    await h.restart();
+    expect(h.daemon.manager.get(SANDBOX_ID)?.phase).toBe('created');
+    expect(h.daemon.manager.get('odd')).toBeUndefined();
+    const line = h.logs.find((l) => l.msg.startsWith(`cannot read sandbox state ${file}: `));
+    expect(line?.level).toBe(50);
+    expect(line?.msg).toMatch(/phase: .*\(got "paused"\); left as it is$/);
+    await (await h.hypervisor()).stopVM({ id: 'odd' });
+    expect(h.logged(`StopVM for sandbox odd, whose state ${file} could not be read; its folder is left for an operator`)).toBe(true);
+    expect(await readFile(file, 'utf8')).toBe(text);
+    // Its id is not handed out again while the folder is there.
+    expect(await code((await h.hypervisor()).createVM({ id: 'odd', annotations: shimAnnotations(), networkNamespacePath: '' }))).toBe(6);
+  });
 });
 
 describe('podvminfo.PodVMInfo/GetInfo', () => {
