@@ -119,7 +119,7 @@ export function parseSandboxState(text: string, folderName: string): SandboxStat
   try {
     value = JSON.parse(text);
   } catch (err) {
-    throw new Error(`not JSON: ${(err as Error).message}`);
+    throw new Error(`not JSON: ${(err as Error).message}`, { cause: err });
   }
   const r = stateSchema.safeParse(value);
   if (!r.success) throw new Error(`not a version 1 sandbox state: ${describeIssues(r.error, value)}`);
