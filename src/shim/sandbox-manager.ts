@@ -168,6 +168,7 @@ export class SandboxManager {
       this.sandboxes.delete(id);
       throw err;
     }
+    this.unreadable.delete(id); // an operator cleared the unreadable folder: the id is an ordinary one again
     // Upstream e2e suites grep this exact line.
     sb.log.info(
       { instanceName: state.instanceName, spec },
