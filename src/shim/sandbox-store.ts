@@ -104,13 +104,17 @@ function valueAt(value: unknown, path: readonly PropertyKey[]): unknown {
 
 /** `phase: Invalid option: expected one of … (got "paused"); spec.vcpus: …` — every problem with its key. */
 function describeIssues(error: z.ZodError, value: unknown): string {
+  const shownIssues = 5; // a file of garbage is not logged whole
+  const more = error.issues.length - shownIssues;
   return error.issues
+    .slice(0, shownIssues)
     .map((i) => {
       const got = valueAt(value, i.path);
       const shown = got === undefined || (got !== null && typeof got === 'object') ? '' : ` (got ${JSON.stringify(got).slice(0, 100)})`;
-      return `${keyOf(i.path)}: ${i.message}${shown}`;
+      return `${keyOf(i.path).slice(0, 200)}: ${i.message}${shown}`;
     })
-    .join('; ');
+    .join('; ')
+    .concat(more > 0 ? `; and ${more} more` : '');
 }
 
 /** Reads one state file's text; throws an Error saying what is wrong with it. */

@@ -109,6 +109,14 @@ describe('loading state files', () => {
     });
   }
 
+  it('a file with many problems is described by its first five', async () => {
+    await placeState('junk', JSON.stringify(Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`k${i}`, i]))));
+    const loaded = await new SandboxStore(podsDir).loadAll();
+    const reason = loaded.unreadable[0]?.reason ?? '';
+    expect(reason.split('; ')).toHaveLength(6);
+    expect(reason).toMatch(/; and \d+ more$/);
+  });
+
   it('a state whose id is not its folder\'s is unreadable', async () => {
     await placeState('folder-a', JSON.stringify(state('folder-b')));
     const loaded = await new SandboxStore(podsDir).loadAll();
