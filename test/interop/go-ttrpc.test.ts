@@ -383,7 +383,7 @@ describe.skipIf(!peer)('Go client → agent proxy → forwarder → agent, conne
   const seen: { method: string; deadlineInMs: number | undefined }[] = [];
 
   const newForwarder = (port: number): Forwarder =>
-    new Forwarder({ host: '127.0.0.1', port, tls: undefined, agentSocket: join(dir, 'agent.sock'), agentWaitMs: 10_000, logger: log });
+    new Forwarder({ host: '127.0.0.1', port, tls: undefined, agentSocket: join(dir, 'agent.sock'), agentWaitMs: 10_000, podNetnsPath: undefined, logger: log });
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'go-agent-path-'));
