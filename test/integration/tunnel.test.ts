@@ -285,6 +285,34 @@ describe('agent proxy start', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  // PROXY_TIMEOUT=2000h used to pass the config and then fail every StartVM ("delay is out of range");
+  // the config now refuses it, and the proxy itself takes any duration as a wait.
+  it.each([
+    ['2000h', 2000 * 3_600_000],
+    ['fractional', 299_999.986254],
+  ])('a PROXY_TIMEOUT of %s does not break the start', async (_name, proxyTimeoutMs) => {
+    const dir = await mkdtemp(join(tmpdir(), 'caa-tunnel-'));
+    const fwd = forwarderFor(join(dir, 'agent.sock'), 0, undefined);
+    const port = await fwd.start();
+    const proxy = new AgentProxy({
+      sandboxId: 's',
+      socketPath: join(dir, 'agent.ttrpc'),
+      host: '127.0.0.1',
+      port,
+      tls: { ca: pki.ca, cert: pki.client.cert, key: pki.client.key, servername: NAME },
+      proxyTimeoutMs,
+      logger: log,
+    });
+    try {
+      await proxy.start(AbortSignal.timeout(10_000));
+      expect(proxy.upstreamConnections).toBe(1);
+    } finally {
+      await proxy.close();
+      await fwd.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('refuses a forwarder whose certificate names another instance', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'caa-tunnel-'));
     const fwd = forwarderFor(join(dir, 'agent.sock'), 0, undefined);
