@@ -1,6 +1,7 @@
 /**
  * Source audit: a duration that is not a fixed constant must become a timer through src/util/timers.ts.
- * A bare `setTimeout(fn, x)`, `setInterval(fn, x)` or `AbortSignal.timeout(x)` with a computed `x` (a
+ * A bare `setTimeout(fn, x)`, `setInterval(fn, x)`, `AbortSignal.timeout(x)` or a child_process
+ * `{ timeout: x }` with a computed `x` (a
  * deadline, a configured duration, a Retry-After) misfires or throws for fractional, negative, NaN or
  * over-2^31 values — the bug class behind the Go shim's deadlines failing UNAVAILABLE (issue 16).
  * Allowed delays: numeric literals, UPPER_CASE constants, arithmetic on those, and clampTimerDelay(…).
@@ -39,9 +40,20 @@ function isFixed(node: ts.Expression): boolean {
   return false;
 }
 
+/** child_process functions whose `timeout` option is a timer (ERR_OUT_OF_RANGE for fractional values). */
+const CHILD_PROCESS = new Set(['exec', 'execFile', 'spawn', 'fork', 'execSync', 'execFileSync', 'spawnSync']);
+
 /** The delay argument of a Node timer call, or undefined when `call` is not one. */
 function timerDelay(call: ts.CallExpression): ts.Expression | undefined | null {
   const callee = call.expression;
+  if (ts.isIdentifier(callee) && CHILD_PROCESS.has(callee.text)) {
+    for (const arg of call.arguments) {
+      if (!ts.isObjectLiteralExpression(arg)) continue;
+      const prop = arg.properties.find((p) => ts.isPropertyAssignment(p) && ts.isIdentifier(p.name) && p.name.text === 'timeout');
+      if (prop) return (prop as ts.PropertyAssignment).initializer;
+    }
+    return undefined;
+  }
   if (ts.isIdentifier(callee) && (callee.text === 'setTimeout' || callee.text === 'setInterval')) return call.arguments[1] ?? null;
   if (ts.isPropertyAccessExpression(callee) && ts.isIdentifier(callee.expression)) {
     const owner = callee.expression.text;
