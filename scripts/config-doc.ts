@@ -10,7 +10,9 @@ function table(options: OptionTable, withFlags = true): string {
   const rows = Object.values(options).map((o) => {
     const env = o.env.length ? o.env.map((e) => `\`${e}\``).join(', ') : '—';
     const def = o.flag === 'node-name' ? 'the host name' : o.default === '' ? '""' : `\`${o.default}\``;
-    const meaning = `${o.required ? '**required**; ' : ''}${o.description}${o.secret ? ' (secret: redacted in logs)' : ''}`;
+    // What the schema accepts (durations and integers carry their bounds), so the doc states the range.
+    const accepts = o.schema.description ? `; accepts ${o.schema.description}` : '';
+    const meaning = `${o.required ? '**required**; ' : ''}${o.description}${o.secret ? ' (secret: redacted in logs)' : ''}${accepts}`;
     return withFlags ? `| \`--${o.flag}\` | ${env} | ${def} | ${meaning} |` : `| ${env} | ${def} | ${meaning} |`;
   });
   const head = withFlags ? '| Flag | Environment | Default | Meaning |\n|---|---|---|---|' : '| Environment | Default | Meaning |\n|---|---|---|';
@@ -34,6 +36,12 @@ export function renderConfigDoc(): string {
 Each option is read from its flag, else from its environment variable (upstream's ConfigMap key), else the
 default. Booleans accept \`true\`/\`false\`/\`1\`/\`0\` (any case); durations use Go syntax (\`90s\`, \`5m\`,
 \`1h30m\`); lists are comma-separated. Any bad value stops the daemon with exit code 2 and a message naming the key.
+
+Durations and numbers are bounded (the range is in each row): a value outside, such as \`PROXY_TIMEOUT=0s\` or
+\`PROXY_TIMEOUT=2000h\`, is refused at start rather than accepted and failing later. Exit code 2 also covers an
+unknown flag or a flag without its value, and manual TLS files (\`CACERT_FILE\`, \`CERT_FILE\`, \`CERT_KEY\`) that
+cannot be read or used; other start-up failures exit 1. The forwarder (\`agent-protocol-forwarder\`) follows the
+same rule for its flags: \`--agent-wait\` and \`provision-files --timeout\` accept 1s to 1h, \`--mtu-ceiling\` 68 to 65535.
 
 ${table(daemonOptions)}
 

@@ -12,13 +12,18 @@ import { createLogger } from '../observability/logger.js';
 import { parseApfJson } from '../podvm/apf-config.js';
 import { CIDATA_DIR } from '../podvm/paths.js';
 import { provisionFiles } from '../podvm/provision.js';
-import { parseGoDuration } from '../config/duration.js';
+import { duration, int, parseFlag, type DurationBounds } from '../config/options.js';
 import { Forwarder } from '../tunnel/forwarder.js';
 import { DEFAULT_POLICY_PATH, INITDATA_POLICY_PATH, PolicyGate } from '../tunnel/policy/index.js';
 import { forwarderServerOptions, forwarderServerOptionsFromFiles } from '../tunnel/tls/index.js';
 import { VERSION } from '../version.js';
 import { DEFAULT_MTU_CEILING, NETNS_RUN_DIR, setupVmPodNetwork, teardownVmPodNetwork } from '../tunnel/vxlan/index.js';
+import { exitCodeFor, printedByCommander } from './exit-code.js';
 import { normalizeGoFlags } from './go-flags.js';
+
+/** How long a call may wait for the agent socket (--agent-wait), and provision-files --timeout. */
+const AGENT_WAIT_BOUNDS: DurationBounds = { min: 1_000, max: 3_600_000 };
+const PROVISION_TIMEOUT_BOUNDS: DurationBounds = { min: 1_000, max: 3_600_000 };
 
 interface RunFlags {
   config: string;
@@ -54,6 +59,10 @@ function parseListen(listen: string): { host: string; port: number } {
 }
 
 async function run(flags: RunFlags): Promise<void> {
+  // Every flag is checked before anything starts: a bad one exits 2 naming it.
+  const agentWaitMs = parseFlag('agent-wait', flags.agentWait, duration(AGENT_WAIT_BOUNDS));
+  const mtuCeiling = parseFlag('mtu-ceiling', flags.mtuCeiling, int(68, 65535));
+  const { host, port } = parseListen(flags.listen);
   const root = createLogger(flags.logLevel as 'info', undefined, 'agent-protocol-forwarder');
   const logger = root.child({ component: 'forwarder' });
   logger.info({ version: VERSION }, `agent-protocol-forwarder ${VERSION} starting`);
@@ -62,7 +71,6 @@ async function run(flags: RunFlags): Promise<void> {
     logger.info({ written: r.written, ignored: r.ignored, digest: r.initdata.digest }, 'user-data provisioned');
   }
   const apf = parseApfJson(await readFile(under(flags.root, flags.config), 'utf8'));
-  const { host, port } = parseListen(flags.listen);
 
   let tls;
   if (flags.disableTls) {
@@ -87,7 +95,7 @@ async function run(flags: RunFlags): Promise<void> {
     const net = await setupVmPodNetwork(podNetwork, {
       podNetnsName,
       underlayInterface: flags.hostInterface,
-      mtuCeiling: Number(flags.mtuCeiling),
+      mtuCeiling,
       signal: AbortSignal.timeout(180_000),
     });
     logger.info({ podNetns: net.podNetnsPath, mtu: net.mtu, vni: podNetwork['vxlan-id'], workerNodeIp: podNetwork['worker-node-ip'] }, `pod network ${podNetwork.podip} up in ${net.podNetnsPath}`);
@@ -97,7 +105,7 @@ async function run(flags: RunFlags): Promise<void> {
     port,
     tls,
     agentSocket: flags.kataAgentSocket,
-    agentWaitMs: parseGoDuration(flags.agentWait),
+    agentWaitMs,
     podNetnsPath: podNetwork ? join(NETNS_RUN_DIR, podNetnsName) : undefined,
     gate,
     logger,
@@ -119,6 +127,7 @@ const program = new Command('agent-protocol-forwarder')
   .description('Runs in the pod VM: forwards the Kata agent protocol from the cloud-api-adaptor (mutual TLS) to the kata-agent, under the pod policy')
   .version(VERSION, '--version')
   .showHelpAfterError()
+  .exitOverride() // usage errors exit 2 (bad configuration), not commander's 1
   .option('--config <path>', 'forwarder configuration (written from user-data)', '/run/peerpod/apf.json')
   .option('--listen <host:port>', 'address for the agent proxy', '0.0.0.0:15150')
   .option('--kata-agent-socket <path>', "the kata-agent's ttrpc socket", '/run/kata-containers/agent.sock')
@@ -145,13 +154,13 @@ program
   .option('--timeout <duration>', 'how long to keep trying', '180s')
   .action(async (o: { root: string; cidata: string; source: 'aws' | 'azure' | 'gcp' | 'none'; timeout: string }) => {
     const logger = createLogger('info', undefined, 'agent-protocol-forwarder').child({ component: 'userdata/provision' });
-    const r = await provisionFiles({ logger, root: o.root, cidataDir: o.cidata, source: o.source, timeoutMs: parseGoDuration(o.timeout) });
+    const timeoutMs = parseFlag('timeout', o.timeout, duration(PROVISION_TIMEOUT_BOUNDS));
+    const r = await provisionFiles({ logger, root: o.root, cidataDir: o.cidata, source: o.source, timeoutMs });
     logger.info(r, 'provisioning done');
     logger.flush(() => process.exit(0));
   });
 
 program.parseAsync(normalizeGoFlags(process.argv, FLAGS)).catch((err: unknown) => {
-  const e = err as { code?: string; message?: string };
-  console.error(`agent-protocol-forwarder: ${e.message ?? String(err)}`);
-  process.exit(e.code?.startsWith('INVALID_') ? 2 : 1);
+  if (!printedByCommander(err)) console.error(`agent-protocol-forwarder: ${(err as { message?: string }).message ?? String(err)}`);
+  process.exit(exitCodeFor(err));
 });

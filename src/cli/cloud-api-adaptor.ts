@@ -12,6 +12,7 @@ import { InstanceReaper } from '../shim/instance-reaper.js';
 import { SandboxStore } from '../shim/sandbox-store.js';
 import { VERSION } from '../version.js';
 import { WebhookServer, flagsByName, loadWebhookConfig, webhookOptions } from '../webhook/index.js';
+import { exitCodeFor, printedByCommander } from './exit-code.js';
 import { normalizeGoFlags } from './go-flags.js';
 
 const registry = builtinProviders();
@@ -141,7 +142,9 @@ function camelToFlags(opts: Record<string, string | boolean>): Record<string, st
 const program = new Command('cloud-api-adaptor')
   .description('Remote hypervisor for Kata Containers peer pods: creates confidential VMs through a cloud API')
   .version(VERSION, '--version')
-  .showHelpAfterError();
+  .showHelpAfterError()
+  // Usage errors (unknown flag, missing value) are thrown, not exited with 1: bad configuration exits 2.
+  .exitOverride();
 program
   .command('version')
   .description('print the version and exit')
@@ -167,7 +170,6 @@ for (const spec of Object.values(webhookOptions).filter((s) => s.flag !== 'log-l
 daemonCommand(program);
 
 program.parseAsync(normalizeGoFlags(process.argv, [...allOptionSpecs(), VERIFY_FLAG, REAP_DRY_RUN_FLAG])).catch((err: unknown) => {
-  const e = err as { code?: string; message?: string };
-  console.error(`cloud-api-adaptor: ${e.message ?? String(err)}`);
-  process.exit(e.code?.startsWith('INVALID_') ? 2 : 1);
+  if (!printedByCommander(err)) console.error(`cloud-api-adaptor: ${(err as { message?: string }).message ?? String(err)}`);
+  process.exit(exitCodeFor(err));
 });

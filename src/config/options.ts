@@ -2,9 +2,10 @@
  * Table-driven options: each has a flag, the upstream environment name(s) and a zod schema that turns
  * the raw string into a typed value. Precedence: flag, then environment, then default (reference §3.2).
  */
+import { isIP } from 'node:net';
 import { z, type ZodType } from 'zod';
 import { ConfigError } from './errors.js';
-import { parseGoDuration } from './duration.js';
+import { formatDuration, parseGoDuration } from './duration.js';
 
 export interface OptionSpec<T> {
   /** Flag name without dashes, e.g. `pods-dir`. */
@@ -40,7 +41,8 @@ export const int = (min: number, max: number): ZodType<number, string> =>
     .trim()
     .regex(/^-?\d+$/, `expected an integer from ${min} to ${max}`)
     .transform(Number)
-    .pipe(z.number().int().min(min, `expected an integer from ${min} to ${max}`).max(max, `expected an integer from ${min} to ${max}`));
+    .pipe(z.number().int().min(min, `expected an integer from ${min} to ${max}`).max(max, `expected an integer from ${min} to ${max}`))
+    .describe(`an integer from ${min} to ${max}`);
 
 /** Upstream reads `1`/`true` (any case) as true; we also take `0`/`false`/empty, and refuse anything else. */
 export const bool = (): ZodType<boolean, string> =>
@@ -54,15 +56,82 @@ export const bool = (): ZodType<boolean, string> =>
 export const oneOf = <const V extends readonly [string, ...string[]]>(values: V): ZodType<V[number], string> =>
   z.string().refine((v): v is V[number] => (values as readonly string[]).includes(v), `expected one of: ${values.map((v) => (v === '' ? '""' : v)).join(', ')}`) as unknown as ZodType<V[number], string>;
 
-export const duration = (): ZodType<number, string> =>
-  z.string().transform((v, ctx) => {
-    try {
-      return parseGoDuration(v);
-    } catch (err) {
-      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+export interface DurationBounds {
+  /** Shortest accepted duration, ms. */
+  min: number;
+  /**
+   * Longest accepted duration, ms. A configured duration becomes a wait: bound it by what makes sense
+   * for the key (and far below Node's 2^31 ms timer limit), so a typo such as `2000h` stops the start.
+   */
+  max: number;
+  /** When set, 0 is accepted too and means this (e.g. "off"). */
+  zero?: string;
+}
+
+/** The accepted range in words, for messages and docs/configuration.md. */
+export function durationRange(b: DurationBounds): string {
+  return `${b.zero !== undefined ? `0 (${b.zero}) or ` : ''}from ${formatDuration(b.min)} to ${formatDuration(b.max)}`;
+}
+
+/** A Go duration (`90s`, `5m`, `1h30m`) in ms, refused outside `bounds`. */
+export const duration = (bounds: DurationBounds): ZodType<number, string> => {
+  const range = durationRange(bounds);
+  return z
+    .string()
+    .transform((v, ctx) => {
+      let ms: number;
+      try {
+        ms = parseGoDuration(v);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: `${(err as Error).message}; expected a duration ${range}` });
+        return z.NEVER;
+      }
+      if ((ms === 0 && bounds.zero !== undefined) || (ms >= bounds.min && ms <= bounds.max)) return ms;
+      ctx.addIssue({ code: 'custom', message: `out of range: expected a duration ${range}` });
       return z.NEVER;
-    }
-  });
+    })
+    .describe(`a duration ${range}`);
+};
+
+/** `addr/prefix`, IPv4 (prefix ≤ 32) or IPv6 (prefix ≤ 128). */
+export function isCidr(text: string): boolean {
+  const parts = text.split('/');
+  if (parts.length !== 2 || !/^\d{1,3}$/.test(parts[1]!)) return false;
+  const family = isIP(parts[0]!);
+  const prefix = Number(parts[1]);
+  return (family === 4 && prefix <= 32) || (family === 6 && prefix <= 128);
+}
+
+/** A comma list of CIDRs (`10.244.0.0/16,fd00::/64`); empty = none. The first bad entry is named. */
+export const cidrList = (): ZodType<string[], string> =>
+  z
+    .string()
+    .transform((v, ctx) => {
+      const items = v.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+      const bad = items.find((c) => !isCidr(c));
+      if (bad !== undefined) {
+        ctx.addIssue({ code: 'custom', message: `"${bad}" is not a CIDR: expected address/prefix, e.g. 10.244.0.0/16 or fd00::/64` });
+        return z.NEVER;
+      }
+      return items;
+    })
+    .describe('comma-separated CIDRs');
+
+/** A host, node or object name: letters, digits, `.`, `-`, `_`, starting and ending alphanumeric, at most 253. */
+export const name = (): ZodType<string, string> =>
+  z
+    .string()
+    .trim()
+    .refine((v) => v !== '', 'must not be empty')
+    .refine((v) => v === '' || /^[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$/.test(v), "expected letters, digits, '.', '-' or '_', starting and ending with a letter or digit, at most 253 characters")
+    .describe('a non-empty name');
+
+/** A Linux network interface name, or empty: 1–15 characters without '/', ':' or whitespace. */
+export const interfaceName = (): ZodType<string, string> =>
+  z
+    .string()
+    .trim()
+    .refine((v) => v === '' || (/^[^\s/:]{1,15}$/.test(v) && v !== '.' && v !== '..'), "expected an interface name: 1 to 15 characters, no '/', ':' or spaces");
 
 export const list = (): ZodType<string[], string> =>
   z.string().transform((v) =>
@@ -148,4 +217,14 @@ export function redact<T extends OptionTable>(table: T, values: Resolved<T>): Re
     out[key] = spec.secret && v !== '' && v !== undefined ? '<redacted>' : v;
   }
   return out;
+}
+
+/**
+ * One command-line value checked with an option schema (flags outside the option tables, such as the
+ * forwarder's): throws a ConfigError naming the flag and what it accepts.
+ */
+export function parseFlag<T>(flag: string, raw: string, schema: ZodType<T, string>): T {
+  const r = schema.safeParse(raw);
+  if (r.success) return r.data;
+  throw new ConfigError(`invalid configuration: --${flag} = ${JSON.stringify(raw)}: ${r.error.issues.map((i) => i.message).join('; ')}`);
 }

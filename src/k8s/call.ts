@@ -15,6 +15,7 @@ import type { Logger } from 'pino';
 import { raceAbort } from '../util/abort.js';
 import { Backoff, sleep, type BackoffOptions } from '../util/backoff.js';
 import { KubeError, asKubeError } from './errors.js';
+import { timeoutSignal } from '../util/timers.js';
 
 /** Longest wait for one apiserver answer when the caller gives no tighter deadline. */
 export const DEFAULT_CALL_TIMEOUT_MS = 30_000;
@@ -51,7 +52,7 @@ export async function kubeCall<T>(
   call: (options: ConfigurationOptions) => Promise<T>,
   options: CallOptions = {},
 ): Promise<T> {
-  const timeout = AbortSignal.timeout(options.timeoutMs ?? DEFAULT_CALL_TIMEOUT_MS);
+  const timeout = timeoutSignal(options.timeoutMs ?? DEFAULT_CALL_TIMEOUT_MS);
   const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
   let config: ConfigurationOptions = { middleware: [signalMiddleware(combined)], middlewareMergeStrategy: 'append' };
   if (options.contentType) config = setHeaderOptions('Content-Type', options.contentType, config);

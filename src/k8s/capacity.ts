@@ -8,6 +8,7 @@ import { stat } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { SandboxObserver } from '../shim/sandbox-observer.js';
 import { PeerPodDevicePlugin } from './device-plugin/index.js';
+import { setLongTimeout, type LongTimer } from '../util/timers.js';
 
 export interface CapacityOptions {
   mode: 'device-plugin' | 'node-status' | 'off';
@@ -52,9 +53,9 @@ export async function startCapacity(o: CapacityOptions, signal?: AbortSignal): P
   const plugin = new PeerPodDevicePlugin({ count: o.limit, pluginDir: o.pluginDir, logger: log });
   await plugin.start(signal);
   const retryAfterMs = o.retryAfterMs ?? 300_000;
-  let timer: NodeJS.Timeout | undefined;
+  let timer: LongTimer | undefined;
   const healthy = (reason: string): void => {
-    if (timer) clearTimeout(timer);
+    timer?.clear();
     timer = undefined;
     plugin.setHealthy(true, reason);
   };
@@ -64,13 +65,12 @@ export async function startCapacity(o: CapacityOptions, signal?: AbortSignal): P
       instanceCreateFailed: (_s, code, message) => {
         if (code !== 'QUOTA' && code !== 'UNAUTHORIZED') return;
         plugin.setHealthy(false, `${code}: ${message}`);
-        if (timer) clearTimeout(timer);
-        timer = setTimeout(() => healthy(`retrying after ${Math.round(retryAfterMs / 1000)}s`), retryAfterMs);
-        timer.unref();
+        timer?.clear();
+        timer = setLongTimeout(() => healthy(`retrying after ${Math.round(retryAfterMs / 1000)}s`), retryAfterMs);
       },
     },
     stop: async () => {
-      if (timer) clearTimeout(timer);
+      timer?.clear();
       await plugin.stop();
     },
   };

@@ -24,6 +24,7 @@ import {
   type InitdataAlgorithm,
 } from './initdata.js';
 import { CIDATA_DIR, INITDATA_DIGEST_PATH, INITDATA_PATH, PEERPOD_DIR, USER_DATA_WRITABLE_PATHS } from './paths.js';
+import { timeoutSignal } from '../util/timers.js';
 
 export type CloudSource = 'aws' | 'azure' | 'gcp';
 /** `cidata`: only the cidata disk; `none`: no metadata service (initdata handling only, unless a cidata disk is present). */
@@ -162,7 +163,7 @@ async function retrieveCloudConfig(o: ProvisionOptions): Promise<Fetched | undef
       attempts += 1;
       o.signal?.throwIfAborted();
       const budget = Math.max(1, Math.min(requestTimeoutMs, deadline - Date.now()));
-      const timeout = AbortSignal.timeout(budget);
+      const timeout = timeoutSignal(budget);
       const signal = o.signal ? AbortSignal.any([o.signal, timeout]) : timeout;
       try {
         const text = await fetchUserData(source, { cidataDir: cidataDir ?? CIDATA_DIR, endpoints, signal, log });

@@ -5,6 +5,7 @@
  * the account. Waiters are served first come, first served.
  */
 import { ProviderError } from './errors.js';
+import { clampTimerDelay } from '../util/timers.js';
 
 export interface RateLimiterOptions {
   /** Tokens added per second; 0 or Infinity = no rate limit. */
@@ -144,7 +145,7 @@ export class RateLimiter {
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.drain();
-    }, waitMs);
+    }, clampTimerDelay(waitMs)); // a tiny rate may ask for more than 2^31 ms: schedule() re-checks
   }
 }
 

@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { TagKey } from '../providers/naming.js';
 import type { InstanceSummary, Provider } from '../providers/provider.js';
 import { sleep } from '../util/backoff.js';
+import { timeoutSignal } from '../util/timers.js';
 
 export interface ReaperOwnership {
   /** Sandbox ids the daemon holds, whatever their phase. */
@@ -113,7 +114,7 @@ export class InstanceReaper {
           return;
         }
         try {
-          await this.runOnce(AbortSignal.any([signal, AbortSignal.timeout(Math.max(60_000, this.o.periodMs))]));
+          await this.runOnce(AbortSignal.any([signal, timeoutSignal(Math.max(60_000, this.o.periodMs))]));
         } catch (err) {
           if (!signal.aborted) this.log.error({ err: (err as Error).message }, 'reaper pass failed');
         }

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { isProviderError } from '../providers/errors.js';
 import type { Provider } from '../providers/provider.js';
 import { Backoff, sleep, type BackoffOptions } from '../util/backoff.js';
+import { timeoutSignal } from '../util/timers.js';
 
 export interface ReclaimRequest {
   sandboxId: string;
@@ -65,7 +66,7 @@ export class InstanceReclaimer {
 
   private async run(req: ReclaimRequest): Promise<boolean> {
     const signals = [this.stopping.signal];
-    if (req.timeoutMs !== undefined) signals.push(AbortSignal.timeout(req.timeoutMs));
+    if (req.timeoutMs !== undefined) signals.push(timeoutSignal(req.timeoutMs));
     const signal = AbortSignal.any(signals);
     const backoff = new Backoff({ initialMs: 500, maxMs: 30_000, ...this.options.backoff });
     const log = req.logger;
@@ -107,6 +108,6 @@ export class InstanceReclaimer {
   }
 
   private attemptSignal(signal: AbortSignal): AbortSignal {
-    return AbortSignal.any([signal, AbortSignal.timeout(this.options.attemptTimeoutMs ?? 120_000)]);
+    return AbortSignal.any([signal, timeoutSignal(this.options.attemptTimeoutMs ?? 120_000)]);
   }
 }

@@ -25,6 +25,7 @@ import type { InstanceReclaimer } from './instance-reclaimer.js';
 import { allocateIndex, type PodNetwork } from './pod-network.js';
 import type { SandboxState, SandboxStore } from './sandbox-store.js';
 import { combineObservers, type ObservedSandbox, type SandboxObserver } from './sandbox-observer.js';
+import { timeoutSignal } from '../util/timers.js';
 
 export interface SandboxManagerOptions {
   store: SandboxStore;
@@ -561,7 +562,7 @@ export class SandboxManager {
   private async reopenTunnel(sb: Sandbox): Promise<void> {
     const { state } = sb;
     if (!state.instance) return;
-    const signal = AbortSignal.any([this.stopping.signal, AbortSignal.timeout(this.o.tunnelReopenTimeoutMs ?? 300_000)]);
+    const signal = AbortSignal.any([this.stopping.signal, timeoutSignal(this.o.tunnelReopenTimeoutMs ?? 300_000)]);
     try {
       await this.o.tunnel.open(
         { sandboxId: state.id, socketPath: this.o.store.agentSocketPath(state.id), instance: state.instance, instanceName: state.instanceName },

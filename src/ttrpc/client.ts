@@ -9,11 +9,16 @@ import { decodeResponse, encodeRequestParts, responseError, type KeyValue } from
 import { FrameReader, MAX_MESSAGE_LENGTH, MessageType, type Frame, type FrameHeader } from './frame.js';
 import { FrameWriter, partsLength } from './frame-writer.js';
 import { setLongTimeout, type LongTimer } from '../util/timers.js';
+import { msToTimeoutNano } from './deadline.js';
 
 export interface CallOptions {
   /** Aborting fails the call with CANCELLED (or the reason, if it is a TtrpcError). */
   signal?: AbortSignal;
-  /** Relative deadline; sent to the server as `timeout_nano` and enforced here too. */
+  /**
+   * Relative deadline in ms, any shape (fractional, beyond 2^31 ms, Infinity); sent to the server as
+   * `timeout_nano` and enforced here too. Undefined or 0: no deadline (ttrpc's 0); negative: already
+   * past, the call fails DEADLINE_EXCEEDED without being sent.
+   */
   timeoutMs?: number;
   metadata?: KeyValue[];
 }
@@ -96,7 +101,7 @@ export class TtrpcClient {
       service,
       method,
       payload,
-      timeoutNano: options.timeoutMs !== undefined && options.timeoutMs > 0 ? Math.round(options.timeoutMs * 1e6) : 0,
+      timeoutNano: msToTimeoutNano(options.timeoutMs),
       metadata: options.metadata ?? [],
     });
     return this.send(parts, options, false);
@@ -117,6 +122,7 @@ export class TtrpcClient {
    */
   sendRaw(requestEnvelope: Uint8Array, timeoutMs: number | undefined, done: (err: TtrpcError | undefined, response?: Buffer) => void): void {
     if (this.closedError) return done(this.closedError);
+    if (timeoutMs !== undefined && timeoutMs < 0) return done(deadlinePassed());
     if (this.nextStreamId > MAX_STREAM_ID) return done(new TtrpcError(Code.UNAVAILABLE, 'ttrpc: stream ids exhausted, reconnect'));
     if (requestEnvelope.length > this.maxMessageLength) {
       return done(new TtrpcError(Code.RESOURCE_EXHAUSTED, `message length ${requestEnvelope.length} exceed maximum message size of ${this.maxMessageLength}`));
@@ -138,7 +144,7 @@ export class TtrpcClient {
       },
     });
     if (timeoutMs !== undefined && timeoutMs > 0) {
-      timer = setLongTimeout(() => this.pending.get(streamId)?.reject(new TtrpcError(Code.DEADLINE_EXCEEDED, 'context deadline exceeded')), timeoutMs);
+      timer = setLongTimeout(() => this.pending.get(streamId)?.reject(deadlinePassed()), timeoutMs);
     }
     this.writer.write(streamId, MessageType.REQUEST, 0, [requestEnvelope]);
   }
@@ -147,6 +153,7 @@ export class TtrpcClient {
     if (this.closedError) return Promise.reject(this.closedError);
     const { signal, timeoutMs } = options;
     if (signal?.aborted) return Promise.reject(abortError(signal));
+    if (timeoutMs !== undefined && timeoutMs < 0) return Promise.reject(deadlinePassed());
     if (this.nextStreamId > MAX_STREAM_ID) {
       return Promise.reject(new TtrpcError(Code.UNAVAILABLE, 'ttrpc: stream ids exhausted, reconnect'));
     }
@@ -187,7 +194,7 @@ export class TtrpcClient {
       if (timeoutMs !== undefined && timeoutMs > 0) {
         timer = setLongTimeout(() => {
           cleanup();
-          reject(new TtrpcError(Code.DEADLINE_EXCEEDED, 'context deadline exceeded'));
+          reject(deadlinePassed());
         }, timeoutMs);
       }
       signal?.addEventListener('abort', onAbort, { once: true });
@@ -236,6 +243,10 @@ export class TtrpcClient {
         ),
       );
   }
+}
+
+function deadlinePassed(): TtrpcError {
+  return new TtrpcError(Code.DEADLINE_EXCEEDED, 'context deadline exceeded');
 }
 
 function abortError(signal: AbortSignal): TtrpcError {

@@ -6,3 +6,4 @@ export * from './server.js';
 export * from './typed.js';
 export * from './unix-socket.js';
 export type { TtrpcLogger } from './logger.js';
+export * from './deadline.js';

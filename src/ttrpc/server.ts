@@ -11,6 +11,7 @@ import { Flags, FrameReader, MAX_MESSAGE_LENGTH, MessageType, type Frame, type F
 import { FrameWriter, partsLength } from './frame-writer.js';
 import { silentLogger, type TtrpcLogger } from './logger.js';
 import { setLongTimeout, type LongTimer } from '../util/timers.js';
+import { timeoutNanoToMs } from './deadline.js';
 
 export interface CallContext {
   readonly service: string;
@@ -367,10 +368,10 @@ class ServerConnection {
     const call = new ServerCall(req, envelope, () => this.calls.delete(streamId));
     this.calls.set(streamId, call);
     // Zero means no deadline. A negative value is a deadline already past: Go's client sends one when
-    // its context expires on the way, and Go's server then fails the call at once.
-    if (req.timeoutNano !== 0) {
-      call.startDeadline(Math.max(0, req.timeoutNano / 1e6), (err) => this.respondError(streamId, err));
-    }
+    // its context expires on the way, and Go's server then fails the call at once. Any other value —
+    // fractional ms as Go sends them, or far beyond Node's 2^31 ms timer limit — arms a long timer.
+    const deadlineMs = timeoutNanoToMs(req.timeoutNano);
+    if (deadlineMs !== undefined) call.startDeadline(deadlineMs, (err) => this.respondError(streamId, err));
     let result: Promise<Uint8Array | RawResponse | undefined>;
     try {
       result = Promise.resolve(handler(req.payload as Buffer, call));

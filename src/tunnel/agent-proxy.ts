@@ -13,6 +13,7 @@ import { listenUnix, type UnixListener } from '../ttrpc/unix-socket.js';
 import { rewriteCreateContainerOnWorker } from './container-rewrites.js';
 import { ReconnectingClient } from './reconnecting-client.js';
 import { createFrameRelay, createRelay, type RelayOptions } from './relay.js';
+import { timeoutSignal } from '../util/timers.js';
 
 /** One dial attempt; a SYN to a VM whose network is not up yet may otherwise hang for minutes. */
 const DIAL_ATTEMPT_TIMEOUT_MS = 3000;
@@ -86,7 +87,7 @@ export class AgentProxy {
    * Resolves once both are up — StartVM returns only when the forwarder is reachable.
    */
   async start(signal: AbortSignal): Promise<void> {
-    const limit = AbortSignal.any([signal, AbortSignal.timeout(this.o.proxyTimeoutMs)]);
+    const limit = AbortSignal.any([signal, timeoutSignal(this.o.proxyTimeoutMs)]);
     try {
       await this.upstream.connect(limit);
     } catch (err) {

@@ -8,6 +8,7 @@ import { Code, TtrpcError } from '../ttrpc/codes.js';
 import type { CallOptions, TtrpcClient } from '../ttrpc/client.js';
 import { raceAbort } from '../util/abort.js';
 import { Backoff, sleep, type BackoffOptions } from '../util/backoff.js';
+import { startTimeout } from '../util/timers.js';
 
 export type Dialer = (signal: AbortSignal) => Promise<TtrpcClient>;
 
@@ -64,16 +65,21 @@ export class ReconnectingClient {
     return (await this.waitForConnection(options)).call(service, method, payload, options);
   }
 
-  /** Waits for a connection within the call's deadline (or `connectWaitMs`). */
+  /**
+   * Waits for a connection within the call's deadline, or `connectWaitMs` when it has none (timeoutMs
+   * undefined or 0, ttrpc's "no deadline"). Any deadline shape works: the Go shim's are fractional ms.
+   */
   private async waitForConnection(options: Pick<CallOptions, 'signal' | 'timeoutMs'>): Promise<TtrpcClient> {
-    const limit = AbortSignal.timeout(options.timeoutMs ?? this.o.connectWaitMs);
-    const waitSignal = options.signal ? AbortSignal.any([options.signal, limit]) : limit;
+    const limit = startTimeout(options.timeoutMs || this.o.connectWaitMs);
+    const waitSignal = options.signal ? AbortSignal.any([options.signal, limit.signal]) : limit.signal;
     let client: TtrpcClient;
     try {
       client = await this.connect(waitSignal);
     } catch (err) {
       if (this.closing.signal.aborted) throw new TtrpcError(Code.UNAVAILABLE, 'upstream closed');
       throw err instanceof TtrpcError ? err : new TtrpcError(Code.UNAVAILABLE, `upstream not reachable: ${(err as Error).message}`);
+    } finally {
+      limit.clear();
     }
     return client;
   }

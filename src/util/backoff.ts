@@ -2,6 +2,8 @@
  * Exponential backoff with full jitter and unref()ed timers, the one retry delay used everywhere
  * (shape after grpc-js's backoff-timeout). Timers never keep the process alive on their own.
  */
+import { setLongTimeout } from './timers.js';
+
 export interface BackoffOptions {
   initialMs?: number;
   maxMs?: number;
@@ -44,14 +46,14 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   if (signal?.aborted) return Promise.reject(signal.reason);
   return new Promise((resolve, reject) => {
     const onAbort = (): void => {
-      clearTimeout(timer);
+      timer.clear();
       reject(signal!.reason);
     };
-    const timer = setTimeout(() => {
+    // Any duration (a Retry-After of days, fractional ms): a plain setTimeout would fire after 1 ms.
+    const timer = setLongTimeout(() => {
       signal?.removeEventListener('abort', onAbort);
       resolve();
     }, ms);
-    timer.unref();
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }

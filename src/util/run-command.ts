@@ -3,6 +3,7 @@
  * and a failure that says which command failed and what it printed.
  */
 import { execFile } from 'node:child_process';
+import { clampTimerDelay } from './timers.js';
 
 export class CommandError extends Error {
   override readonly name = 'CommandError';
@@ -31,7 +32,7 @@ export function runCommand(argv: readonly string[], options: RunOptions = {}): P
   const [cmd, ...args] = argv;
   if (!cmd) return Promise.reject(new Error('empty command'));
   return new Promise((resolve, reject) => {
-    const child = execFile(cmd, args, { signal: options.signal, timeout: options.timeoutMs ?? 30_000, maxBuffer: 16 << 20, cwd: options.cwd, env: options.env }, (err, stdout, stderr) => {
+    const child = execFile(cmd, args, { signal: options.signal, timeout: clampTimerDelay(options.timeoutMs ?? 30_000), maxBuffer: 16 << 20, cwd: options.cwd, env: options.env }, (err, stdout, stderr) => {
       if (err) {
         const code = typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : null;
         reject(new CommandError(argv, code, stderr || err.message));

@@ -7,6 +7,7 @@ import { createHash, X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createSecureContext } from 'node:tls';
 import { WebhookError, WebhookErrorCode } from './errors.js';
+import { setLongTimeout, type LongTimer } from '../util/timers.js';
 
 export interface ServingCertificate {
   cert: Buffer;
@@ -65,7 +66,7 @@ export interface CertificateWatcherOptions {
 export class CertificateWatcher {
   private applied: string;
   private lastProblem = '';
-  private timer: NodeJS.Timeout | undefined;
+  private timer: LongTimer | undefined;
   private closed = false;
   private running: Promise<boolean> | undefined;
 
@@ -84,15 +85,14 @@ export class CertificateWatcher {
 
   close(): void {
     this.closed = true;
-    clearTimeout(this.timer);
+    this.timer?.clear();
   }
 
   private schedule(): void {
     if (this.closed) return;
-    this.timer = setTimeout(() => {
+    this.timer = setLongTimeout(() => {
       void this.check().finally(() => this.schedule());
     }, this.options.intervalMs);
-    this.timer.unref();
   }
 
   private async poll(): Promise<boolean> {

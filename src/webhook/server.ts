@@ -15,6 +15,7 @@ import { CertificateWatcher, loadServingCertificate } from './certificates.js';
 import type { WebhookConfig } from './config.js';
 import { WebhookError, WebhookErrorCode, isWebhookError } from './errors.js';
 import type { MutateOptions } from './mutate.js';
+import { setLongTimeout } from '../util/timers.js';
 
 export const MUTATE_PATH = '/mutate-v1-pod';
 export const HEALTH_PATH = '/healthz';
@@ -127,10 +128,9 @@ export class WebhookServer {
     this.closed ??= new Promise<void>((resolve) => {
       this.closing = true;
       this.watcher.close();
-      const force = setTimeout(() => this.server.closeAllConnections(), this.options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS);
-      force.unref();
+      const force = setLongTimeout(() => this.server.closeAllConnections(), this.options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS);
       this.server.close(() => {
-        clearTimeout(force);
+        force.clear();
         this.log.info('webhook stopped');
         resolve();
       });

@@ -22,8 +22,10 @@ interface Run {
   exited: Promise<number | null>;
 }
 
-function run(args: string[], env: Record<string, string> = {}): Run {
-  const child = spawn(TSX, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+const FORWARDER_CLI = new URL('../../src/cli/agent-protocol-forwarder.ts', import.meta.url).pathname;
+
+function run(args: string[], env: Record<string, string> = {}, cli = CLI): Run {
+  const child = spawn(TSX, [cli, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const out: string[] = [];
   child.stdout!.on('data', (d: Buffer) => out.push(d.toString()));
   child.stderr!.on('data', (d: Buffer) => out.push(d.toString()));
@@ -68,6 +70,45 @@ describe('cloud-api-adaptor CLI', () => {
     expect(r.out.join('')).toMatch(/FORWARDER_PORT .*expected an integer from 1 to 65535/);
   });
 
+  // Every kind of bad configuration exits 2 (docs/configuration.md); before issue 16 an unknown flag
+  // and an unreadable CACERT_FILE exited 1, and PROXY_TIMEOUT=2000h started and broke every StartVM.
+  it.each([
+    ['an unknown flag', ['local', '--no-such-flag'], {}, /unknown option '--no-such-flag'/],
+    ['a flag without its value', ['local', '--proxy-timeout'], {}, /argument missing/],
+    ['PROXY_TIMEOUT=2000h', ['local'], { PROXY_TIMEOUT: '2000h' }, /PROXY_TIMEOUT .*"2000h".*expected a duration from 1s to 24h/],
+    ['PROXY_TIMEOUT=0s', ['local'], { PROXY_TIMEOUT: '0s' }, /PROXY_TIMEOUT .*"0s".*expected a duration from 1s to 24h/],
+    ['POD_SUBNET_CIDRS=notacidr', ['local'], { POD_SUBNET_CIDRS: 'notacidr' }, /POD_SUBNET_CIDRS .*"notacidr" is not a CIDR/],
+    ['NODE_NAME=""', ['local'], { NODE_NAME: '' }, /NODE_NAME .*must not be empty/],
+    ['an unknown flag of the webhook command', ['webhook', '--no-such-flag'], {}, /unknown option '--no-such-flag'/],
+  ])('%s exits 2 naming what is wrong', async (_name, args, env, message) => {
+    // Own paths, and killed after the suite: a regression that starts the daemon must not touch /run/peerpod.
+    const paths = args[0] === 'local' ? ['--socket', join(dir, 'c.sock'), '--pods-dir', join(dir, 'c'), '--state-dir', join(dir, 'cs')] : [];
+    const r = run([args[0]!, ...paths, ...args.slice(1)], env);
+    running.push(r);
+    expect(await r.exited).toBe(2);
+    expect(r.out.join('')).toMatch(message);
+  });
+
+  it('a manual-TLS CACERT_FILE that does not exist exits 2 naming it', async () => {
+    const sub = join(dir, 'm');
+    const r = run(['local', '--socket', join(sub, 'hv.sock'), '--pods-dir', join(sub, 'p'), '--state-dir', join(sub, 'state')], {
+      CACERT_FILE: join(sub, 'no-such-ca.pem'),
+      CERT_FILE: join(sub, 'no-such-cert.pem'),
+      CERT_KEY: join(sub, 'no-such-key.pem'),
+    });
+    running.push(r);
+    expect(await r.exited).toBe(2);
+    expect(r.out.join('')).toMatch(/CACERT_FILE .*no-such-ca\.pem: cannot read: no such file/);
+  });
+
+  it('--help and --version still exit 0', async () => {
+    const help = run(['--help']);
+    expect(await help.exited).toBe(0);
+    expect(help.out.join('')).toMatch(/Usage: cloud-api-adaptor/);
+    const version = run(['--version']);
+    expect(await version.exited).toBe(0);
+  });
+
   it('serves the shim, stops on SIGTERM keeping the sandbox state, re-adopts it on restart', async () => {
     const args = ['local', '-socket', join(dir, 'hv.sock'), '-pods-dir', join(dir, 'pods'), '--state-dir', join(dir, 'state'), '--log-level', 'debug', '-disable-tls'];
     const first = run(args, { CERT_KEY: '/very/secret.key' });
@@ -99,6 +140,19 @@ describe('cloud-api-adaptor CLI', () => {
     c2.close();
     second.child.kill('SIGINT');
     expect(await second.exited).toBe(0);
+  });
+});
+
+describe('agent-protocol-forwarder CLI: bad flags exit 2', () => {
+  it.each([
+    ['an unknown flag', ['--no-such-flag'], /unknown option '--no-such-flag'/],
+    ['--agent-wait 2000h', ['--agent-wait', '2000h'], /--agent-wait = "2000h": out of range: expected a duration from 1s to 1h/],
+    ['--mtu-ceiling abc', ['--mtu-ceiling', 'abc'], /--mtu-ceiling = "abc": expected an integer from 68 to 65535/],
+    ['provision-files --timeout soon', ['provision-files', '--timeout', 'soon', '--root', '/nonexistent-root'], /--timeout = "soon": invalid duration/],
+  ])('%s', async (_name, args, message) => {
+    const r = run(args, {}, FORWARDER_CLI);
+    expect(await r.exited).toBe(2);
+    expect(r.out.join('')).toMatch(message);
   });
 });
 

@@ -18,6 +18,7 @@ import { ChildDaemon } from '../helpers/child-daemon.js';
 import { SANDBOX_ID, shimAnnotations } from '../helpers/daemon-harness.js';
 import { buildGoPeer, runGoClient } from '../interop/go-peer.js';
 import { forceCleanLocalInstances, localInstanceRecords } from '../helpers/local-instances.js';
+import { goShimDeadline } from '../helpers/go-deadline.js';
 
 const root = new URL('../..', import.meta.url).pathname;
 const CLI = join(root, 'src/cli/cloud-api-adaptor.ts');
@@ -100,11 +101,12 @@ describe('a peer pod on the local provider', () => {
     expect(await readFile(join(instanceDir, 'root/run/peerpod/policy.rego'), 'utf8')).toContain('default ExecProcessRequest := false');
     expect(await readFile(join(instanceDir, 'root/run/peerpod/initdata.digest'), 'utf8')).toMatch(/^[0-9a-f]{64}/);
 
-    // The shim's agent calls.
+    // The shim's agent calls, with the Go shim's deadlines (time left, fractional ms). The first one
+    // makes the forwarder dial the agent, so it waits for that connection within its deadline.
     const agent = await TtrpcClient.connectUnix(agentSocketPath);
-    const health = fromBinary(HealthCheckResponseSchema, await agent.call('grpc.Health', 'Check', new Uint8Array(0)));
+    const health = fromBinary(HealthCheckResponseSchema, await agent.call('grpc.Health', 'Check', new Uint8Array(0), goShimDeadline()));
     expect(health.status).toBe(HealthCheckResponse_ServingStatus.SERVING);
-    await agent.call('grpc.AgentService', 'CreateSandbox', toBinary(CreateSandboxRequestSchema, create(CreateSandboxRequestSchema, { hostname: 'nginx', dns: ['x'] })));
+    await agent.call('grpc.AgentService', 'CreateSandbox', toBinary(CreateSandboxRequestSchema, create(CreateSandboxRequestSchema, { hostname: 'nginx', dns: ['x'] })), goShimDeadline());
     const refused = (await agent.call('grpc.AgentService', 'ExecProcess', new Uint8Array(0)).catch((e: unknown) => e)) as TtrpcError;
     expect(refused).toBeInstanceOf(TtrpcError);
     expect(refused.code).toBe(Code.PERMISSION_DENIED);
@@ -129,7 +131,7 @@ describe('a peer pod on the local provider', () => {
     const second = startDaemon();
     await second.until(`agent tunnel of sandbox ${SANDBOX_ID} re-opened`);
     const again = await TtrpcClient.connectUnix(agentSocketPath);
-    const health2 = fromBinary(HealthCheckResponseSchema, await again.call('grpc.Health', 'Check', new Uint8Array(0)));
+    const health2 = fromBinary(HealthCheckResponseSchema, await again.call('grpc.Health', 'Check', new Uint8Array(0), goShimDeadline()));
     expect(health2.status).toBe(HealthCheckResponse_ServingStatus.SERVING);
     again.close();
 

@@ -16,6 +16,7 @@ import { AgentProxy } from '../../src/tunnel/agent-proxy.js';
 import { CDI_ANNOTATION, GPU_ANNOTATION } from '../../src/tunnel/container-rewrites.js';
 import { Forwarder } from '../../src/tunnel/forwarder.js';
 import { testPki, type Pem } from '../helpers/test-certs.js';
+import { GoDeadline, goShimDeadline } from '../helpers/go-deadline.js';
 import { PolicyGate, presetPolicy } from '../../src/tunnel/policy/index.js';
 import { SetPolicyRequestSchema } from '../../src/proto/gen/agent/agent_pb.js';
 
@@ -106,7 +107,9 @@ async function startChain(options: { podNetnsPath?: string; startAgent?: boolean
   return chain;
 }
 
-afterEach(async () => {
+afterEach(closeChain);
+
+async function closeChain(): Promise<void> {
   if (!chain) return;
   const c = chain;
   chain = undefined;
@@ -116,9 +119,28 @@ afterEach(async () => {
   await c.forwarder.close();
   await c.agent?.close();
   await rm(c.dir, { recursive: true, force: true });
-});
+}
 
 describe('agent tunnel', () => {
+  // The Go shim's deadlines are "time left" in ns, fractional ms (timeout_nano=299999986254). The
+  // forwarder dials the agent on the first call, so that call waits for a connection within its
+  // deadline: before the fix AbortSignal.timeout threw on it and the call failed UNAVAILABLE.
+  it('the Go shim’s first calls through a fresh tunnel, with fractional-ms deadlines, reach the agent', async () => {
+    const c = await startChain({ podNetnsPath: '/run/netns/podns' });
+    expect(String(await c.shim.call('grpc.AgentService', 'Echo', Buffer.from('first'), goShimDeadline()))).toBe('first');
+    const req = toBinary(CreateContainerRequestSchema, create(CreateContainerRequestSchema, { containerId: 'c1' }));
+    await c.shim.call('grpc.AgentService', 'CreateContainer', req, goShimDeadline(60_000)); // the rewriting (promise) path
+    expect(c.agent.calls.map((k) => k.method)).toEqual(['Echo', 'CreateContainer']);
+  });
+
+  it('deadlines of every shape cross a fresh tunnel: none, 0, over 2^31 ms, over 2^32 ms', async () => {
+    for (const timeoutMs of [undefined, 0, 2 ** 31 + 0.5, 2 ** 32 + 1.25, 30 * 86_400_000]) {
+      const c = await startChain();
+      expect(String(await c.shim.call('grpc.AgentService', 'Echo', Buffer.from(`t${timeoutMs}`), { timeoutMs }))).toBe(`t${timeoutMs}`);
+      await closeChain();
+    }
+  });
+
   it('an agent method unknown to our protos passes through unchanged, metadata included', async () => {
     const c = await startChain();
     const payload = Buffer.from('0a03616263ba0602ffee', 'hex');
@@ -194,15 +216,18 @@ describe('agent tunnel', () => {
     await c.forwarder.close();
     const err = (await inFlight) as TtrpcError;
     expect(err.code).toBe(Code.UNAVAILABLE);
+    // The shim's next call, with its Go-shaped deadline, arrives while the proxy has no upstream connection.
+    const after = c.shim.call('grpc.AgentService', 'Echo', Buffer.from('after'), goShimDeadline(10_000));
+    await new Promise((r) => setTimeout(r, 100));
     c.forwarder = forwarderFor(c.agentSocket, c.port, undefined);
     await c.forwarder.start();
-    expect(String(await c.shim.call('grpc.AgentService', 'Echo', Buffer.from('after'), { timeoutMs: 10_000 }))).toBe('after');
+    expect(String(await after)).toBe('after');
     expect(c.proxy.upstreamConnections).toBe(2);
   });
 
   it('the agent socket appears late: the call waits for it', async () => {
     const c = await startChain({ startAgent: false });
-    const call = c.shim.call('grpc.AgentService', 'Echo', Buffer.from('late'), { timeoutMs: 10_000 });
+    const call = c.shim.call('grpc.AgentService', 'Echo', Buffer.from('late'), new GoDeadline(10_000).options());
     await new Promise((r) => setTimeout(r, 500));
     c.agent = await RecordingAgent.start(c.agentSocket);
     expect(String(await call)).toBe('late');
@@ -258,6 +283,34 @@ describe('agent proxy start', () => {
     expect(performance.now() - t0).toBeLessThan(3000);
     await proxy.close();
     await rm(dir, { recursive: true, force: true });
+  });
+
+  // PROXY_TIMEOUT=2000h used to pass the config and then fail every StartVM ("delay is out of range");
+  // the config now refuses it, and the proxy itself takes any duration as a wait.
+  it.each([
+    ['2000h', 2000 * 3_600_000],
+    ['fractional', 299_999.986254],
+  ])('a PROXY_TIMEOUT of %s does not break the start', async (_name, proxyTimeoutMs) => {
+    const dir = await mkdtemp(join(tmpdir(), 'caa-tunnel-'));
+    const fwd = forwarderFor(join(dir, 'agent.sock'), 0, undefined);
+    const port = await fwd.start();
+    const proxy = new AgentProxy({
+      sandboxId: 's',
+      socketPath: join(dir, 'agent.ttrpc'),
+      host: '127.0.0.1',
+      port,
+      tls: { ca: pki.ca, cert: pki.client.cert, key: pki.client.key, servername: NAME },
+      proxyTimeoutMs,
+      logger: log,
+    });
+    try {
+      await proxy.start(AbortSignal.timeout(10_000));
+      expect(proxy.upstreamConnections).toBe(1);
+    } finally {
+      await proxy.close();
+      await fwd.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses a forwarder whose certificate names another instance', async () => {

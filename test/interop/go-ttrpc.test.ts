@@ -24,8 +24,13 @@ import {
   type ServiceClient,
   type UnixListener,
 } from '../../src/ttrpc/index.js';
-import { buildGoPeer, goPeerSkipReason, runGoClient, startGoServer, type ReadyProcess } from './go-peer.js';
+import { buildGoPeer, goPeerSkipReason, runGoClient, startGoServer, type GoResult, type ReadyProcess } from './go-peer.js';
 import { DaemonHarness } from '../helpers/daemon-harness.js';
+import { create, toBinary } from '@bufbuild/protobuf';
+import { pino } from 'pino';
+import { HealthCheckResponseSchema, HealthCheckResponse_ServingStatus } from '../../src/proto/gen/agent/agent_pb.js';
+import { AgentProxy } from '../../src/tunnel/agent-proxy.js';
+import { Forwarder } from '../../src/tunnel/forwarder.js';
 
 const peer = await buildGoPeer();
 if (!peer) console.warn(`[interop] skipping Go ttrpc interop tests: ${goPeerSkipReason()}`);
@@ -54,6 +59,13 @@ const EXPECTED_ANNOTATIONS = {
   [`${KATA}default_gpu_model`]: '',
 };
 
+/** The Go client wrote `timeout_nano` as the time left of its 300 s context: below 300 s, above 0. */
+function expectShimDeadline(r: GoResult): void {
+  expect(r.timeoutNano).toBeTypeOf('number');
+  expect(r.timeoutNano as number).toBeGreaterThan(250e9);
+  expect(r.timeoutNano as number).toBeLessThan(300e9);
+}
+
 /** Rejects with TtrpcError(code) or fails the test. */
 async function expectTtrpcError(p: Promise<unknown>, code: number): Promise<TtrpcError> {
   const err = await p.then(
@@ -80,7 +92,7 @@ describe.skipIf(!peer)('interop with Go containerd/ttrpc 1.1.1', () => {
     let server: TtrpcServer;
     let listener: UnixListener | undefined;
     let socket: string;
-    const created: { req: CreateVMRequest; metadata: readonly KeyValue[] }[] = [];
+    const created: { req: CreateVMRequest; metadata: readonly KeyValue[]; deadlineInMs: number | undefined }[] = [];
     const aborts: { id: string; reason: unknown; afterMs: number; deadline: number | undefined }[] = [];
     let versionCalls = 0;
     let versionInFlight = 0;
@@ -90,7 +102,7 @@ describe.skipIf(!peer)('interop with Go containerd/ttrpc 1.1.1', () => {
       server = new TtrpcServer();
       registerService(server, Hypervisor, {
         createVM(req, ctx) {
-          created.push({ req, metadata: ctx.metadata });
+          created.push({ req, metadata: ctx.metadata, deadlineInMs: ctx.deadline === undefined ? undefined : ctx.deadline - Date.now() });
           return { agentSocketPath: `/ts/pods/${req.id}/agent.ttrpc` };
         },
         // Never answers on its own: it must be ended by the caller's timeout_nano.
@@ -139,11 +151,21 @@ describe.skipIf(!peer)('interop with Go containerd/ttrpc 1.1.1', () => {
       expect(req.networkNamespacePath).toBe('/var/run/netns/cni-1234');
       expect(metadata).toContainEqual({ key: 'x-interop', value: 'go' });
       expect(res).toMatchObject({ call: 'CreateVM', code: 0, agentSocketPath: `/ts/pods/${req.id}/agent.ttrpc` });
+      // As the Go shim sends it: the time left of a 300 s context when the request was written.
+      expectShimDeadline(res!);
+      expect(created[0]!.deadlineInMs).toBeGreaterThan(250_000);
+      expect(created[0]!.deadlineInMs).toBeLessThanOrEqual(300_000);
     });
 
     it('Version', async () => {
       const results = await runGoClient(bin, socket, 'version');
       expect(results).toEqual([expect.objectContaining({ call: 'Version', code: 0, version: 'ts:go' })]);
+      expectShimDeadline(results[0]!);
+    });
+
+    it('a call without a deadline (timeout_nano 0) is served', async () => {
+      const results = await runGoClient(bin, socket, 'no-deadline');
+      expect(results).toEqual([expect.objectContaining({ call: 'Version', code: 0, version: 'ts:none' })]);
     });
 
     it('a 200 ms deadline aborts the handler signal and the Go client sees DEADLINE_EXCEEDED', async () => {
@@ -204,6 +226,7 @@ describe.skipIf(!peer)('interop with Go containerd/ttrpc 1.1.1', () => {
       expect(results).toHaveLength(100);
       for (const r of results) expect(r).toMatchObject({ call: 'Version', code: 0, version: `ts:${String(r.i)}` });
       expect(new Set(results.map((r) => r.i)).size).toBe(100);
+      results.forEach(expectShimDeadline);
       expect(versionCalls - before).toBe(100);
       expect(versionMaxInFlight).toBeGreaterThan(1); // they were multiplexed, not serialized
     });
@@ -340,5 +363,79 @@ describe.skipIf(!peer)('Go client → the real daemon (hypervisor.Hypervisor as 
     expect(again).toMatchObject({ call: 'CreateVM', code: Code.ALREADY_EXISTS, message: `sandbox ${id} already exists` });
     const [version] = await runGoClient(peer!, h.config.socket, 'version');
     expect(version).toMatchObject({ call: 'Version', code: 0, version: '0.0.0' });
+  });
+});
+
+/**
+ * The agent path as the Go shim drives it: Go client → agent.ttrpc (AgentProxy) → Forwarder → agent.
+ * The forwarder dials the agent only on the first call, and the proxy re-dials a restarted forwarder
+ * only when it is gone — so the shim's calls, whose deadlines are fractional ms, wait for a connection.
+ * Before the fix that wait threw ERR_OUT_OF_RANGE and every call failed UNAVAILABLE.
+ */
+describe.skipIf(!peer)('Go client → agent proxy → forwarder → agent, connections not yet made', () => {
+  const log = pino({ level: 'silent' });
+  let dir: string;
+  let agent: TtrpcServer;
+  let agentListener: UnixListener;
+  let forwarder: Forwarder;
+  let proxy: AgentProxy;
+  let port: number;
+  const seen: { method: string; deadlineInMs: number | undefined }[] = [];
+
+  const newForwarder = (port: number): Forwarder =>
+    new Forwarder({ host: '127.0.0.1', port, tls: undefined, agentSocket: join(dir, 'agent.sock'), agentWaitMs: 10_000, podNetnsPath: undefined, logger: log });
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'go-agent-path-'));
+    agent = new TtrpcServer({
+      fallback: (_payload, ctx) => {
+        seen.push({ method: `${ctx.service}/${ctx.method}`, deadlineInMs: ctx.deadline === undefined ? undefined : ctx.deadline - Date.now() });
+        if (ctx.service === 'grpc.Health') return toBinary(HealthCheckResponseSchema, create(HealthCheckResponseSchema, { status: HealthCheckResponse_ServingStatus.SERVING }));
+        return new Uint8Array(0);
+      },
+    });
+    agentListener = await listenUnix(join(dir, 'agent.sock'));
+    agent.serve(agentListener.server);
+    forwarder = newForwarder(0);
+    port = await forwarder.start();
+    proxy = new AgentProxy({ sandboxId: 's', socketPath: join(dir, 'agent.ttrpc'), host: '127.0.0.1', port, tls: undefined, proxyTimeoutMs: 10_000, logger: log });
+    await proxy.start(AbortSignal.timeout(10_000));
+  });
+
+  afterAll(async () => {
+    await proxy?.close();
+    await forwarder?.close();
+    await agent?.shutdown(0);
+    await agentListener?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('the first calls of a new tunnel (the forwarder has not dialled the agent yet) reach the agent', async () => {
+    const results = await runGoClient(peer!, join(dir, 'agent.ttrpc'), 'agent');
+    expect(results).toEqual([
+      expect.objectContaining({ call: 'Health.Check', code: 0, status: 1 }),
+      expect.objectContaining({ call: 'ExecProcess', code: 0 }),
+      expect.objectContaining({ call: 'StartContainer', code: 0 }),
+    ]);
+    results.forEach(expectShimDeadline);
+    expect(seen.map((c) => c.method)).toEqual(['grpc.Health/Check', 'grpc.AgentService/ExecProcess', 'grpc.AgentService/StartContainer']);
+    // The agent got the shim's deadline, less what the hops took.
+    for (const c of seen) expect(c.deadlineInMs).toBeGreaterThan(250_000);
+  });
+
+  it('calls made while the proxy has lost its forwarder wait for the new one and reach the agent', async () => {
+    seen.length = 0;
+    await forwarder.close();
+    const calls = runGoClient(peer!, join(dir, 'agent.ttrpc'), 'agent');
+    await sleep(300);
+    forwarder = newForwarder(port);
+    await forwarder.start();
+    const results = await calls;
+    expect(results.map((r) => [r.call, r.code])).toEqual([
+      ['Health.Check', 0],
+      ['ExecProcess', 0],
+      ['StartContainer', 0],
+    ]);
+    expect(proxy.upstreamConnections).toBe(2);
   });
 });

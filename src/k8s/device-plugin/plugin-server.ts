@@ -26,6 +26,7 @@ import { devicePluginService, untyped, type GrpcServiceImplementation, type Meth
 import { allocateResponse, preferredAllocation } from './devices.js';
 import { DevicePluginError } from './errors.js';
 import { checkReplaceable, checkSocketPath, fileIdentity, MAX_UNIX_PATH_BYTES, unlinkIfSame, type FileIdentity } from './socket-file.js';
+import { setLongTimeout } from '../../util/timers.js';
 
 /** What the plugin tells the kubelet about itself, in RegisterRequest and GetDevicePluginOptions. */
 export function pluginOptions(): DevicePluginOptions {
@@ -139,13 +140,12 @@ export class PluginServer {
     for (const call of this.streams) call.end();
     this.streams.clear();
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
+      const timer = setLongTimeout(() => {
         this.server.forceShutdown();
         resolve();
       }, graceMs);
-      timer.unref();
       this.server.tryShutdown(() => {
-        clearTimeout(timer);
+        timer.clear();
         resolve();
       });
     });

@@ -3,6 +3,8 @@
  * next one if nobody waits (so a change seen while the loop was busy is never lost). Timers are
  * unref()ed.
  */
+import { setLongTimeout } from '../../util/timers.js';
+
 export class Wakeup {
   private pending = false;
   private waiter: (() => void) | undefined;
@@ -26,18 +28,17 @@ export class Wakeup {
     }
     return new Promise<void>((resolve, reject) => {
       const finish = (): void => {
-        clearTimeout(timer);
+        timer.clear();
         signal?.removeEventListener('abort', onAbort);
         this.waiter = undefined;
         resolve();
       };
       const onAbort = (): void => {
-        clearTimeout(timer);
+        timer.clear();
         this.waiter = undefined;
         reject(signal!.reason);
       };
-      const timer = setTimeout(finish, ms);
-      timer.unref();
+      const timer = setLongTimeout(finish, ms);
       this.waiter = finish;
       signal?.addEventListener('abort', onAbort, { once: true });
     });

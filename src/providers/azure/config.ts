@@ -46,8 +46,6 @@ const imageId = (): ZodType<string, string> => z.string().trim().refine((v) => v
 
 const nonEmpty = (): ZodType<string, string> => z.string().trim().refine((v) => v !== '', 'must not be empty');
 
-const positiveDuration = (): ZodType<number, string> => duration().pipe(z.number().positive('must be more than 0'));
-
 export const azureOptions = {
   clientId: option({ flag: 'clientid', env: ['AZURE_CLIENT_ID'], default: '', schema: str(), secret: true, description: 'application (client) id: of the service principal with AZURE_CLIENT_SECRET, else of the workload identity or user-assigned managed identity' }),
   clientSecret: option({ flag: 'secret', env: ['AZURE_CLIENT_SECRET'], default: '', schema: str(), secret: true, description: 'service principal secret; empty = workload identity (AZURE_FEDERATED_TOKEN_FILE), else the managed identity' }),
@@ -76,7 +74,7 @@ export const azureOptions = {
   burst: option({ flag: 'azure-api-burst', env: ['AZURE_API_BURST'], default: '40', schema: int(1, 10_000), description: 'Resource Manager requests that may start at once after a quiet period' }),
   maxInFlight: option({ flag: 'azure-api-max-in-flight', env: ['AZURE_API_MAX_IN_FLIGHT'], default: '32', schema: int(1, 10_000), description: 'Resource Manager requests in flight at once' }),
   maxRetries: option({ flag: 'azure-api-max-retries', env: ['AZURE_API_MAX_RETRIES'], default: '3', schema: int(0, 20), description: 'retries per request: after Retry-After on 429, with exponential backoff on 5xx and network errors' }),
-  pollInterval: option({ flag: 'azure-poll-interval', env: ['AZURE_POLL_INTERVAL'], default: '5s', schema: positiveDuration(), description: 'how often a VM create or delete is polled (a Retry-After from Azure takes precedence)' }),
+  pollInterval: option({ flag: 'azure-poll-interval', env: ['AZURE_POLL_INTERVAL'], default: '5s', schema: duration({ min: 10, max: 600_000 }), description: 'how often a VM create or delete is polled (a Retry-After from Azure takes precedence)' }),
 };
 
 export type AzureConfig = Resolved<typeof azureOptions>;

@@ -12,6 +12,7 @@ import { raceAbort } from '../../util/abort.js';
 import { Backoff, sleep, type BackoffOptions } from '../../util/backoff.js';
 import type { RenewableAuthenticator } from './auth.js';
 import { classifyIbmError, httpStatus, retryAfterMs } from './errors.js';
+import { setLongTimeout } from '../../util/timers.js';
 
 export interface CallPolicyOptions {
   limiter: RateLimiter;
@@ -76,8 +77,7 @@ export class CallPolicy {
     const onAbort = (): void => attempt.abort(signal.reason);
     if (signal.aborted) onAbort();
     else signal.addEventListener('abort', onAbort, { once: true });
-    const timer = setTimeout(() => attempt.abort(new Error(`no reply within ${timeoutMs / 1000}s`)), timeoutMs);
-    timer.unref();
+    const timer = setLongTimeout(() => attempt.abort(new Error(`no reply within ${timeoutMs / 1000}s`)), timeoutMs);
     try {
       return await raceAbort(fn(attempt.signal), attempt.signal);
     } catch (err) {
@@ -86,7 +86,7 @@ export class CallPolicy {
       }
       throw err;
     } finally {
-      clearTimeout(timer);
+      timer.clear();
       signal.removeEventListener('abort', onAbort);
     }
   }

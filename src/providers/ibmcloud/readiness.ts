@@ -7,6 +7,7 @@ import { ProviderError, isProviderError } from '../errors.js';
 import { Backoff, sleep } from '../../util/backoff.js';
 import type { VpcApi } from './client.js';
 import type { StatusReason, VpcInstance } from './vpc-types.js';
+import { timeoutSignal } from '../../util/timers.js';
 
 /** How long an instance may take to run with an address (upstream polls 10 × 2 s for the address alone). */
 export const READY_WAIT_MS = 300_000;
@@ -36,7 +37,7 @@ function deadlineError(signal: AbortSignal, id: string, what: string, ms: number
  * poll is immediate: the caller has already spent a request (the tag attach) since the create.
  */
 export async function waitReady(api: VpcApi, created: VpcInstance, signal: AbortSignal, waitMs = READY_WAIT_MS): Promise<Readiness> {
-  const deadline = AbortSignal.any([signal, AbortSignal.timeout(waitMs)]);
+  const deadline = AbortSignal.any([signal, timeoutSignal(waitMs)]);
   const backoff = new Backoff({ initialMs: 250, maxMs: 2_000 });
   let inst = created;
   for (let polls = 0; ; polls++) {
@@ -60,7 +61,7 @@ export async function waitReady(api: VpcApi, created: VpcInstance, signal: Abort
 
 /** Polls until GET says 404 (the name is free again). */
 export async function waitGone(api: VpcApi, id: string, signal: AbortSignal, waitMs = GONE_WAIT_MS): Promise<void> {
-  const deadline = AbortSignal.any([signal, AbortSignal.timeout(waitMs)]);
+  const deadline = AbortSignal.any([signal, timeoutSignal(waitMs)]);
   const backoff = new Backoff({ initialMs: 250, maxMs: 2_000 });
   for (;;) {
     try {

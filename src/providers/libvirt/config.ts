@@ -97,7 +97,7 @@ export const libvirtOptions = {
     schema: cidr(),
     description: 'IPv4 range (CIDR) the static addresses come from; the network and broadcast addresses and the network\'s own address (the gateway) are never assigned',
   }),
-  ipTimeout: option({ flag: 'libvirt-ip-timeout', env: ['LIBVIRT_IP_TIMEOUT'], default: '60s', schema: duration(), description: 'how long to wait for a lease or ARP address (a VM that gets none in time is a failed create)' }),
+  ipTimeout: option({ flag: 'libvirt-ip-timeout', env: ['LIBVIRT_IP_TIMEOUT'], default: '60s', schema: duration({ min: 1_000, max: 3_600_000 }), description: 'how long to wait for a lease or ARP address (a VM that gets none in time is a failed create)' }),
 };
 
 export type LibvirtConfig = Resolved<typeof libvirtOptions>;

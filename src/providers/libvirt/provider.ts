@@ -33,6 +33,7 @@ import { parseLibvirtUri } from './rpc/uri.js';
 import { resolveBaseVolume, type BaseVolume, type LibvirtSettings } from './setup.js';
 import { Serializer, netmaskOf, pickAddress } from './static-ip.js';
 import { el, elements, find, parseXml, serialize, text, type XmlElement } from './xml.js';
+import { timeoutSignal } from '../../util/timers.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** What `naming.ts` produces; anything else could not be a volume name prefix. */
@@ -350,7 +351,7 @@ export class LibvirtProvider implements Provider {
     }
     const source = this.config.ipSource === 'arp' ? InterfaceAddressSource.ARP : InterfaceAddressSource.LEASE;
     const timeoutMs = this.config.ipTimeout;
-    const deadline = AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]);
+    const deadline = AbortSignal.any([signal, timeoutSignal(timeoutMs)]);
     const backoff = new Backoff({ initialMs: 250, maxMs: 3_000 });
     let lastError = '';
     for (;;) {

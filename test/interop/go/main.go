@@ -2,6 +2,9 @@
 //
 //	ttrpc-peer server --socket PATH                  serve hypervisor.Hypervisor and bench.Echo; prints READY
 //	ttrpc-peer client --socket PATH --scenario NAME  call a server, one JSON line per result on stdout
+//
+// Client calls carry deadlines as the Go Kata shim's do (context.WithTimeout: timeout_nano is the time
+// left when the request is written, fractional milliseconds) unless a scenario tests another shape.
 package main
 
 import (
@@ -136,9 +139,15 @@ type holdKey struct{}
 // timeoutKey overrides the timeout_nano that goes on the wire.
 type timeoutKey struct{}
 
+// sentKey carries an *int64 that receives the timeout_nano the call put on the wire.
+type sentKey struct{}
+
 func holdInterceptor(ctx context.Context, req *ttrpc.Request, resp *ttrpc.Response, _ *ttrpc.UnaryClientInfo, invoke ttrpc.Invoker) error {
 	if t, ok := ctx.Value(timeoutKey{}).(int64); ok {
 		req.TimeoutNano = t
+	}
+	if sent, ok := ctx.Value(sentKey{}).(*int64); ok {
+		*sent = req.TimeoutNano
 	}
 	if hold, ok := ctx.Value(holdKey{}).(time.Duration); ok {
 		local, cancel := context.WithTimeout(context.Background(), hold)
@@ -184,6 +193,22 @@ func outcome(call string, err error, start time.Time) result {
 
 const annotationPrefix = "io.katacontainers.config.hypervisor."
 
+// shimTimeout is the budget the Go shim gives a call. Like the shim, every call below runs under a
+// context.WithTimeout, so Go's client writes timeout_nano as the time left at the moment of sending
+// (time.Until(deadline)): fractional milliseconds such as 299999986254 ns, never a round number.
+const shimTimeout = 300 * time.Second
+
+// shimCall runs one call under its own shimTimeout context and records the timeout_nano it sent.
+func shimCall(name string, parent context.Context, do func(ctx context.Context) error) result {
+	var sent int64
+	ctx, cancel := context.WithTimeout(context.WithValue(parent, sentKey{}, &sent), shimTimeout)
+	defer cancel()
+	start := time.Now()
+	r := outcome(name, do(ctx), start)
+	r["timeoutNano"] = sent
+	return r
+}
+
 func runClient(socket, scenario string) error {
 	conn, err := net.Dial("unix", socket)
 	if err != nil {
@@ -213,16 +238,21 @@ func runClient(socket, scenario string) error {
 			},
 			NetworkNamespacePath: "/var/run/netns/cni-1234",
 		}
-		ctx := ttrpc.WithMetadata(bg, ttrpc.MD{"x-interop": {"go"}})
+		md := ttrpc.WithMetadata(bg, ttrpc.MD{"x-interop": {"go"}})
 		var resp CreateVMResponse
-		start := time.Now()
-		r := outcome("CreateVM", call(ctx, "CreateVM", req, &resp), start)
+		r := shimCall("CreateVM", md, func(ctx context.Context) error { return call(ctx, "CreateVM", req, &resp) })
 		r["agentSocketPath"] = resp.AgentSocketPath
 		emit(r)
 	case "version":
 		var resp Version
+		r := shimCall("Version", bg, func(ctx context.Context) error { return call(ctx, "Version", &Version{Version: "go"}, &resp) })
+		r["version"] = resp.Version
+		emit(r)
+	case "no-deadline":
+		// A context without a deadline: timeout_nano 0, which ttrpc reads as "no deadline".
+		var resp Version
 		start := time.Now()
-		r := outcome("Version", call(bg, "Version", &Version{Version: "go"}, &resp), start)
+		r := outcome("Version", call(bg, "Version", &Version{Version: "none"}, &resp), start)
 		r["version"] = resp.Version
 		emit(r)
 	case "startvm-timeout":
@@ -258,29 +288,30 @@ func runClient(socket, scenario string) error {
 	case "oversized":
 		// Go's 1.1.1 client sends frames over 4 MiB; the server must answer on that stream and go on.
 		req := &CreateVMRequest{Id: "big", Annotations: map[string]string{"big": string(make([]byte, 5<<20))}}
-		start := time.Now()
-		emit(outcome("CreateVM", call(bg, "CreateVM", req, &CreateVMResponse{}), start))
+		emit(shimCall("CreateVM", bg, func(ctx context.Context) error { return call(ctx, "CreateVM", req, &CreateVMResponse{}) }))
 		var resp Version
-		start = time.Now()
-		r := outcome("Version", call(bg, "Version", &Version{Version: "after"}, &resp), start)
+		r := shimCall("Version", bg, func(ctx context.Context) error { return call(ctx, "Version", &Version{Version: "after"}, &resp) })
 		r["version"] = resp.Version
 		emit(r)
 	case "agent":
-		// The Go shim's first calls on agent.ttrpc: Health.Check, then an agent method.
+		// The Go shim's first calls on agent.ttrpc, each with its own deadline: Health.Check, then agent methods.
 		var health HealthCheckResponse
-		start := time.Now()
-		r := outcome("Health.Check", c.Call(bg, "grpc.Health", "Check", &Version{Version: ""}, &health), start)
+		r := shimCall("Health.Check", bg, func(ctx context.Context) error {
+			return c.Call(ctx, "grpc.Health", "Check", &Version{Version: ""}, &health)
+		})
 		r["status"] = health.Status
 		emit(r)
-		start = time.Now()
-		emit(outcome("ExecProcess", c.Call(bg, "grpc.AgentService", "ExecProcess", &Empty{}, &Empty{}), start))
-		start = time.Now()
-		emit(outcome("StartContainer", c.Call(bg, "grpc.AgentService", "StartContainer", &Empty{}, &Empty{}), start))
+		emit(shimCall("ExecProcess", bg, func(ctx context.Context) error {
+			return c.Call(ctx, "grpc.AgentService", "ExecProcess", &Empty{}, &Empty{})
+		}))
+		emit(shimCall("StartContainer", bg, func(ctx context.Context) error {
+			return c.Call(ctx, "grpc.AgentService", "StartContainer", &Empty{}, &Empty{})
+		}))
 	case "unknown-method":
-		start := time.Now()
-		emit(outcome("Nope", call(bg, "Nope", &Empty{}, &Empty{}), start))
-		start = time.Now()
-		emit(outcome("nope.Service/Nope", c.Call(bg, "nope.Service", "Nope", &Empty{}, &Empty{}), start))
+		emit(shimCall("Nope", bg, func(ctx context.Context) error { return call(ctx, "Nope", &Empty{}, &Empty{}) }))
+		emit(shimCall("nope.Service/Nope", bg, func(ctx context.Context) error {
+			return c.Call(ctx, "nope.Service", "Nope", &Empty{}, &Empty{})
+		}))
 	case "concurrent":
 		const n = 100
 		var wg sync.WaitGroup
@@ -289,8 +320,9 @@ func runClient(socket, scenario string) error {
 			go func(i int) {
 				defer wg.Done()
 				var resp Version
-				start := time.Now()
-				r := outcome("Version", call(bg, "Version", &Version{Version: fmt.Sprint(i)}, &resp), start)
+				r := shimCall("Version", bg, func(ctx context.Context) error {
+					return call(ctx, "Version", &Version{Version: fmt.Sprint(i)}, &resp)
+				})
 				r["i"], r["version"] = i, resp.Version
 				emit(r)
 			}(i)

@@ -187,6 +187,24 @@ describe('deadlines and cancellation', () => {
     expect(fake.requests.map((r) => r.request.timeoutNano)).toEqual([1_500_000_000n, 0n]);
   });
 
+  it('sends a Go-style fractional deadline to the nanosecond, clamps huge ones to int64, never sends a tiny one as 0 (= none)', async () => {
+    fake.onRequest = echo;
+    const client = await fake.connectClient();
+    for (const timeoutMs of [299_999.986254, 1e-9, 1e300, Infinity]) await client.call('s', 'm', new Uint8Array(0), { timeoutMs });
+    expect(fake.requests.map((r) => r.request.timeoutNano)).toEqual([299_999_986_254n, 1n, 2n ** 63n - 1024n, 2n ** 63n - 1024n]);
+  });
+
+  it('a negative timeoutMs is a deadline already past: DEADLINE_EXCEEDED at once, nothing sent', async () => {
+    fake.onRequest = echo;
+    const client = await fake.connectClient();
+    expect((await errorOf(client.call('s', 'm', new Uint8Array(0), { timeoutMs: -0.05 }))).code).toBe(Code.DEADLINE_EXCEEDED);
+    const viaSendRaw = await new Promise<TtrpcError | undefined>((resolve) => client.sendRaw(Buffer.alloc(0), -1, (err) => resolve(err)));
+    expect(viaSendRaw?.code).toBe(Code.DEADLINE_EXCEEDED);
+    expect(client.inFlight).toBe(0);
+    expect((await client.call('s', 'm', Buffer.from('next'))).toString()).toBe('next');
+    expect(fake.requests).toHaveLength(1);
+  });
+
   it('fails with CANCELLED when the signal aborts', async () => {
     const client = await fake.connectClient();
     const ac = new AbortController();

@@ -337,6 +337,17 @@ describe('deadlines', () => {
     expect({ code: res.code, message: res.message }).toEqual({ code: 0, message: '' });
     expect(Buffer.from(res.payload).toString()).toBe('long deadline');
   });
+
+  it.each([
+    ['the Go shim’s fractional ms', 299_999_986_254n],
+    ['a nanosecond over 2^31 ms', 2n ** 31n * 1_000_000n + 1n],
+    ['the largest int64', 2n ** 63n - 1n],
+  ])('a timeout_nano of %s is served, with the deadline the caller meant', async (_name, timeoutNano) => {
+    const raw = await openRaw();
+    const res = await raw.call(1, { service: 'test.Svc', method: 'Slow50', payload: Buffer.from('ok'), timeoutNano });
+    expect({ code: res.code, message: res.message }).toEqual({ code: 0, message: '' });
+    expect(Buffer.from(res.payload).toString()).toBe('ok');
+  });
 });
 
 describe('errors from handlers', () => {

@@ -1,6 +1,10 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Code, TtrpcError } from '../../../src/ttrpc/codes.js';
-import type { TtrpcClient } from '../../../src/ttrpc/client.js';
+import { TtrpcClient } from '../../../src/ttrpc/client.js';
+import { decodeResponse, encodeRequestParts } from '../../../src/ttrpc/envelope.js';
+import { msToTimeoutNano } from '../../../src/ttrpc/deadline.js';
+import { goShimDeadline } from '../../helpers/go-deadline.js';
+import { startServer, type LiveServer } from '../../helpers/ttrpc-fixtures.js';
 import { ReconnectingClient, isRefused } from '../../../src/tunnel/reconnecting-client.js';
 import { captureLogger } from '../../helpers/capture-logger.js';
 
@@ -36,5 +40,96 @@ describe('ReconnectingClient dialling', () => {
     expect(await firstRetryDelay(refused, 50)).toBeLessThanOrEqual(50);
     expect(await firstRetryDelay(refused, undefined)).toBeGreaterThanOrEqual(4_000);
     expect(await firstRetryDelay(errno('EHOSTUNREACH'), 50)).toBeGreaterThanOrEqual(4_000);
+  });
+});
+
+/**
+ * A call that finds no connection waits for one within its own deadline — whatever shape the deadline
+ * has. The Go shim's are fractional ms (timeout_nano=299999986254); before the fix they reached
+ * AbortSignal.timeout, which threw ERR_OUT_OF_RANGE, and the call failed UNAVAILABLE without a dial.
+ */
+describe('a fresh (not yet connected) ReconnectingClient and deadlines of every shape', () => {
+  let upstream: LiveServer;
+  const dialled: number[] = [];
+  beforeAll(async () => {
+    upstream = await startServer((s) => s.register('test.Echo', { Echo: (p) => p }));
+  });
+  afterAll(async () => {
+    await upstream?.stop();
+  });
+
+  function fresh(): ReconnectingClient {
+    const { logger } = captureLogger();
+    return new ReconnectingClient({
+      logger,
+      connectWaitMs: 60_000,
+      dial: (signal) => {
+        dialled.push(Date.now());
+        return TtrpcClient.connectUnix(upstream.path, { signal });
+      },
+    });
+  }
+
+  const SHAPES: [string, number | undefined][] = [
+    ['the Go shim’s 299999986254 ns', 299_999.986254],
+    ['Go-shaped, computed at the moment of the call', NaN], // replaced by goShimDeadline() below
+    ['0 = no deadline', 0],
+    ['none', undefined],
+    ['2^31 ms (over setTimeout’s limit)', 2 ** 31],
+    ['over 2^32 ms (over AbortSignal.timeout’s limit)', 2 ** 32 + 0.25],
+    ['30 days', 30 * 86_400_000],
+    ['Infinity', Infinity],
+  ];
+
+  it.each(SHAPES)('call(), callRaw() and sendRaw() with %s reach the upstream', async (_name, shape) => {
+    const timeoutMs = Number.isNaN(shape) ? goShimDeadline().timeoutMs : shape;
+    const payload = Buffer.from('through');
+    const before = dialled.length;
+
+    const a = fresh();
+    try {
+      expect(a.connected).toBe(false);
+      expect(String(await a.call('test.Echo', 'Echo', payload, { timeoutMs }))).toBe('through');
+    } finally {
+      a.close();
+    }
+
+    const envelope = Buffer.concat(encodeRequestParts({ service: 'test.Echo', method: 'Echo', payload, timeoutNano: msToTimeoutNano(timeoutMs), metadata: [] }));
+    const b = fresh();
+    try {
+      const res = decodeResponse(await b.callRaw(envelope, { timeoutMs }));
+      expect(res.status?.code ?? 0).toBe(0);
+      expect(String(res.payload)).toBe('through');
+    } finally {
+      b.close();
+    }
+
+    const c = fresh();
+    try {
+      const res = await new Promise<Buffer>((resolve, reject) => c.sendRaw(envelope, timeoutMs, (err, r) => (err ? reject(err) : resolve(r!))));
+      expect(String(decodeResponse(res).payload)).toBe('through');
+    } finally {
+      c.close();
+    }
+    expect(dialled.length - before).toBe(3);
+  });
+
+  it.each([
+    ['already past (negative)', -0.05],
+    ['a fraction of a millisecond, shorter than a dial', 0.000001],
+  ])('a deadline %s ends the wait with a TtrpcError, not a RangeError or a hang', async (_name, timeoutMs) => {
+    const { logger } = captureLogger();
+    // A dial that never completes: the call's own deadline must end the wait.
+    const c = new ReconnectingClient({ logger, connectWaitMs: 60_000, dial: (signal) => new Promise((_r, reject) => signal.addEventListener('abort', () => reject(signal.reason))) });
+    try {
+      const err = await c.call('test.Echo', 'Echo', Buffer.alloc(0), { timeoutMs }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(TtrpcError);
+      expect([Code.UNAVAILABLE, Code.DEADLINE_EXCEEDED]).toContain((err as TtrpcError).code);
+    } finally {
+      c.close();
+    }
   });
 });

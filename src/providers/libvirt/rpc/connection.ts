@@ -30,6 +30,7 @@ import {
 import { localSocketCandidates, type ParsedUri, type Transport } from './uri.js';
 import { XdrReader, XdrWriter } from './xdr.js';
 import { raceAbort } from '../../../util/abort.js';
+import { timeoutSignal } from '../../../util/timers.js';
 
 /** The daemon answered a call with an error (`remote_error`). */
 export class LibvirtRpcError extends Error {
@@ -100,7 +101,7 @@ export class RpcConnection {
 
   /** Opens the transport, authenticates and opens the driver named by the URI. */
   static async open(uri: ParsedUri, signal: AbortSignal, options: ConnectionOptions = {}): Promise<RpcConnection> {
-    const deadline = AbortSignal.any([signal, AbortSignal.timeout(options.timeoutMs ?? 30_000)]);
+    const deadline = AbortSignal.any([signal, timeoutSignal(options.timeoutMs ?? 30_000)]);
     const conn = await openTransport(uri.transport, uri.driver, deadline, options.socketDir);
     try {
       await conn.authenticate(deadline);
