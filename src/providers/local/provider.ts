@@ -13,11 +13,13 @@ import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { ProviderError } from '../errors.js';
+import { sleep } from '../../util/backoff.js';
+import { raceAbort } from '../../util/abort.js';
 import type { CreateInstanceRequest, Instance, InstanceSummary, Provider, ProviderHost } from '../provider.js';
 import { writeFileAtomic } from '../../util/atomic-file.js';
 import { Serializer } from '../libvirt/static-ip.js';
 import type { LocalConfig } from './config.js';
-import { findByMarker, nodeCommand, spawnDetached, stopProcess } from './processes.js';
+import { describeExit, findByMarker, isOurs, lastLogLine, nodeCommand, spawnDetached, stopProcess, type ProcessExit } from './processes.js';
 import { bridgeFor, createNetns, deleteBridge, deleteNetns, ensureBridge, inNetns, netnsAddress, netnsNames, type InstanceNetwork, type NetworkMode } from './network.js';
 
 interface InstanceRecord {
@@ -34,6 +36,8 @@ interface InstanceRecord {
 }
 
 const FORWARDER_ENTRY = new URL(`../../cli/agent-protocol-forwarder${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
+/** How often watchForExit looks at a forwarder it did not start (one of a previous daemon). */
+const EXIT_POLL_MS = 250;
 /** Short ids keep the agent socket path under the 107-byte limit of Unix socket paths. */
 const ID = /^local-[0-9a-f]{16}$/;
 
@@ -47,6 +51,8 @@ export class LocalProvider implements Provider {
    * create that picked an address before another's record appeared would take the same one.
    */
   private readonly allocation = new Serializer();
+  /** The forwarders this daemon started, by instance id: how each one ends (for watchForExit). */
+  private readonly forwarderExits = new Map<string, Promise<ProcessExit>>();
   readonly mode: NetworkMode;
   /** netns mode: the host bridge, the worker's underlay for the instances' pod networks. */
   readonly underlayInterface: string | undefined;
@@ -100,10 +106,9 @@ export class LocalProvider implements Provider {
       if (this.mode === 'netns') net = await createNetns(id, this.config.netnsCidr, record.ip, signal);
       if (this.config.agentCommand) {
         const argv = this.config.agentCommand.split(/\s+/).filter(Boolean).map((a) => a.replaceAll('{socket}', agentSocket));
-        record.pids.push(spawnDetached(argv, join(dir, 'agent.log')));
+        record.pids.push(spawnDetached(argv, join(dir, 'agent.log')).pid);
       }
-      record.pids.push(
-        spawnDetached(
+      const forwarder = spawnDetached(
           [
             ...inNetns(net),
             ...nodeCommand(FORWARDER_ENTRY),
@@ -115,8 +120,9 @@ export class LocalProvider implements Provider {
             '--pod-namespace', `/run/netns/${names.podNetns}`,
           ],
           join(dir, 'forwarder.log'),
-        ),
       );
+      record.pids.push(forwarder.pid);
+      this.forwarderExits.set(id, forwarder.exited);
       await this.save(record);
     } catch (err) {
       throw new ProviderError('INTERNAL', `starting local instance ${id}: ${(err as Error).message}`, { partialInstanceId: id, cause: err });
@@ -138,6 +144,7 @@ export class LocalProvider implements Provider {
       await deleteNetns({ ip: record.ip, netns: record.netns, hostIf: record.hostIf, podNetns: record.podNetns });
     }
     await rm(dir, { recursive: true, force: true });
+    this.forwarderExits.delete(instanceId);
     if (record) this.log.info({ instanceId }, `deleted local instance ${instanceId}`);
   }
 
@@ -148,6 +155,35 @@ export class LocalProvider implements Provider {
       if (Object.entries(tags).every(([k, v]) => r.tags[k] === v)) out.push({ id: r.id, name: r.name, tags: r.tags });
     }
     return out;
+  }
+
+  /**
+   * Resolves once the instance's forwarder process has ended — the "VM" has stopped — with how it
+   * ended and its last log line (an unreadable policy, a bad apf.json: the forwarder says why and
+   * exits at once), so StartVM fails with that reason instead of waiting out PROXY_TIMEOUT.
+   */
+  async watchForExit(instance: Instance, signal: AbortSignal): Promise<string | undefined> {
+    try {
+      const dir = this.instanceDir(instance.id);
+      const known = this.forwarderExits.get(instance.id);
+      let how: string;
+      if (known) {
+        how = describeExit(await raceAbort(known, signal));
+      } else {
+        // Started by a previous daemon: no exit status to wait on, only the pid to look at.
+        const pid = (await this.read(instance.id))?.pids.at(-1);
+        if (pid === undefined) return signal.aborted ? undefined : `local instance ${instance.id} has no record`;
+        while (await isOurs(pid, dir)) await sleep(EXIT_POLL_MS, signal);
+        how = 'an unknown status';
+      }
+      if (signal.aborted) return undefined;
+      const last = await lastLogLine(join(dir, 'forwarder.log'));
+      const log = join(dir, 'forwarder.log');
+      return `its forwarder process ended with ${how}; ${last ? `its last line: ${last}` : 'it wrote nothing'} (log ${log})`;
+    } catch {
+      // Aborted (the watch ended) or an id that is not ours: nothing to report.
+      return undefined;
+    }
   }
 
   /** netns mode: the bridge exists before the first CreateVM inspects it as the worker's underlay. */
