@@ -100,6 +100,7 @@ async function run(flags: RunFlags): Promise<void> {
     agentWaitMs: parseGoDuration(flags.agentWait),
     podNetnsPath: podNetwork ? join(NETNS_RUN_DIR, podNetnsName) : undefined,
     gate,
+    sandboxId: apf['sandbox-id'],
     logger,
   });
   await forwarder.start();

@@ -95,7 +95,9 @@ describe('a peer pod on the local provider', () => {
     const instanceDir = join(dir, 'state/local/instances', record!.id);
     // The "VM" got its files from user-data: apf.json with TLS material, the policy and digest from initdata.
     const apf = JSON.parse(await readFile(join(instanceDir, 'root/run/peerpod/apf.json'), 'utf8'));
-    expect(apf).toMatchObject({ 'pod-name': 'nginx', 'pod-namespace': 'default' });
+    expect(apf).toMatchObject({ 'pod-name': 'nginx', 'pod-namespace': 'default', 'sandbox-id': SANDBOX_ID });
+    // The proxy asked the forwarder which sandbox it serves and got this one's id.
+    expect(first.text()).not.toContain('cannot confirm that the forwarder');
     expect(apf['tls-server-cert']).toContain('BEGIN CERTIFICATE');
     expect(await readFile(join(instanceDir, 'root/run/peerpod/policy.rego'), 'utf8')).toContain('default ExecProcessRequest := false');
     expect(await readFile(join(instanceDir, 'root/run/peerpod/initdata.digest'), 'utf8')).toMatch(/^[0-9a-f]{64}/);
