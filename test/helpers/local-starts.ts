@@ -144,6 +144,22 @@ export class LocalStartsLab {
     return result;
   }
 
+  /**
+   * One StartVM of a pod whose forwarder exits at once (its initdata policy cannot be read): how long
+   * StartVM takes to fail, and its message. The sandbox is stopped and waited for afterwards.
+   */
+  async failingStart(): Promise<{ ms: number; message: string }> {
+    const id = `${(this.round++).toString(16).padStart(4, '0')}${'f'.repeat(60)}`;
+    const initdata = 'algorithm = "sha256"\nversion = "0.1.0"\n\n[data]\n"policy.rego" = \'\'\'\nthis is not a policy {{{\n\'\'\'\n';
+    await this.call((hv) => hv.createVM({ id, annotations: shimAnnotations({ 'io.katacontainers.config.hypervisor.cc_init_data': initdata }), networkNamespacePath: '' }));
+    const t0 = performance.now();
+    const err = await this.call((hv) => hv.startVM({ id }, { timeoutMs: 300_000 })).then(() => undefined, (e: unknown) => e as Error);
+    const ms = performance.now() - t0;
+    await this.call((hv) => hv.stopVM({ id }, { timeoutMs: 30_000 })).catch(() => undefined);
+    await this.untilGone();
+    return { ms, message: err?.message ?? '(StartVM succeeded)' };
+  }
+
   /** Waits (bounded) until no instance record and no pod folder is left. */
   private async untilGone(ms = 120_000): Promise<void> {
     const end = Date.now() + ms;
