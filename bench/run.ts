@@ -17,6 +17,7 @@ const benchmarks: Benchmark[] = [
   { name: 'providers', run: async () => (await import('./providers/index.js')).providersBench() },
   { name: 'vxlan', run: async () => (await import('./vxlan/index.js')).vxlanBench() },
   { name: 'libvirt-startup', run: async () => (await import('./libvirt-startup/index.js')).libvirtStartupBench() },
+  { name: 'local-starts', run: async () => (await import('./local-starts/index.js')).localStartsBench() },
 ];
 
 const filter = process.argv[2];

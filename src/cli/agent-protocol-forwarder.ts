@@ -108,6 +108,7 @@ async function run(flags: RunFlags): Promise<void> {
     agentWaitMs,
     podNetnsPath: podNetwork ? join(NETNS_RUN_DIR, podNetnsName) : undefined,
     gate,
+    sandboxId: apf['sandbox-id'],
     logger,
   });
   await forwarder.start();

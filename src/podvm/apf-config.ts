@@ -84,6 +84,12 @@ export interface ApfConfig {
   'tls-min-version'?: TlsMinVersion | '';
   /** Go cipher suite names, e.g. `TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256`; omitted when empty. */
   'tls-cipher-suites'?: string[];
+  /**
+   * The sandbox the VM serves; the forwarder tells it to the daemon's agent proxy, which refuses a
+   * forwarder of another sandbox (src/tunnel/forwarder-identity.ts). Not a key of Go's
+   * `forwarder.Config`: the upstream forwarder ignores it, as Go ignores unknown keys. Omitted when empty.
+   */
+  'sandbox-id'?: string;
 }
 
 const isPrefix = (s: string): boolean => {
@@ -147,6 +153,7 @@ const apfConfigSchema: z.ZodType<ApfConfig> = z.object({
   'tls-client-ca': z.string().optional(),
   'tls-min-version': z.enum(['', ...TLS_MIN_VERSIONS]).optional(),
   'tls-cipher-suites': z.array(z.string()).optional(),
+  'sandbox-id': z.string().optional(),
 });
 
 function keyOf(path: readonly PropertyKey[]): string {
@@ -203,7 +210,8 @@ function renderPodNetwork(p: PodNetworkConfig): Record<string, unknown> {
 
 /**
  * The `apf.json` text: keys in Go's field order, 4-space indent, trailing newline; empty TLS
- * fields, zero `vxlan-port`/`vxlan-id` and Go zero values inside routes/neighbours omitted.
+ * fields, zero `vxlan-port`/`vxlan-id` and Go zero values inside routes/neighbours omitted;
+ * `sandbox-id` (ours, not Go's) last when set.
  * Validates first (throws `ApfConfigError`), so a VM never receives a file its forwarder refuses.
  */
 export function renderApfJson(cfg: ApfConfig): string {
@@ -218,6 +226,8 @@ export function renderApfJson(cfg: ApfConfig): string {
   if (nonEmpty(c['tls-client-ca'])) o['tls-client-ca'] = c['tls-client-ca'];
   if (nonEmpty(c['tls-min-version'])) o['tls-min-version'] = c['tls-min-version'];
   if (c['tls-cipher-suites'] && c['tls-cipher-suites'].length > 0) o['tls-cipher-suites'] = c['tls-cipher-suites'];
+  // Last: our addition after Go's fields.
+  if (nonEmpty(c['sandbox-id'])) o['sandbox-id'] = c['sandbox-id'];
   return `${JSON.stringify(o, null, 4)}\n`;
 }
 

@@ -30,7 +30,7 @@ export class UserDataComposer {
     ]);
     return buildUserData({
       authJson,
-      apf: { 'pod-network': state.network?.config ?? null, 'pod-namespace': state.podNamespace, 'pod-name': state.podName, ...tls },
+      apf: { 'pod-network': state.network?.config ?? null, 'pod-namespace': state.podNamespace, 'pod-name': state.podName, ...tls, 'sandbox-id': state.id },
       initdata: state.initdata,
       globalInitdata: this.o.globalInitdata,
       scratchSpace: this.o.scratchSpace,

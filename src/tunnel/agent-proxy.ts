@@ -14,6 +14,7 @@ import { rewriteCreateContainerOnWorker } from './container-rewrites.js';
 import { ReconnectingClient } from './reconnecting-client.js';
 import { createFrameRelay, createRelay, type RelayOptions } from './relay.js';
 import { timeoutSignal } from '../util/timers.js';
+import { checkForwarderIdentity, ForwarderIdentityError } from './forwarder-identity.js';
 
 /** One dial attempt; a SYN to a VM whose network is not up yet may otherwise hang for minutes. */
 const DIAL_ATTEMPT_TIMEOUT_MS = 3000;
@@ -40,6 +41,10 @@ export class AgentProxy {
   private readonly server: TtrpcServer;
   private listener: UnixListener | undefined;
   private closed = false;
+  /** Aborted, with the ForwarderIdentityError, when the forwarder at the address is another sandbox's. */
+  private readonly refused = new AbortController();
+  /** The "cannot check this forwarder" warning is logged once per proxy. */
+  private warnedUnproven = false;
 
   constructor(private readonly o: AgentProxyOptions) {
     const log = o.logger;
@@ -49,9 +54,10 @@ export class AgentProxy {
       // A VM that is still booting may drop SYNs instead of refusing them: bound each attempt.
       dial: (signal) => {
         const attempt = AbortSignal.any([signal, AbortSignal.timeout(DIAL_ATTEMPT_TIMEOUT_MS)]);
-        return o.tls
+        const connected = o.tls
           ? TtrpcClient.connectTls({ ...o.tls, host: o.host, port: o.port, signal: attempt })
           : TtrpcClient.connectTcp({ host: o.host, port: o.port, signal: attempt });
+        return connected.then((client) => this.checkIdentity(client, attempt));
       },
       // Retry every ≤ 250 ms: the forwarder's first second matters for pod start (upstream waits up to 5 s);
       // once the VM refuses (its network is up, the forwarder about to listen), every ≤ 50 ms.
@@ -78,6 +84,33 @@ export class AgentProxy {
     });
   }
 
+  /**
+   * Keeps the connection only when the forwarder is this sandbox's (forwarder-identity.ts). Another
+   * sandbox's forwarder fails the attempt — and StartVM at once, with that reason — whatever the
+   * TLS settings; one that cannot say is accepted, with a warning when TLS verification is relaxed.
+   */
+  private async checkIdentity(client: TtrpcClient, signal: AbortSignal): Promise<TtrpcClient> {
+    const forwarder = `${this.o.host}:${this.o.port}`;
+    try {
+      const check = await checkForwarderIdentity(client, this.o.sandboxId, signal);
+      if (check.kind === 'unproven' && !this.warnedUnproven) {
+        this.warnedUnproven = true;
+        const verified = this.o.tls !== undefined && this.o.tls.rejectUnauthorized !== false;
+        const line = `cannot confirm that the forwarder at ${forwarder} serves sandbox ${this.o.sandboxId}: ${check.reason}`;
+        if (verified) this.o.logger.info({ forwarder }, `${line}; its verified certificate names the instance`);
+        else this.o.logger.warn({ forwarder }, `${line}; with TLS verification relaxed nothing else checks it`);
+      }
+      return client;
+    } catch (err) {
+      client.close();
+      if (err instanceof ForwarderIdentityError) {
+        this.o.logger.error({ forwarder, found: err.found.slice(0, 80) }, `refused the forwarder at ${forwarder}: ${err.message}`);
+        this.refused.abort(err);
+      }
+      throw err;
+    }
+  }
+
   get upstreamConnections(): number {
     return this.upstream.connectionCount;
   }
@@ -89,9 +122,13 @@ export class AgentProxy {
   async start(signal: AbortSignal): Promise<void> {
     const limit = AbortSignal.any([signal, timeoutSignal(this.o.proxyTimeoutMs)]);
     try {
-      await this.upstream.connect(limit);
+      await this.upstream.connect(AbortSignal.any([limit, this.refused.signal]));
     } catch (err) {
-      throw new Error(`failed to establish agent proxy connection to ${this.o.host}:${this.o.port}: ${(err as Error).message}`, { cause: err });
+      const prefix = `failed to establish agent proxy connection to ${this.o.host}:${this.o.port}`;
+      // Another sandbox's forwarder at this address will not turn into ours: say so now.
+      const refusal: unknown = this.refused.signal.reason;
+      const why = refusal instanceof ForwarderIdentityError ? refusal.message : (err as Error).message;
+      throw new Error(`${prefix}: ${why}`, { cause: err });
     }
     if (this.closed) throw new Error('agent proxy closed while starting');
     this.listener = await listenUnix(this.o.socketPath);

@@ -18,6 +18,7 @@ import { ReconnectingClient } from './reconnecting-client.js';
 import { parsePolicy } from './policy/parse.js';
 import { Code, TtrpcError } from '../ttrpc/codes.js';
 import { createFrameRelay, createRelay, type RelayOptions } from './relay.js';
+import { IDENTITY_METHOD, IDENTITY_SERVICE, identityResponse } from './forwarder-identity.js';
 
 /** Decides whether a call may reach the agent; throws (PERMISSION_DENIED) to refuse. */
 export interface RequestGate {
@@ -37,6 +38,11 @@ export interface ForwarderOptions {
   /** The pod network namespace containers join; undefined when no pod network is configured. */
   podNetnsPath: string | undefined;
   gate?: RequestGate;
+  /**
+   * The sandbox this VM serves (apf.json `sandbox-id`), told to the daemon's agent proxy when it asks
+   * (forwarder-identity.ts); '' or undefined when the daemon did not say.
+   */
+  sandboxId?: string;
   logger: Logger;
 }
 
@@ -98,6 +104,9 @@ export class Forwarder {
       fallback: createRelay(relay),
       frameRelay: createFrameRelay(relay),
     });
+    // Answered here, never relayed: the proxy checks it reached this sandbox's forwarder.
+    const identity = identityResponse(o.sandboxId ?? '');
+    this.server.register(IDENTITY_SERVICE, { [IDENTITY_METHOD]: () => identity });
   }
 
   /** Listens; resolves with the bound port (0 in the options picks a free one). */

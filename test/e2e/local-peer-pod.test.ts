@@ -96,7 +96,9 @@ describe('a peer pod on the local provider', () => {
     const instanceDir = join(dir, 'state/local/instances', record!.id);
     // The "VM" got its files from user-data: apf.json with TLS material, the policy and digest from initdata.
     const apf = JSON.parse(await readFile(join(instanceDir, 'root/run/peerpod/apf.json'), 'utf8'));
-    expect(apf).toMatchObject({ 'pod-name': 'nginx', 'pod-namespace': 'default' });
+    expect(apf).toMatchObject({ 'pod-name': 'nginx', 'pod-namespace': 'default', 'sandbox-id': SANDBOX_ID });
+    // The proxy asked the forwarder which sandbox it serves and got this one's id.
+    expect(first.text()).not.toContain('cannot confirm that the forwarder');
     expect(apf['tls-server-cert']).toContain('BEGIN CERTIFICATE');
     expect(await readFile(join(instanceDir, 'root/run/peerpod/policy.rego'), 'utf8')).toContain('default ExecProcessRequest := false');
     expect(await readFile(join(instanceDir, 'root/run/peerpod/initdata.digest'), 'utf8')).toMatch(/^[0-9a-f]{64}/);
@@ -151,5 +153,26 @@ describe('a peer pod on the local provider', () => {
     expect(await exists(join(dir, 'pods', SANDBOX_ID))).toBe(false);
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);
+  });
+
+  it('fails StartVM with the forwarder\'s own reason when it exits (an unreadable policy), long before PROXY_TIMEOUT', { timeout: 60_000 }, async () => {
+    // PROXY_TIMEOUT is the default 5 min: only the provider's exit report can end StartVM within the test's timeout.
+    const d = startDaemon();
+    await d.until('serving hypervisor.Hypervisor');
+    const hvClient = await TtrpcClient.connectUnix(env.REMOTE_HYPERVISOR_ENDPOINT!);
+    const hv = serviceClient(hvClient, Hypervisor);
+    const id = 'e'.repeat(64);
+    const badPolicy = INITDATA.replace(presetPolicy('allow-all-except-exec-process'), 'this is not a policy {{{');
+    await hv.createVM({ id, annotations: shimAnnotations({ 'io.katacontainers.config.hypervisor.cc_init_data': badPolicy }), networkNamespacePath: '' });
+    const err = (await hv.startVM({ id }, { timeoutMs: 290_000 }).catch((e: unknown) => e)) as TtrpcError;
+    expect(err).toBeInstanceOf(TtrpcError);
+    expect(err.code).toBe(Code.UNAVAILABLE);
+    expect(err.message).toMatch(/stopped before its agent-protocol-forwarder answered: its forwarder process ended with exit code 2; its last line: agent-protocol-forwarder: initdata policy \S+policy\.rego: /);
+    await hv.stopVM({ id }, { timeoutMs: 5000 });
+    hvClient.close();
+    await d.until(`sandbox ${id} removed`);
+    expect(await instanceRecords()).toEqual([]);
+    d.child.kill('SIGTERM');
+    expect(await d.exited).toBe(0);
   });
 });

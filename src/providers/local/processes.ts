@@ -4,7 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { openSync, closeSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { open, readdir, readFile } from 'node:fs/promises';
 import { sleep } from '../../util/backoff.js';
 
 /** How to run a Node entry point of ours: compiled `.js` directly, TypeScript sources through tsx. */
@@ -13,18 +13,77 @@ export function nodeCommand(entry: URL): string[] {
   return path.endsWith('.ts') ? [process.execPath, '--import', 'tsx', path] : [process.execPath, path];
 }
 
-export function spawnDetached(argv: readonly string[], logFile: string, env: NodeJS.ProcessEnv = process.env): number {
+/** How a process ended: its exit code, or the signal that ended it. */
+export interface ProcessExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface Spawned {
+  pid: number;
+  /** Settles when the process ends (while this daemon runs; a detached child outlives a restart). */
+  exited: Promise<ProcessExit>;
+}
+
+export function spawnDetached(argv: readonly string[], logFile: string, env: NodeJS.ProcessEnv = process.env): Spawned {
   const [cmd, ...args] = argv;
   if (!cmd) throw new Error('empty command');
   const fd = openSync(logFile, 'a', 0o600);
   try {
     const child = spawn(cmd, args, { detached: true, stdio: ['ignore', fd, fd], env });
+    // A spawn failure (ENOENT) arrives as an 'error' event: without a listener it would end the daemon.
+    const exited = new Promise<ProcessExit>((resolve) => {
+      child.once('exit', (code, signal) => resolve({ code, signal }));
+      child.once('error', () => resolve({ code: null, signal: null }));
+    });
     child.unref();
     if (child.pid === undefined) throw new Error(`could not start ${cmd}`);
-    return child.pid;
+    return { pid: child.pid, exited };
   } finally {
     closeSync(fd);
   }
+}
+
+/** "exit code 1", "signal SIGKILL". */
+export function describeExit(exit: ProcessExit): string {
+  if (exit.signal) return `signal ${exit.signal}`;
+  return exit.code === null ? 'an unknown status' : `exit code ${exit.code}`;
+}
+
+/** Longest log line quoted in an error. */
+const MAX_LINE = 400;
+
+/**
+ * The last line a process wrote to its log (stdout and stderr share the file): a program's own
+ * last word before it exits. A pino JSON line gives its `msg` (and `err`). Undefined when the log
+ * is empty or unreadable.
+ */
+export async function lastLogLine(logFile: string): Promise<string | undefined> {
+  let text: string;
+  try {
+    const fh = await open(logFile, 'r');
+    try {
+      const { size } = await fh.stat();
+      const len = Math.min(size, 8192);
+      const buf = Buffer.alloc(len);
+      await fh.read(buf, 0, len, size - len);
+      text = buf.toString('utf8');
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    return undefined;
+  }
+  const line = text.split('\n').map((l) => l.trim()).filter(Boolean).at(-1);
+  if (line === undefined) return undefined;
+  let shown = line;
+  try {
+    const o = JSON.parse(line) as { msg?: unknown; err?: unknown };
+    if (typeof o.msg === 'string') shown = typeof o.err === 'string' ? `${o.msg}: ${o.err}` : o.msg;
+  } catch {
+    // a plain line (console.error)
+  }
+  return shown.length > MAX_LINE ? `${shown.slice(0, MAX_LINE)}…` : shown;
 }
 
 /** Whether `pid` is alive and its command line mentions `marker` (so a recycled pid is never killed). */

@@ -13,10 +13,13 @@ import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { ProviderError } from '../errors.js';
+import { sleep } from '../../util/backoff.js';
+import { raceAbort } from '../../util/abort.js';
 import type { CreateInstanceRequest, Instance, InstanceSummary, Provider, ProviderHost } from '../provider.js';
 import { writeFileAtomic } from '../../util/atomic-file.js';
+import { Serializer } from '../libvirt/static-ip.js';
 import type { LocalConfig } from './config.js';
-import { findByMarker, nodeCommand, spawnDetached, stopProcess } from './processes.js';
+import { describeExit, findByMarker, isOurs, lastLogLine, nodeCommand, spawnDetached, stopProcess, type ProcessExit } from './processes.js';
 import { bridgeFor, createNetns, deleteBridge, deleteNetns, ensureBridge, inNetns, netnsAddress, netnsNames, type InstanceNetwork, type NetworkMode } from './network.js';
 
 interface InstanceRecord {
@@ -33,6 +36,8 @@ interface InstanceRecord {
 }
 
 const FORWARDER_ENTRY = new URL(`../../cli/agent-protocol-forwarder${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
+/** How often watchForExit looks at a forwarder it did not start (one of a previous daemon). */
+const EXIT_POLL_MS = 250;
 /** Short ids keep the agent socket path under the 107-byte limit of Unix socket paths. */
 const ID = /^local-[0-9a-f]{16}$/;
 
@@ -40,8 +45,14 @@ export class LocalProvider implements Provider {
   readonly name = 'local';
   private readonly dir: string;
   private readonly log: Logger;
-  /** Addresses handed out and not yet recorded on disk (two creates racing). */
-  private readonly reserved = new Set<string>();
+  /**
+   * One address allocation at a time in this process, held until the new instance's record is on
+   * disk: the records are the only ledger of taken addresses (so it survives a restart), and a
+   * create that picked an address before another's record appeared would take the same one.
+   */
+  private readonly allocation = new Serializer();
+  /** The forwarders this daemon started, by instance id: how each one ends (for watchForExit). */
+  private readonly forwarderExits = new Map<string, Promise<ProcessExit>>();
   readonly mode: NetworkMode;
   /** netns mode: the host bridge, the worker's underlay for the instances' pod networks. */
   readonly underlayInterface: string | undefined;
@@ -69,36 +80,35 @@ export class LocalProvider implements Provider {
     const root = join(dir, 'root');
     const cidata = join(dir, 'cidata');
     const agentSocket = join(dir, 'agent.sock');
-    const slot = await this.allocateAddress();
-    const record: InstanceRecord = { id, name: req.instanceName, ip: slot.ip, tags: { ...req.tags }, pids: [], createdAt: new Date().toISOString() };
     const names = netnsNames(id);
-    if (this.mode === 'netns') {
-      record.netns = names.netns;
-      record.hostIf = names.hostIf;
-      record.podNetns = names.podNetns;
-    }
-    try {
+    const record = await this.allocation.run(async () => {
+      signal.throwIfAborted();
+      const ip = await this.freeAddress();
+      const r: InstanceRecord = { id, name: req.instanceName, ip, tags: { ...req.tags }, pids: [], createdAt: new Date().toISOString() };
+      if (this.mode === 'netns') {
+        r.netns = names.netns;
+        r.hostIf = names.hostIf;
+        r.podNetns = names.podNetns;
+      }
       // Recorded before anything is made, so that list and delete find a half-made instance. A
       // folder without a record therefore holds nothing running (`init` sweeps such folders).
       await mkdir(dir, { recursive: true, mode: 0o700 });
-      await this.save(record);
-    } finally {
-      this.reserved.delete(slot.ip);
-    }
+      await this.save(r);
+      return r;
+    });
     await mkdir(cidata, { recursive: true, mode: 0o700 });
     await mkdir(root, { recursive: true });
     await writeFile(join(cidata, 'user-data'), req.userData, { mode: 0o600 });
     await writeFile(join(cidata, 'meta-data'), `instance-id: ${id}\nlocal-hostname: ${req.instanceName}\n`);
 
     try {
-      let net: InstanceNetwork = { ip: slot.ip };
-      if (this.mode === 'netns') net = await createNetns(id, this.config.netnsCidr, slot.ip, signal);
+      let net: InstanceNetwork = { ip: record.ip };
+      if (this.mode === 'netns') net = await createNetns(id, this.config.netnsCidr, record.ip, signal);
       if (this.config.agentCommand) {
         const argv = this.config.agentCommand.split(/\s+/).filter(Boolean).map((a) => a.replaceAll('{socket}', agentSocket));
-        record.pids.push(spawnDetached(argv, join(dir, 'agent.log')));
+        record.pids.push(spawnDetached(argv, join(dir, 'agent.log')).pid);
       }
-      record.pids.push(
-        spawnDetached(
+      const forwarder = spawnDetached(
           [
             ...inNetns(net),
             ...nodeCommand(FORWARDER_ENTRY),
@@ -110,8 +120,9 @@ export class LocalProvider implements Provider {
             '--pod-namespace', `/run/netns/${names.podNetns}`,
           ],
           join(dir, 'forwarder.log'),
-        ),
       );
+      record.pids.push(forwarder.pid);
+      this.forwarderExits.set(id, forwarder.exited);
       await this.save(record);
     } catch (err) {
       throw new ProviderError('INTERNAL', `starting local instance ${id}: ${(err as Error).message}`, { partialInstanceId: id, cause: err });
@@ -133,6 +144,7 @@ export class LocalProvider implements Provider {
       await deleteNetns({ ip: record.ip, netns: record.netns, hostIf: record.hostIf, podNetns: record.podNetns });
     }
     await rm(dir, { recursive: true, force: true });
+    this.forwarderExits.delete(instanceId);
     if (record) this.log.info({ instanceId }, `deleted local instance ${instanceId}`);
   }
 
@@ -143,6 +155,35 @@ export class LocalProvider implements Provider {
       if (Object.entries(tags).every(([k, v]) => r.tags[k] === v)) out.push({ id: r.id, name: r.name, tags: r.tags });
     }
     return out;
+  }
+
+  /**
+   * Resolves once the instance's forwarder process has ended — the "VM" has stopped — with how it
+   * ended and its last log line (an unreadable policy, a bad apf.json: the forwarder says why and
+   * exits at once), so StartVM fails with that reason instead of waiting out PROXY_TIMEOUT.
+   */
+  async watchForExit(instance: Instance, signal: AbortSignal): Promise<string | undefined> {
+    try {
+      const dir = this.instanceDir(instance.id);
+      const known = this.forwarderExits.get(instance.id);
+      let how: string;
+      if (known) {
+        how = describeExit(await raceAbort(known, signal));
+      } else {
+        // Started by a previous daemon: no exit status to wait on, only the pid to look at.
+        const pid = (await this.read(instance.id))?.pids.at(-1);
+        if (pid === undefined) return signal.aborted ? undefined : `local instance ${instance.id} has no record`;
+        while (await isOurs(pid, dir)) await sleep(EXIT_POLL_MS, signal);
+        how = 'an unknown status';
+      }
+      if (signal.aborted) return undefined;
+      const last = await lastLogLine(join(dir, 'forwarder.log'));
+      const log = join(dir, 'forwarder.log');
+      return `its forwarder process ended with ${how}; ${last ? `its last line: ${last}` : 'it wrote nothing'} (log ${log})`;
+    } catch {
+      // Aborted (the watch ended) or an id that is not ours: nothing to report.
+      return undefined;
+    }
   }
 
   /** netns mode: the bridge exists before the first CreateVM inspects it as the worker's underlay. */
@@ -187,20 +228,16 @@ export class LocalProvider implements Provider {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw err;
     }
-    const records: InstanceRecord[] = [];
-    for (const n of names.filter((x) => ID.test(x))) {
-      const r = await this.read(n).catch(() => undefined);
-      if (r) records.push(r);
-    }
-    return records;
+    const records = await Promise.all(names.filter((x) => ID.test(x)).map((n) => this.read(n).catch(() => undefined)));
+    return records.filter((r): r is InstanceRecord => r !== undefined);
   }
 
   /**
-   * The lowest free slot: loopback mode 127.N.x.y (from .0.2 up); netns mode the instance end of a
-   * /30 in LOCAL_NETNS_CIDR. Skips addresses of recorded instances and of creates in flight.
+   * The lowest free slot: loopback mode 127.N.x.y (from .0.2 up); netns mode an address of
+   * LOCAL_NETNS_CIDR. Skips the addresses of recorded instances; the caller holds `allocation`.
    */
-  private async allocateAddress(): Promise<{ ip: string }> {
-    const used = new Set([...(await this.readAll()).map((r) => r.ip), ...this.reserved]);
+  private async freeAddress(): Promise<string> {
+    const used = new Set((await this.readAll()).map((r) => r.ip));
     for (let i = 0; i < 65_000; i++) {
       let ip: string;
       if (this.mode === 'netns') {
@@ -210,9 +247,7 @@ export class LocalProvider implements Provider {
         if ((n & 0xff) === 0 || (n & 0xff) === 255) continue;
         ip = `${this.config.addressPrefix}.${n >> 8}.${n & 0xff}`;
       }
-      if (used.has(ip)) continue;
-      this.reserved.add(ip);
-      return { ip };
+      if (!used.has(ip)) return ip;
     }
     throw new ProviderError('QUOTA', 'no free address left for local instances');
   }

@@ -215,4 +215,11 @@ describe('apf.json', () => {
     const e = apfError(() => renderApfJson({ ...full, 'pod-network': { ...full['pod-network']!, 'worker-node-ip': 'x' } }));
     expect(e.key).toBe('pod-network.worker-node-ip');
   });
+
+  it('carries the sandbox id last, after Go\'s keys, and leaves it out when empty', () => {
+    const text = renderApfJson({ 'pod-namespace': 'ns', 'pod-name': 'p', 'tls-min-version': 'VersionTLS13', 'sandbox-id': 'f'.repeat(64) });
+    expect(Object.keys(JSON.parse(text) as object)).toEqual(['pod-network', 'pod-namespace', 'pod-name', 'tls-min-version', 'sandbox-id']);
+    expect(parseApfJson(text)['sandbox-id']).toBe('f'.repeat(64));
+    expect(renderApfJson({ 'pod-namespace': 'ns', 'pod-name': 'p', 'sandbox-id': '' })).not.toContain('sandbox-id');
+  });
 });
