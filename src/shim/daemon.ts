@@ -88,7 +88,7 @@ export class Daemon {
       observers: [...(metrics ? [metrics.observer()] : []), ...(deps.observers ?? [])],
     });
     metrics?.trackSandboxes(() => this.manager.countByPhase());
-    this.server = new TtrpcServer({ logger: logger.child({ component: 'ttrpc' }) });
+    this.server = new TtrpcServer({ logger: logger.child({ component: 'ttrpc' }), maxCallsPerConnection: config.maxCallsPerConnection });
     registerHypervisorServices(this.server, this.manager);
     this.reaper = new InstanceReaper({
       provider,
@@ -146,6 +146,7 @@ export class Daemon {
       onReconnect: () => metrics.proxyReconnects.inc(),
       forwarderPort: config.forwarderPort,
       proxyTimeoutMs: config.proxyTimeoutMs,
+      maxCallsPerConnection: config.maxCallsPerConnection,
       tlsFor: (instanceName) => clientOptions(material, profile, { instanceName, skipVerify: config.tlsSkipVerify }),
       logger,
     });
