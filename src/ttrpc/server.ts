@@ -516,7 +516,7 @@ class ServerConnection {
     let handler: Handler | FallbackHandler | undefined = this.server.lookup(req.service, req.method);
     if (!handler && this.server.frameRelay && !this.server.hasService(req.service)) {
       let replied = false;
-      this.relayed++;
+      if (++this.relayed + this.calls.size >= this.server.maxCallsPerConnection) this.pause();
       const reply = (err: TtrpcError | undefined, response?: Uint8Array): void => {
         if (replied) return;
         replied = true;
@@ -543,6 +543,7 @@ class ServerConnection {
       return;
     }
 
+    if (this.calls.size + 1 + this.relayed >= this.server.maxCallsPerConnection) this.pause();
     const call = new ServerCall(req, envelope, () => {
       this.calls.delete(streamId);
       // After the answer is written (finish() runs `respond` after onDone), so that it counts.
@@ -615,6 +616,7 @@ class ServerConnection {
     if (!this.backedUp && this.socket.writableLength > this.server.writeBufferLimit && !this.socket.destroyed) {
       this.backedUp = true;
       this.server.writePressure(1);
+      this.pause();
     }
   }
 }
