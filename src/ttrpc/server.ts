@@ -83,6 +83,12 @@ export interface ServerOptions {
   frameRelay?: FrameRelay;
   /** Calls running at once per connection; the next requests wait unread (default 1024). */
   maxCallsPerConnection?: number;
+  /**
+   * Calls running at once on all connections together (default: no limit beyond the per-connection
+   * one). At the limit every connection waits, as at its own cap: this bounds a client that opens
+   * many connections.
+   */
+  maxCallsInFlight?: number;
   /** Bytes of unwritten answers at which a connection stops reading requests (default 1 MiB). */
   writeBufferLimit?: number;
   inboundGate?: InboundGate;
@@ -163,6 +169,10 @@ export class TtrpcServer {
   private readonly listeners = new Set<NetServer>();
   private draining = false;
   private backedUp = 0;
+  private running = 0;
+  /** Connections that hold a request and wait for room under `maxCallsInFlight`, oldest first. */
+  private readonly starved = new Set<ServerConnection>();
+  readonly maxCallsInFlight: number;
   readonly logger: TtrpcLogger;
   readonly maxMessageLength: number;
   readonly maxCallsPerConnection: number;
@@ -178,6 +188,8 @@ export class TtrpcServer {
     this.fallback = options.fallback;
     this.maxCallsPerConnection = positiveInt(options.maxCallsPerConnection ?? DEFAULT_MAX_CALLS_PER_CONNECTION, 'maxCallsPerConnection');
     this.writeBufferLimit = positiveInt(options.writeBufferLimit ?? DEFAULT_WRITE_BUFFER_LIMIT, 'writeBufferLimit');
+    this.maxCallsInFlight =
+      options.maxCallsInFlight === undefined ? Number.POSITIVE_INFINITY : positiveInt(options.maxCallsInFlight, 'maxCallsInFlight');
     this.inboundGate = options.inboundGate;
   }
 
@@ -202,7 +214,10 @@ export class TtrpcServer {
   handleConnection(socket: Socket): void {
     const conn = new ServerConnection(this, socket);
     this.connections.add(conn);
-    socket.once('close', () => this.connections.delete(conn));
+    socket.once('close', () => {
+      this.connections.delete(conn);
+      this.starved.delete(conn);
+    });
   }
 
   get connectionCount(): number {
@@ -218,10 +233,37 @@ export class TtrpcServer {
 
   /** Calls running on every connection together (relayed ones included). */
   get callsInFlight(): number {
-    let n = 0;
-    for (const c of this.connections) n += c.inFlight;
-    return n;
+    return this.running;
   }
+
+  /** No call may start on any connection (`maxCallsInFlight` reached). */
+  get full(): boolean {
+    return this.running >= this.maxCallsInFlight;
+  }
+
+  callStarted(): void {
+    this.running++;
+  }
+
+  callEnded(): void {
+    this.running--;
+    // After the answer is written, as for a connection's own cap.
+    if (this.starved.size > 0) queueMicrotask(this.wakeStarved);
+  }
+
+  /** `conn` holds a request it cannot start while the server is full. */
+  starve(conn: ServerConnection): void {
+    this.starved.add(conn);
+  }
+
+  /** Hands free room to waiting connections in turn (one that is still full goes to the back). */
+  private readonly wakeStarved = (): void => {
+    for (const conn of this.starved) {
+      if (this.full) return;
+      this.starved.delete(conn);
+      conn.pump();
+    }
+  };
 
   /** A connection's answers went over (+1) or back under (-1) the write buffer limit. */
   writePressure(delta: 1 | -1): void {
@@ -355,6 +397,7 @@ class ServerConnection {
   private get open(): boolean {
     return (
       this.calls.size + this.relayed < this.server.maxCallsPerConnection &&
+      !this.server.full &&
       !this.backedUp &&
       !(this.server.inboundGate?.blocked ?? false)
     );
@@ -371,6 +414,7 @@ class ServerConnection {
       this.paused = true;
       this.socket.pause();
     }
+    if (this.server.full) this.server.starve(this);
     // Only the gate has no event of ours to wake us: ask it for one.
     const gate = this.server.inboundGate;
     if (gate?.blocked && !this.waitingForGate) {
@@ -383,7 +427,7 @@ class ServerConnection {
   }
 
   /** Runs held frames while the connection can take calls; reads again once none is left. */
-  private pump(): void {
+  pump(): void {
     // A call answered synchronously from inside the loop below must not start a second loop.
     if (this.socket.destroyed || this.pumping) return;
     this.pumping = true;
@@ -516,11 +560,13 @@ class ServerConnection {
     let handler: Handler | FallbackHandler | undefined = this.server.lookup(req.service, req.method);
     if (!handler && this.server.frameRelay && !this.server.hasService(req.service)) {
       let replied = false;
-      if (++this.relayed + this.calls.size >= this.server.maxCallsPerConnection) this.pause();
+      this.server.callStarted();
+      if (++this.relayed + this.calls.size >= this.server.maxCallsPerConnection || this.server.full) this.pause();
       const reply = (err: TtrpcError | undefined, response?: Uint8Array): void => {
         if (replied) return;
         replied = true;
         this.relayed--;
+        this.server.callEnded();
         if (err || !response) this.respondError(streamId, err ?? new TtrpcError(Code.INTERNAL, 'relay gave no response'));
         else this.respondRaw(streamId, response);
         this.callDone();
@@ -535,6 +581,7 @@ class ServerConnection {
       if (!replied) {
         replied = true;
         this.relayed--;
+        this.server.callEnded();
       }
     }
     if (!handler && !this.server.hasService(req.service)) handler = this.server.fallback;
@@ -543,9 +590,11 @@ class ServerConnection {
       return;
     }
 
-    if (this.calls.size + 1 + this.relayed >= this.server.maxCallsPerConnection) this.pause();
+    this.server.callStarted();
+    if (this.calls.size + 1 + this.relayed >= this.server.maxCallsPerConnection || this.server.full) this.pause();
     const call = new ServerCall(req, envelope, () => {
       this.calls.delete(streamId);
+      this.server.callEnded();
       // After the answer is written (finish() runs `respond` after onDone), so that it counts.
       if (this.paused) queueMicrotask(this.callDone);
     });

@@ -75,9 +75,27 @@ describe('calls in flight per connection', () => {
     expect(seen.maxActive).toBe(4);
   });
 
+  it('caps calls on all connections together at maxCallsInFlight, handing room to the waiting connections', async () => {
+    const gate = { release: deferred() };
+    const seen = { started: 0, active: 0, maxActive: 0 };
+    live = await startServer((s) => blockingService(s, gate, seen), { maxCallsPerConnection: 10, maxCallsInFlight: 3 });
+    const clients = await Promise.all([live.connect(), live.connect(), live.connect()]);
+    const calls = clients.flatMap((c, i) => Array.from({ length: 4 }, (_, j) => c.call('test.Flow', 'Block', Buffer.from(`${i}.${j}`))));
+    await waitFor(() => seen.started === 3 && live!.ttrpc.pausedConnections >= 1, 'three calls running, the rest waiting');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(seen.started).toBe(3);
+    expect(live.ttrpc.callsInFlight).toBe(3);
+    gate.release.resolve();
+    const answers = await withTimeout(Promise.all(calls), 5_000, 'all 12 calls');
+    expect(answers.map(String)).toEqual(clients.flatMap((_, i) => Array.from({ length: 4 }, (_, j) => `${i}.${j}`)));
+    expect(seen.maxActive).toBe(3);
+    expect(live.ttrpc.callsInFlight).toBe(0);
+  });
+
   it('refuses a cap that is not a positive integer', () => {
     expect(() => new TtrpcServer({ maxCallsPerConnection: 0 })).toThrow(/maxCallsPerConnection/);
     expect(() => new TtrpcServer({ maxCallsPerConnection: 1.5 })).toThrow(/maxCallsPerConnection/);
+    expect(() => new TtrpcServer({ maxCallsInFlight: -1 })).toThrow(/maxCallsInFlight/);
   });
 });
 
