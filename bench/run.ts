@@ -16,6 +16,7 @@ const benchmarks: Benchmark[] = [
   { name: 'lifecycle', run: async () => (await import('./lifecycle/index.js')).lifecycleBench() },
   { name: 'providers', run: async () => (await import('./providers/index.js')).providersBench() },
   { name: 'vxlan', run: async () => (await import('./vxlan/index.js')).vxlanBench() },
+  { name: 'memory', run: async () => (await import('./memory/index.js')).memoryBench() },
   { name: 'libvirt-startup', run: async () => (await import('./libvirt-startup/index.js')).libvirtStartupBench() },
   { name: 'local-starts', run: async () => (await import('./local-starts/index.js')).localStartsBench() },
 ];

@@ -68,6 +68,7 @@ export const daemonOptions = {
   clusterName: option({ flag: 'cluster-name', env: ['CLUSTER_NAME'], default: 'default', schema: name(), description: 'cluster name put in instance tags' }),
   logLevel: option({ flag: 'log-level', env: ['LOG_LEVEL'], default: 'info', schema: oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal']), description: 'log level' }),
   shutdownGraceMs: option({ flag: 'shutdown-grace', env: ['SHUTDOWN_GRACE'], default: '10s', schema: duration({ min: 0, max: 3_600_000 }), description: 'how long SIGTERM waits for calls in flight' }),
+  maxCallsPerConnection: option({ flag: 'max-calls-per-connection', env: ['MAX_CALLS_PER_CONNECTION'], default: '1024', schema: int(1, 1_000_000), description: 'calls running at once on one connection to the hypervisor socket or an agent socket; more wait unread (the connection stops reading until calls finish), none is refused' }),
   probePort: option({ flag: 'probe-port', env: ['PROBE_PORT'], default: '8000', schema: int(0, 65535), description: 'port of /startup, /healthz, /readyz and /metrics (all interfaces; 0 = any free port)' }),
   runtimeClass: option({ flag: 'runtimeclass-name', env: ['RUNTIMECLASS_NAME'], default: 'kata-remote', schema: name(), description: 'RuntimeClass of peer pods (startup probe: those pods on this node must be Ready)' }),
   reaperPeriodMs: option({ flag: 'reaper-period', env: ['REAPER_PERIOD'], default: '5m', schema: duration({ min: 10_000, max: 86_400_000, zero: 'off' }), description: 'how often the leak reaper lists this node\'s instances (0 = off)' }),

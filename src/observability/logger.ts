@@ -4,9 +4,83 @@ import { pino, type Logger, type LevelWithSilent } from 'pino';
 export type { Logger };
 
 /**
+ * Bounds on what one log line may carry. Fields come from clients too (ids, names, error texts
+ * quoting a request); a 1 MiB string must not become a 1 MiB line.
+ */
+export const LOG_LIMITS = {
+  /** Longer strings (fields, the message, child bindings) are cut here, with a marker. */
+  stringChars: 4096,
+  /** Longer arrays keep their first elements and a marker. */
+  arrayItems: 100,
+  /** Objects with more keys keep the first ones and a marker key. */
+  objectKeys: 100,
+  /** Deeper objects are replaced by a marker. */
+  depth: 8,
+} as const;
+
+/** A string cut to `LOG_LIMITS.stringChars`, saying how long it was. */
+export function truncateString(s: string): string {
+  if (s.length <= LOG_LIMITS.stringChars) return s;
+  return `${s.slice(0, LOG_LIMITS.stringChars)}…[truncated: ${s.length} chars]`;
+}
+
+/**
+ * `value` with every string, array and object within the limits. Returns the value itself when
+ * nothing is over (the usual case: no copy), a bounded copy otherwise.
+ */
+export function boundLogValue(value: unknown, depth = 0): unknown {
+  if (typeof value === 'string') return truncateString(value);
+  if (value === null || typeof value !== 'object') return value;
+  if (depth >= LOG_LIMITS.depth) return '[truncated: too deep]';
+  if (Array.isArray(value)) {
+    let copy: unknown[] | undefined;
+    const n = Math.min(value.length, LOG_LIMITS.arrayItems);
+    for (let i = 0; i < n; i++) {
+      const v: unknown = value[i];
+      const b = boundLogValue(v, depth + 1);
+      if (b !== v) (copy ??= value.slice(0, n))[i] = b;
+    }
+    if (value.length > n) {
+      copy ??= value.slice(0, n);
+      copy.push(`[truncated: ${value.length} items]`);
+    }
+    return copy ?? value;
+  }
+  if (value instanceof Error) {
+    const message = truncateString(value.message);
+    const stack = value.stack === undefined ? undefined : truncateString(value.stack);
+    if (message === value.message && stack === value.stack) return value;
+    return { type: value.name, message, stack };
+  }
+  // Buffers, dates and the like serialize themselves; only plain objects are walked.
+  const proto: unknown = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return value;
+  let copy: Record<string, unknown> | undefined;
+  let keys = 0;
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue;
+    const v = (value as Record<string, unknown>)[key];
+    if (++keys > LOG_LIMITS.objectKeys) {
+      copy ??= firstKeys(value as Record<string, unknown>, LOG_LIMITS.objectKeys);
+      copy['[truncated]'] = `${Object.keys(value).length} keys`;
+      break;
+    }
+    const b = boundLogValue(v, depth + 1);
+    if (b !== v) (copy ??= { ...(value as Record<string, unknown>) })[key] = b;
+  }
+  return copy ?? value;
+}
+
+function firstKeys(o: Record<string, unknown>, n: number): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(o).slice(0, n)) out[k] = boundLogValue(o[k], 1);
+  return out;
+}
+
+/**
  * The root logger of a program. Children name their part with `component` (pino replaces the key, but
  * a child's `component` is then written after the base one: give children their own name instead of
- * nesting, e.g. `logger.child({ component: 'tunnel/proxy' })`).
+ * nesting, e.g. `logger.child({ component: 'tunnel/proxy' })`). Every line is bounded (LOG_LIMITS).
  */
 export function createLogger(level: LevelWithSilent = 'info', destination?: NodeJS.WritableStream, program = 'cloud-api-adaptor'): Logger {
   return pino(
@@ -14,7 +88,21 @@ export function createLogger(level: LevelWithSilent = 'info', destination?: Node
       level,
       base: { program },
       timestamp: pino.stdTimeFunctions.isoTime,
-      formatters: { level: (label) => ({ level: label }) },
+      formatters: {
+        level: (label) => ({ level: label }),
+        bindings: (bindings) => boundLogValue(bindings) as Record<string, unknown>,
+        log: (object) => boundLogValue(object) as Record<string, unknown>,
+      },
+      hooks: {
+        // The message and its printf arguments: pino formats them outside the formatters.
+        logMethod(args, method) {
+          for (let i = 0; i < args.length; i++) {
+            const a: unknown = args[i];
+            if (typeof a === 'string' && a.length > LOG_LIMITS.stringChars) (args as unknown[])[i] = truncateString(a);
+          }
+          method.apply(this, args);
+        },
+      },
     },
     destination ?? pino.destination({ dest: 1, sync: false }),
   );

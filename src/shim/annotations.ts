@@ -25,12 +25,36 @@ const K8S_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 /** Upper bounds that no cloud offers more than; beyond them the value is a mistake, not a request. */
 const LIMITS = { vcpus: 4096, memoryMiB: 64 * 1024 * 1024, gpus: 64 };
 
+/** Characters of a refused value that an error message quotes. */
+const SHOWN_CHARS = 64;
+
+/** A value for an error message: JSON-quoted, cut to 64 characters with its full length said. */
+export function shownValue(value: string): string {
+  if (value.length <= SHOWN_CHARS) return JSON.stringify(value);
+  return `${JSON.stringify(value.slice(0, SHOWN_CHARS))}… (${value.length} characters)`;
+}
+
+/**
+ * Every method that takes a sandbox id checks it first, before it is logged or used: a client can
+ * send anything (a 1 MiB id would otherwise land whole in every log line that names the sandbox).
+ */
 export function validateSandboxId(id: string): void {
   if (!SANDBOX_ID.test(id)) {
     throw new ShimError(
       'INVALID_ARGUMENT',
-      id === '' ? 'sandbox id is empty' : `sandbox id ${JSON.stringify(id.slice(0, 200))} is not 1–128 characters of [A-Za-z0-9_-]`,
+      id === '' ? 'sandbox id is empty' : `sandbox id ${shownValue(id)} is not 1–128 characters of [A-Za-z0-9_-]`,
     );
+  }
+}
+
+/**
+ * The pod of a PodVMInfo/GetInfo call: what CreateVM accepts (a Kubernetes name and namespace), as
+ * nothing else can ever match a sandbox.
+ */
+export function validatePodRef(podName: string, podNamespace: string): void {
+  if (!K8S_NAME.test(podName)) throw new ShimError('INVALID_ARGUMENT', `pod name ${shownValue(podName)} is not a Kubernetes name`);
+  if (!K8S_NAME.test(podNamespace) || podNamespace.length > 63) {
+    throw new ShimError('INVALID_ARGUMENT', `pod namespace ${shownValue(podNamespace)} is not a Kubernetes namespace`);
   }
 }
 
@@ -51,10 +75,7 @@ export function podIdentity(annotations: Readonly<Record<string, string>>): PodI
   if (!podNamespace) {
     throw new ShimError('INVALID_ARGUMENT', `pod namespace ${Annotation.SANDBOX_NAMESPACE} is missing in annotations`);
   }
-  if (!K8S_NAME.test(podName)) throw new ShimError('INVALID_ARGUMENT', `pod name ${JSON.stringify(podName.slice(0, 300))} is not a Kubernetes name`);
-  if (!K8S_NAME.test(podNamespace) || podNamespace.length > 63) {
-    throw new ShimError('INVALID_ARGUMENT', `pod namespace ${JSON.stringify(podNamespace.slice(0, 300))} is not a Kubernetes namespace`);
-  }
+  validatePodRef(podName, podNamespace);
   return { podName, podNamespace };
 }
 

@@ -25,6 +25,9 @@ import { InstanceReaper, type ReaperOwnership } from './instance-reaper.js';
 import { InstrumentedProvider } from './instrumented-provider.js';
 import type { SandboxObserver } from './sandbox-observer.js';
 
+/** The hypervisor socket runs at most this many connections' worth of calls at once (4 × 1024 by default). */
+export const HYPERVISOR_CONNECTIONS_AT_CAP = 4;
+
 export interface DaemonDeps {
   config: DaemonConfig;
   provider: Provider;
@@ -88,7 +91,12 @@ export class Daemon {
       observers: [...(metrics ? [metrics.observer()] : []), ...(deps.observers ?? [])],
     });
     metrics?.trackSandboxes(() => this.manager.countByPhase());
-    this.server = new TtrpcServer({ logger: logger.child({ component: 'ttrpc' }) });
+    this.server = new TtrpcServer({
+      logger: logger.child({ component: 'ttrpc' }),
+      maxCallsPerConnection: config.maxCallsPerConnection,
+      // The Go shim dials once per call: a client with many connections is bounded here (docs/operations.md).
+      maxCallsInFlight: HYPERVISOR_CONNECTIONS_AT_CAP * config.maxCallsPerConnection,
+    });
     registerHypervisorServices(this.server, this.manager);
     this.reaper = new InstanceReaper({
       provider,
@@ -146,6 +154,7 @@ export class Daemon {
       onReconnect: () => metrics.proxyReconnects.inc(),
       forwarderPort: config.forwarderPort,
       proxyTimeoutMs: config.proxyTimeoutMs,
+      maxCallsPerConnection: config.maxCallsPerConnection,
       tlsFor: (instanceName) => clientOptions(material, profile, { instanceName, skipVerify: config.tlsSkipVerify }),
       logger,
     });

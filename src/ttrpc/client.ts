@@ -92,6 +92,37 @@ export class TtrpcClient {
     return this.pending.size;
   }
 
+  /** Bytes of requests queued for the socket and not written yet (a relay's measure of a full upstream). */
+  get writeBuffered(): number {
+    return this.socket.writableLength;
+  }
+
+  /** Runs `fn` once when the socket has written everything queued, or has closed. */
+  onceDrained(fn: () => void): void {
+    if (this.closedError || this.socket.writableLength === 0) {
+      queueMicrotask(fn);
+      return;
+    }
+    let done = false;
+    const once = (): void => {
+      if (done) return;
+      done = true;
+      this.socket.off('drain', once);
+      fn();
+    };
+    this.socket.on('drain', once);
+    void this.closed.then(once);
+  }
+
+  /** Stops reading answers (a relay whose own client does not read them); `resumeReading` goes on. */
+  pauseReading(): void {
+    this.socket.pause();
+  }
+
+  resumeReading(): void {
+    this.socket.resume();
+  }
+
   /**
    * One unary call with a raw payload. Rejects with a TtrpcError carrying the server's status.
    * The payload is sent by reference: do not change it until the call settles.

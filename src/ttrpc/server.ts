@@ -3,6 +3,12 @@
  * APIs use. Many connections; calls on one connection run concurrently and are answered in
  * completion order. A handler receives an AbortSignal that fires when the caller's `timeout_nano`
  * passes (the call is then answered DEADLINE_EXCEEDED) or the connection goes away.
+ *
+ * Flow control, so that no client can make the server hold more than a bounded amount per
+ * connection: at most `maxCallsPerConnection` calls run at once, and a connection whose answers are
+ * not being read (its write buffer over `writeBufferLimit`) gets no new calls. Either way the
+ * connection stops reading — the client's further requests wait in the kernel's socket buffer and
+ * then in the client — and resumes when calls finish or the buffer drains. Nothing is refused.
  */
 import type { Server as NetServer, Socket } from 'node:net';
 import { Code, TtrpcError, toTtrpcError } from './codes.js';
@@ -57,11 +63,41 @@ export type FrameRelay = (
   reply: (err: TtrpcError | undefined, responseEnvelope?: Uint8Array) => void,
 ) => boolean;
 
+/** The default cap of calls running at once on one connection (the daemon's MAX_CALLS_PER_CONNECTION). */
+export const DEFAULT_MAX_CALLS_PER_CONNECTION = 1024;
+/** Answers waiting to be written beyond which a connection reads no more requests. */
+export const DEFAULT_WRITE_BUFFER_LIMIT = 1 << 20;
+
+/**
+ * Something downstream of the handlers that can be full (a relay's upstream connection): while
+ * `blocked`, connections read no new requests; `onUnblocked` runs `fn` once when that ends.
+ */
+export interface InboundGate {
+  readonly blocked: boolean;
+  onUnblocked(fn: () => void): void;
+}
+
 export interface ServerOptions {
   logger?: TtrpcLogger;
   maxMessageLength?: number;
   fallback?: FallbackHandler;
   frameRelay?: FrameRelay;
+  /** Calls running at once per connection; the next requests wait unread (default 1024). */
+  maxCallsPerConnection?: number;
+  /**
+   * Calls running at once on all connections together (default: no limit beyond the per-connection
+   * one). At the limit every connection waits, as at its own cap: this bounds a client that opens
+   * many connections.
+   */
+  maxCallsInFlight?: number;
+  /** Bytes of unwritten answers at which a connection stops reading requests (default 1 MiB). */
+  writeBufferLimit?: number;
+  inboundGate?: InboundGate;
+  /**
+   * Told `true` when a first connection's answers back up (over `writeBufferLimit`) and `false`
+   * when none does any more: a relay stops reading its upstream meanwhile.
+   */
+  onWritePressure?(blocked: boolean): void;
 }
 
 /**
@@ -133,16 +169,29 @@ export class TtrpcServer {
   private readonly connections = new Set<ServerConnection>();
   private readonly listeners = new Set<NetServer>();
   private draining = false;
+  private backedUp = 0;
+  private running = 0;
+  /** Connections that hold a request and wait for room under `maxCallsInFlight`, oldest first. */
+  private readonly starved = new Set<ServerConnection>();
+  readonly maxCallsInFlight: number;
   readonly logger: TtrpcLogger;
   readonly maxMessageLength: number;
+  readonly maxCallsPerConnection: number;
+  readonly writeBufferLimit: number;
+  readonly inboundGate: InboundGate | undefined;
   fallback: FallbackHandler | undefined;
   readonly frameRelay: FrameRelay | undefined;
 
-  constructor(options: ServerOptions = {}) {
+  constructor(private readonly options: ServerOptions = {}) {
     this.frameRelay = options.frameRelay;
     this.logger = options.logger ?? silentLogger;
     this.maxMessageLength = options.maxMessageLength ?? MAX_MESSAGE_LENGTH;
     this.fallback = options.fallback;
+    this.maxCallsPerConnection = positiveInt(options.maxCallsPerConnection ?? DEFAULT_MAX_CALLS_PER_CONNECTION, 'maxCallsPerConnection');
+    this.writeBufferLimit = positiveInt(options.writeBufferLimit ?? DEFAULT_WRITE_BUFFER_LIMIT, 'writeBufferLimit');
+    this.maxCallsInFlight =
+      options.maxCallsInFlight === undefined ? Number.POSITIVE_INFINITY : positiveInt(options.maxCallsInFlight, 'maxCallsInFlight');
+    this.inboundGate = options.inboundGate;
   }
 
   /** Adds methods of a fully-qualified service (e.g. `hypervisor.Hypervisor`). May be called again to add more. */
@@ -166,11 +215,62 @@ export class TtrpcServer {
   handleConnection(socket: Socket): void {
     const conn = new ServerConnection(this, socket);
     this.connections.add(conn);
-    socket.once('close', () => this.connections.delete(conn));
+    socket.once('close', () => {
+      this.connections.delete(conn);
+      this.starved.delete(conn);
+    });
   }
 
   get connectionCount(): number {
     return this.connections.size;
+  }
+
+  /** Connections not reading right now (at their call cap, answers backed up, or the gate blocked). */
+  get pausedConnections(): number {
+    let n = 0;
+    for (const c of this.connections) if (c.paused) n++;
+    return n;
+  }
+
+  /** Calls running on every connection together (relayed ones included). */
+  get callsInFlight(): number {
+    return this.running;
+  }
+
+  /** No call may start on any connection (`maxCallsInFlight` reached). */
+  get full(): boolean {
+    return this.running >= this.maxCallsInFlight;
+  }
+
+  callStarted(): void {
+    this.running++;
+  }
+
+  callEnded(): void {
+    this.running--;
+    // After the answer is written, as for a connection's own cap.
+    if (this.starved.size > 0) queueMicrotask(this.wakeStarved);
+  }
+
+  /** `conn` holds a request it cannot start while the server is full. */
+  starve(conn: ServerConnection): void {
+    this.starved.add(conn);
+  }
+
+  /** Hands free room to waiting connections in turn (one that is still full goes to the back). */
+  private readonly wakeStarved = (): void => {
+    for (const conn of this.starved) {
+      if (this.full) return;
+      this.starved.delete(conn);
+      conn.pump();
+    }
+  };
+
+  /** A connection's answers went over (+1) or back under (-1) the write buffer limit. */
+  writePressure(delta: 1 | -1): void {
+    this.backedUp += delta;
+    if (delta === 1 && this.backedUp === 1) this.options.onWritePressure?.(true);
+    else if (delta === -1 && this.backedUp === 0) this.options.onWritePressure?.(false);
   }
 
   get isDraining(): boolean {
@@ -216,11 +316,33 @@ export class TtrpcServer {
   }
 }
 
+function positiveInt(n: number, name: string): number {
+  if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`${name} must be a positive integer, got ${n}`);
+  return n;
+}
+
+/** A frame read while the connection could take no call, kept in arrival order. */
+type Held = { frame: Frame; oversized?: undefined } | { frame?: undefined; oversized: FrameHeader };
+
 class ServerConnection {
   private readonly reader: FrameReader;
   private readonly calls = new Map<number, ServerCall>();
   private readonly writer: FrameWriter;
   private lastStreamId = 0;
+  /** Calls taken by the frame relay and not answered yet (they have no ServerCall). */
+  private relayed = 0;
+  /**
+   * Frames of the last chunk read that arrived after the connection filled up: at most one chunk
+   * (64 KiB) or one whole frame, since reading stops at once.
+   */
+  private held: Held[] = [];
+  private heldFrom = 0;
+  /** The socket is paused (not reading). */
+  paused = false;
+  /** Answers are over the write buffer limit; cleared by the socket's `drain`. */
+  private backedUp = false;
+  private waitingForGate = false;
+  private pumping = false;
 
   constructor(
     private readonly server: TtrpcServer,
@@ -240,7 +362,19 @@ class ServerConnection {
       }
     });
     socket.on('error', (err) => this.server.logger.debug({ err: err.message }, 'ttrpc connection error'));
+    socket.on('drain', () => {
+      if (!this.backedUp) return;
+      this.backedUp = false;
+      this.server.writePressure(-1);
+      this.pump();
+    });
     socket.on('close', () => {
+      this.held = [];
+      this.heldFrom = 0;
+      if (this.backedUp) {
+        this.backedUp = false;
+        this.server.writePressure(-1);
+      }
       if (this.reader.buffered > 0) {
         this.server.logger.debug({ bytes: this.reader.buffered }, 'ttrpc connection closed inside a frame');
       }
@@ -255,6 +389,79 @@ class ServerConnection {
   settledCalls(): Promise<void>[] {
     return [...this.calls.values()].map((c) => c.settled);
   }
+
+  get inFlight(): number {
+    return this.calls.size + this.relayed;
+  }
+
+  /** Whether another request may start now. */
+  private get open(): boolean {
+    return (
+      this.calls.size + this.relayed < this.server.maxCallsPerConnection &&
+      !this.server.full &&
+      !this.backedUp &&
+      !(this.server.inboundGate?.blocked ?? false)
+    );
+  }
+
+  /** Keeps a frame for later and stops reading. */
+  private hold(h: Held): void {
+    this.held.push(h);
+    this.pause();
+  }
+
+  private pause(): void {
+    if (!this.paused) {
+      this.paused = true;
+      this.socket.pause();
+    }
+    if (this.server.full) this.server.starve(this);
+    // Only the gate has no event of ours to wake us: ask it for one.
+    const gate = this.server.inboundGate;
+    if (gate?.blocked && !this.waitingForGate) {
+      this.waitingForGate = true;
+      gate.onUnblocked(() => {
+        this.waitingForGate = false;
+        this.pump();
+      });
+    }
+  }
+
+  /** Runs held frames while the connection can take calls; reads again once none is left. */
+  pump(): void {
+    // A call answered synchronously from inside the loop below must not start a second loop.
+    if (this.socket.destroyed || this.pumping) return;
+    this.pumping = true;
+    try {
+      while (this.heldFrom < this.held.length && this.open) {
+        const h = this.held[this.heldFrom]!;
+        this.held[this.heldFrom++] = undefined as unknown as Held;
+        if (h.frame) this.onFrame(h.frame, true);
+        else this.onOversized(h.oversized, true);
+      }
+    } finally {
+      this.pumping = false;
+    }
+    if (this.heldFrom < this.held.length) {
+      this.pause();
+      return;
+    }
+    this.held = [];
+    this.heldFrom = 0;
+    if (!this.open) {
+      this.pause();
+      return;
+    }
+    if (this.paused) {
+      this.paused = false;
+      this.socket.resume();
+    }
+  }
+
+  /** A call ended: room for the next one. */
+  private readonly callDone = (): void => {
+    if (this.paused) this.pump();
+  };
 
   /** Sends what is queued, then closes; a peer that does not close its side is cut off after 1 s. */
   close(): Promise<void> {
@@ -283,7 +490,11 @@ class ServerConnection {
     return undefined;
   }
 
-  private onOversized(h: FrameHeader): void {
+  private onOversized(h: FrameHeader, fromHold = false): void {
+    if (!fromHold && (this.held.length > 0 || !this.open)) {
+      this.hold({ oversized: h });
+      return;
+    }
     if (h.type !== MessageType.REQUEST) {
       this.protocolError(`oversized frame of type ${h.type}`);
       return;
@@ -299,9 +510,13 @@ class ServerConnection {
     );
   }
 
-  private onFrame(f: Frame): void {
+  private onFrame(f: Frame, fromHold = false): void {
     // A frame that closed the connection must not let the rest of its chunk run.
     if (this.socket.destroyed) return;
+    if (!fromHold && (this.held.length > 0 || !this.open)) {
+      this.hold({ frame: f });
+      return;
+    }
     switch (f.type) {
       case MessageType.REQUEST:
         this.onRequest(f);
@@ -346,17 +561,28 @@ class ServerConnection {
     let handler: Handler | FallbackHandler | undefined = this.server.lookup(req.service, req.method);
     if (!handler && this.server.frameRelay && !this.server.hasService(req.service)) {
       let replied = false;
+      this.server.callStarted();
+      if (++this.relayed + this.calls.size >= this.server.maxCallsPerConnection || this.server.full) this.pause();
       const reply = (err: TtrpcError | undefined, response?: Uint8Array): void => {
         if (replied) return;
         replied = true;
+        this.relayed--;
+        this.server.callEnded();
         if (err || !response) this.respondError(streamId, err ?? new TtrpcError(Code.INTERNAL, 'relay gave no response'));
         else this.respondRaw(streamId, response);
+        this.callDone();
       };
       try {
         if (this.server.frameRelay(req, envelope, reply)) return;
       } catch (err) {
         reply(toTtrpcError(err));
         return;
+      }
+      // Declined without answering: the call is the fallback's.
+      if (!replied) {
+        replied = true;
+        this.relayed--;
+        this.server.callEnded();
       }
     }
     if (!handler && !this.server.hasService(req.service)) handler = this.server.fallback;
@@ -365,7 +591,14 @@ class ServerConnection {
       return;
     }
 
-    const call = new ServerCall(req, envelope, () => this.calls.delete(streamId));
+    this.server.callStarted();
+    if (this.calls.size + 1 + this.relayed >= this.server.maxCallsPerConnection || this.server.full) this.pause();
+    const call = new ServerCall(req, envelope, () => {
+      this.calls.delete(streamId);
+      this.server.callEnded();
+      // After the answer is written (finish() runs `respond` after onDone), so that it counts.
+      if (this.paused) queueMicrotask(this.callDone);
+    });
     this.calls.set(streamId, call);
     // Zero means no deadline. A negative value is a deadline already past: Go's client sends one when
     // its context expires on the way, and Go's server then fails the call at once. Any other value —
@@ -403,7 +636,7 @@ class ServerConnection {
       );
       return;
     }
-    this.writer.write(streamId, MessageType.RESPONSE, 0, parts);
+    this.send(streamId, parts);
   }
 
   /** A Response envelope encoded elsewhere (a relay's upstream); it crossed a 4 MiB limit already. */
@@ -412,7 +645,7 @@ class ServerConnection {
       this.respondError(streamId, new TtrpcError(Code.RESOURCE_EXHAUSTED, `response length ${envelope.length} exceed maximum message size of ${this.server.maxMessageLength}`));
       return;
     }
-    this.writer.write(streamId, MessageType.RESPONSE, 0, [envelope]);
+    this.send(streamId, [envelope]);
   }
 
   private respondError(streamId: number, err: TtrpcError): void {
@@ -423,6 +656,17 @@ class ServerConnection {
     if (partsLength(parts) > this.server.maxMessageLength) {
       parts = encodeResponseParts({ status: { code, message: err.message.slice(0, 4096), details: [] }, payload: empty });
     }
+    this.send(streamId, parts);
+  }
+
+  /** Writes one answer; past the write buffer limit, stops taking calls until the socket drains. */
+  private send(streamId: number, parts: readonly Uint8Array[]): void {
     this.writer.write(streamId, MessageType.RESPONSE, 0, parts);
+    // Over the limit means over the socket's high-water mark too, so `drain` will come.
+    if (!this.backedUp && this.socket.writableLength > this.server.writeBufferLimit && !this.socket.destroyed) {
+      this.backedUp = true;
+      this.server.writePressure(1);
+      this.pause();
+    }
   }
 }

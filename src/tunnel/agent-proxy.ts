@@ -12,7 +12,7 @@ import { TtrpcServer } from '../ttrpc/server.js';
 import { listenUnix, type UnixListener } from '../ttrpc/unix-socket.js';
 import { rewriteCreateContainerOnWorker } from './container-rewrites.js';
 import { ReconnectingClient } from './reconnecting-client.js';
-import { createFrameRelay, createRelay, type RelayOptions } from './relay.js';
+import { createFrameRelay, createRelay, RelayFlow, type RelayOptions } from './relay.js';
 import { timeoutSignal } from '../util/timers.js';
 import { checkForwarderIdentity, ForwarderIdentityError } from './forwarder-identity.js';
 
@@ -34,6 +34,8 @@ export interface AgentProxyOptions {
   directVolumesDir?: string;
   /** Called when a lost upstream connection is re-established (not on the first connection). */
   onReconnect?(): void;
+  /** Calls running at once per shim connection (MAX_CALLS_PER_CONNECTION); default the server's. */
+  maxCallsPerConnection?: number;
 }
 
 export class AgentProxy {
@@ -48,6 +50,7 @@ export class AgentProxy {
 
   constructor(private readonly o: AgentProxyOptions) {
     const log = o.logger;
+    const flow = new RelayFlow();
     this.upstream = new ReconnectingClient({
       logger: log,
       connectWaitMs: o.proxyTimeoutMs,
@@ -63,7 +66,8 @@ export class AgentProxy {
       // once the VM refuses (its network is up, the forwarder about to listen), every ≤ 50 ms.
       backoff: { initialMs: 25, maxMs: 250 },
       refusedRetryMs: REFUSED_RETRY_MS,
-      onConnect: (_c, attempt) => {
+      onConnect: (c, attempt) => {
+        flow.attach(c);
         log.info({ attempt, forwarder: `${o.host}:${o.port}` }, `connected to the forwarder at ${o.host}:${o.port}`);
         if (this.upstream.connectionCount > 1) o.onReconnect?.();
       },
@@ -81,6 +85,9 @@ export class AgentProxy {
       logger: log,
       fallback: createRelay(relay),
       frameRelay: createFrameRelay(relay),
+      maxCallsPerConnection: o.maxCallsPerConnection,
+      inboundGate: flow,
+      onWritePressure: flow.setDownstreamBlocked,
     });
   }
 

@@ -17,7 +17,7 @@ import type { Rewriter } from './relay.js';
 import { ReconnectingClient } from './reconnecting-client.js';
 import { parsePolicy } from './policy/parse.js';
 import { Code, TtrpcError } from '../ttrpc/codes.js';
-import { createFrameRelay, createRelay, type RelayOptions } from './relay.js';
+import { createFrameRelay, createRelay, RelayFlow, type RelayOptions } from './relay.js';
 import { IDENTITY_METHOD, IDENTITY_SERVICE, identityResponse } from './forwarder-identity.js';
 
 /** Decides whether a call may reach the agent; throws (PERMISSION_DENIED) to refuse. */
@@ -61,12 +61,16 @@ export class Forwarder {
 
   constructor(private readonly o: ForwarderOptions) {
     const log = o.logger;
+    const flow = new RelayFlow();
     this.upstream = new ReconnectingClient({
       logger: log,
       connectWaitMs: o.agentWaitMs ?? 150_000,
       backoff: { initialMs: 20, maxMs: 500 },
       dial: (signal) => TtrpcClient.connectUnix(o.agentSocket, { signal }),
-      onConnect: () => log.info({ socket: o.agentSocket }, `connected to the kata-agent at ${o.agentSocket}`),
+      onConnect: (c) => {
+        flow.attach(c);
+        log.info({ socket: o.agentSocket }, `connected to the kata-agent at ${o.agentSocket}`);
+      },
     });
     const rewriters = new Map<string, Rewriter>([['grpc.AgentService/CreateSandbox', rewriteCreateSandboxInVm]]);
     if (o.podNetnsPath) {
@@ -103,6 +107,8 @@ export class Forwarder {
       logger: log,
       fallback: createRelay(relay),
       frameRelay: createFrameRelay(relay),
+      inboundGate: flow,
+      onWritePressure: flow.setDownstreamBlocked,
     });
     // Answered here, never relayed: the proxy checks it reached this sandbox's forwarder.
     const identity = identityResponse(o.sandboxId ?? '');

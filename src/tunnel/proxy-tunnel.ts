@@ -15,6 +15,8 @@ export interface ProxyTunnelOptions {
   directVolumesDir?: string;
   /** A sandbox's proxy re-established its lost forwarder connection. */
   onReconnect?(sandboxId: string): void;
+  /** MAX_CALLS_PER_CONNECTION for every agent socket. */
+  maxCallsPerConnection?: number;
 }
 
 export class ProxyAgentTunnel implements AgentTunnel {
@@ -36,6 +38,7 @@ export class ProxyAgentTunnel implements AgentTunnel {
       logger: this.o.logger.child({ component: 'tunnel/proxy', sandbox: target.sandboxId }),
       directVolumesDir: this.o.directVolumesDir,
       onReconnect: () => this.o.onReconnect?.(target.sandboxId),
+      maxCallsPerConnection: this.o.maxCallsPerConnection,
     });
     this.proxies.set(target.sandboxId, proxy);
     try {

@@ -4,7 +4,8 @@
  * or status with details — comes back unchanged. A few methods get their payload rewritten, and a
  * gate may refuse a call before it leaves. Unknown services and methods pass like any other.
  */
-import { RawResponse, type FallbackHandler, type FrameRelay } from '../ttrpc/server.js';
+import type { TtrpcClient } from '../ttrpc/client.js';
+import { DEFAULT_WRITE_BUFFER_LIMIT, RawResponse, type FallbackHandler, type FrameRelay, type InboundGate } from '../ttrpc/server.js';
 import type { ReconnectingClient } from './reconnecting-client.js';
 
 /** Rewrites a request payload; returns the payload to send. May throw a TtrpcError to refuse. */
@@ -87,4 +88,61 @@ export function createFrameRelay(o: RelayOptions): FrameRelay {
     o.upstream.sendRaw(envelope, timeoutMs, reply);
     return true;
   };
+}
+
+/**
+ * Backpressure across a relay, both ways, so that neither end can make it buffer without bound:
+ *  - towards the upstream: while the upstream connection has more than `limit` bytes of requests
+ *    unwritten (the upstream is not reading), the relay's server reads no new calls (serve this as
+ *    the TtrpcServer's `inboundGate`);
+ *  - back from it: while a client of the relay's server does not read its answers (the server's
+ *    `onWritePressure`), the relay stops reading the upstream's answers, which then wait in the
+ *    upstream's socket — and the upstream, in turn, stops reading.
+ * One upstream connection serves every client of the relay (one shim's connections to one
+ * sandbox), so a client that does not read slows the others of the same sandbox, never another's.
+ */
+export class RelayFlow implements InboundGate {
+  private client: TtrpcClient | undefined;
+  private waiting: (() => void)[] = [];
+  private downstreamBlocked = false;
+
+  constructor(private readonly limit = DEFAULT_WRITE_BUFFER_LIMIT) {}
+
+  /** The upstream connection now in use (call from the ReconnectingClient's `onConnect`). */
+  attach(client: TtrpcClient): void {
+    this.client = client;
+    if (this.downstreamBlocked) client.pauseReading();
+    void client.closed.then(() => {
+      if (this.client !== client) return;
+      this.client = undefined;
+      this.wake();
+    });
+    this.wake();
+  }
+
+  get blocked(): boolean {
+    const c = this.client;
+    return c !== undefined && c.writeBuffered > this.limit;
+  }
+
+  onUnblocked(fn: () => void): void {
+    this.waiting.push(fn);
+    if (this.waiting.length > 1) return;
+    const c = this.client;
+    if (!c || !this.blocked) queueMicrotask(() => this.wake());
+    else c.onceDrained(() => this.wake());
+  }
+
+  /** The server's `onWritePressure`. */
+  readonly setDownstreamBlocked = (blocked: boolean): void => {
+    this.downstreamBlocked = blocked;
+    if (blocked) this.client?.pauseReading();
+    else this.client?.resumeReading();
+  };
+
+  private wake(): void {
+    const waiting = this.waiting;
+    this.waiting = [];
+    for (const fn of waiting) fn();
+  }
 }
