@@ -4,7 +4,7 @@
  * tree npm started is left (before, npm → sh → node left the daemon running with no parent).
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, readFile, realpath, rm, stat, symlink } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, readlink, realpath, rm, stat, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -75,7 +75,11 @@ describe('npm start', () => {
     await symlink(await realpath(join(root, 'node_modules')), join(work, 'node_modules'));
   });
 
+  // Also after a failure: npm, and every process that runs in the copy (the daemon, tsc), whoever its parent now is.
   afterAll(async () => {
+    for (const entry of await readdir('/proc')) {
+      if (/^\d+$/.test(entry) && work && (await readlink(`/proc/${entry}/cwd`).catch(() => '')).startsWith(work)) started.add(Number(entry));
+    }
     for (const pid of started) {
       try {
         process.kill(pid, 'SIGKILL');
