@@ -24,10 +24,18 @@ import { POD_NETWORK_TOOLS, installHint, missingTools } from './host-tools.js';
 const root = new URL('..', import.meta.url).pathname;
 const SANDBOX = 'd3m0' + '0123456789abcdef'.repeat(3) + '0123456789ab';
 
+/** The step running now: the clean-up lets it settle first, so that nothing it makes appears after the clean-up. */
+let inFlight: Promise<unknown> | undefined;
+/** Set by SIGINT/SIGTERM: no new step starts. */
+let stoppedBy: NodeJS.Signals | undefined;
+
 async function step<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  if (stoppedBy) throw new Error(`stopped by ${stoppedBy}`);
   const t0 = performance.now();
   try {
-    const r = await fn();
+    const running = fn();
+    inFlight = running;
+    const r = await running;
     console.log(`  ✔ ${name.padEnd(68)} ${(performance.now() - t0).toFixed(1).padStart(8)} ms`);
     return r;
   } catch (err) {
@@ -78,7 +86,6 @@ let agent: TtrpcClient | undefined;
 let sandboxCreated = false;
 let sandboxRemoved = false;
 let failed = false;
-let stoppedBy: NodeJS.Signals | undefined;
 
 async function makePodNamespaces(): Promise<void> {
   for (const ns of [PEER_NS, POD_NS]) await runCommand(['ip', 'netns', 'del', ns]).catch(() => undefined);
@@ -112,6 +119,11 @@ async function stopDaemon(): Promise<void> {
  * state folder. Runs once; never throws.
  */
 async function cleanUpOnce(): Promise<void> {
+  if (inFlight) {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([inFlight.catch(() => undefined), new Promise((r) => (timer = setTimeout(r, 10_000)))]);
+    clearTimeout(timer);
+  }
   agent?.close();
   if (sandboxCreated && !sandboxRemoved && hvConn && daemonRunning()) {
     try {
