@@ -3,6 +3,9 @@
  * "peer" pod of the cluster beside it, and the local instance (its own namespace) standing for the VM.
  * After StartVM the peer reaches the pod IP, which now lives in the instance's pod namespace; after
  * StopVM no link, namespace or iptables rule of the sandbox remains.
+ *
+ * Needs root, iproute2, util-linux, iptables and ping; skips with the reason otherwise, and fails
+ * instead when CAA_REQUIRE_PODNET=1 (CI).
  */
 import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -14,13 +17,14 @@ import { Hypervisor } from '../../src/proto/gen/hypervisor/hypervisor_pb.js';
 import { TtrpcClient, serviceClient } from '../../src/ttrpc/index.js';
 import { ChildDaemon } from '../helpers/child-daemon.js';
 import { SANDBOX_ID, shimAnnotations } from '../helpers/daemon-harness.js';
-import { TestNet, netnsTestsUnavailable } from '../helpers/netns.js';
+import { TestNet } from '../helpers/netns.js';
+import { POD_NETWORK_REQUIRED, podNetworkUnavailable } from '../helpers/pod-network.js';
 import { forceCleanLocalInstances, localInstanceRecords } from '../helpers/local-instances.js';
 
 const run = promisify(execFile);
 const root = new URL('../..', import.meta.url).pathname;
-const unavailable = (await netnsTestsUnavailable()) ?? (process.getuid?.() === 0 ? undefined : 'needs root');
-if (unavailable) console.warn(`[e2e] skipping the local pod network test: ${unavailable}`);
+const unavailable = await podNetworkUnavailable([{ tool: 'ping', pkg: 'iputils-ping', why: 'the peer pinging the pod' }]);
+if (unavailable && !POD_NETWORK_REQUIRED) console.warn(`[e2e] skipping the local pod network test: ${unavailable}`);
 
 let dir: string;
 let net: TestNet;
@@ -29,7 +33,13 @@ const CIDR = '10.235.0.0/16';
 
 const records = () => localInstanceRecords(join(dir, 'state'));
 
-describe.skipIf(unavailable !== undefined)('pod network of a local peer pod', () => {
+if (unavailable && POD_NETWORK_REQUIRED) {
+  it('the pod network tools are installed (CAA_REQUIRE_PODNET=1)', () => {
+    throw new Error(`the local pod network test cannot run: ${unavailable}`);
+  });
+}
+
+describe.skipIf(unavailable !== undefined)(unavailable ? `pod network of a local peer pod (skipped: ${unavailable})` : 'pod network of a local peer pod', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'caa-podnet-'));
     net = await TestNet.create('caapn', ['peer', 'pod']);
