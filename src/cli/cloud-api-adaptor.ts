@@ -74,7 +74,19 @@ function daemonCommand(program: Command): void {
       };
       process.on('SIGTERM', onSignal);
       process.on('SIGINT', onSignal);
-      await daemon.start();
+      // A successor asked for PODS_DIR (rolling update), or another daemon took it: the daemon has
+      // drained as on SIGTERM; stop the rest and exit (0 after a handover, 1 when the lock was lost).
+      void daemon.ownershipEnded.then(async (end) => {
+        await stop().catch(() => undefined);
+        logger.flush(() => process.exit(end.reason === 'successor' ? 0 : 1));
+      });
+      try {
+        await daemon.start();
+      } catch (err) {
+        if (signals > 0) return; // stopped while starting: the signal handler exits
+        await stop().catch(() => undefined);
+        throw err;
+      }
     });
   cmd.addOption(new Option('--reap-dry-run', "print the instances of this cluster and node that no sandbox owns (what the reaper would delete), and exit"));
   cmd.addOption(new Option('--verify', "check the provider's configuration against the cloud, one line per check, and exit"));
@@ -169,5 +181,7 @@ daemonCommand(program);
 program.parseAsync(normalizeGoFlags(process.argv, [...allOptionSpecs(), VERIFY_FLAG, REAP_DRY_RUN_FLAG])).catch((err: unknown) => {
   const e = err as { code?: string; message?: string };
   console.error(`cloud-api-adaptor: ${e.message ?? String(err)}`);
+  // Another daemon owns PODS_DIR or serves on the socket (docs/operations.md, "Rolling updates").
+  if (e.code === 'PODS_DIR_OWNED' || e.code === 'SOCKET_IN_USE') process.exit(3);
   process.exit(e.code?.startsWith('INVALID_') ? 2 : 1);
 });

@@ -71,6 +71,7 @@ export const daemonOptions = {
   reaperGraceMs: option({ flag: 'reaper-grace', env: ['REAPER_GRACE'], default: '10m', schema: duration(), description: 'how long an instance must be without an owner before the reaper deletes it' }),
   capacityMode: option({ flag: 'capacity-mode', env: ['CAPACITY_MODE'], default: 'device-plugin', schema: oneOf(['device-plugin', 'node-status', 'off']), description: 'how kata.peerpods.io/vm capacity is advertised: kubelet device plugin, patching the node status (upstream\'s way), or not at all' }),
   devicePluginDir: option({ flag: 'device-plugin-dir', env: ['DEVICE_PLUGIN_DIR'], default: '/var/lib/kubelet/device-plugins', schema: absolutePath(), description: 'the kubelet\'s device-plugin directory (kubelet.sock)' }),
+  ownerWaitMs: option({ flag: 'owner-wait', env: ['OWNER_WAIT'], default: '60s', schema: duration(), description: 'how long a starting daemon waits for the daemon that owns PODS_DIR to hand it over (rolling update) before exiting with code 3' }),
   startFailureCleanupTimeoutMs: option({ flag: 'start-failure-cleanup-timeout', env: ['START_FAILURE_CLEANUP_TIMEOUT'], default: '10m', schema: duration(), description: 'how long a failed StartVM keeps retrying to delete its instance before leaving it to the next start-up' }),
 };
 
