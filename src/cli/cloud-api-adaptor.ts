@@ -13,6 +13,7 @@ import { SandboxStore } from '../shim/sandbox-store.js';
 import { VERSION } from '../version.js';
 import { WebhookServer, flagsByName, loadWebhookConfig, webhookOptions } from '../webhook/index.js';
 import { normalizeGoFlags } from './go-flags.js';
+import { pathAccessError, prepareDaemonPaths } from './daemon-paths.js';
 
 const registry = builtinProviders();
 
@@ -53,6 +54,8 @@ function daemonCommand(program: Command): void {
           throw Object.assign(new Error(`CLOUD_CONFIG_VERIFY: ${failed.map((c) => `${c.name}: ${c.detail}`).join('; ')}`), { code: 'INVALID_CONFIG' });
         }
       }
+      // Before anything else is started: a daemon without the rights for its folders says so and which flags move them.
+      await prepareDaemonPaths(config);
       const provider = await plugin.create(host, sources);
       // Loaded here, not at the top: the Kubernetes and gRPC clients cost ≈ 1 s that `version` and `--help` need not pay.
       const { assembleDaemon } = await import('./daemon-assembly.js');
@@ -85,7 +88,7 @@ function daemonCommand(program: Command): void {
       } catch (err) {
         if (signals > 0) return; // stopped while starting: the signal handler exits
         await stop().catch(() => undefined);
-        throw err;
+        throw pathAccessError(err, config) ?? err;
       }
     });
   cmd.addOption(new Option('--reap-dry-run', "print the instances of this cluster and node that no sandbox owns (what the reaper would delete), and exit"));
