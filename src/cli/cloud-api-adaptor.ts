@@ -93,11 +93,23 @@ function daemonCommand(program: Command): void {
     });
   cmd.addOption(new Option('--reap-dry-run', "print the instances of this cluster and node that no sandbox owns (what the reaper would delete), and exit"));
   cmd.addOption(new Option('--verify', "check the provider's configuration against the cloud, one line per check, and exit"));
-  for (const spec of allOptionSpecs()) {
-    const names = spec.env.length ? ` (env ${spec.env.join(', ')})` : '';
-    const flag = spec.boolean ? `--${spec.flag}` : `--${spec.flag} <value>`;
-    cmd.addOption(new Option(flag, `${spec.description}${names}; default ${JSON.stringify(spec.default)}`));
+  for (const [flag, owners] of optionOwnersByFlag()) {
+    const describe = (spec: OptionSpec<unknown>): string => `${spec.description}${spec.env.length ? ` (env ${spec.env.join(', ')})` : ''}; default ${JSON.stringify(spec.default)}`;
+    // A flag several providers share (-imageid, -subnetid, …) means something else to each: list each one's meaning and environment name.
+    // Provider options name their provider: `[azure] … (env AZURE_SUBNET_ID)`.
+    const text = owners.map((o) => `${o.owner === 'daemon' ? '' : `[${o.owner}] `}${describe(o.spec)}`).join('; ');
+    cmd.addOption(new Option(owners[0]!.spec.boolean ? `--${flag}` : `--${flag} <value>`, text));
   }
+}
+
+/** Every flag with the daemon's or each provider's option behind it, for --help. */
+function optionOwnersByFlag(): Map<string, { owner: string; spec: OptionSpec<unknown> }[]> {
+  const byFlag = new Map<string, { owner: string; spec: OptionSpec<unknown> }[]>();
+  const tables: [string, Record<string, OptionSpec<unknown>>][] = [['daemon', daemonOptions], ...registry.list().map((p): [string, Record<string, OptionSpec<unknown>>] => [p.name, p.options])];
+  for (const [owner, table] of tables) {
+    for (const spec of Object.values(table)) byFlag.set(spec.flag, [...(byFlag.get(spec.flag) ?? []), { owner, spec }]);
+  }
+  return byFlag;
 }
 
 /** Prints one line per check; the exit code says whether all passed. */

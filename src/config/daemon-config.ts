@@ -49,7 +49,7 @@ export const daemonOptions = {
   tlsSkipVerify: option({ flag: 'tls-skip-verify', env: ['TLS_SKIP_VERIFY'], default: 'false', schema: bool(), boolean: true, description: 'testing only: do not verify the forwarder certificate' }),
   tlsMinVersion: option({ flag: 'tls-min-version', env: ['TLS_MIN_VERSION'], default: '', schema: oneOf(['', 'VersionTLS12', 'VersionTLS13']), description: 'TLS floor between daemon and forwarder' }),
   tlsCipherSuites: option({ flag: 'tls-cipher-suites', env: ['TLS_CIPHER_SUITES'], default: '', schema: list(), description: 'IANA cipher suite names (TLS 1.2 only)' }),
-  disableTls: option({ flag: 'disable-tls', env: [], default: 'false', schema: bool(), boolean: true, description: 'testing only: plain TCP to the forwarder' }),
+  disableTls: option({ flag: 'disable-tls', env: ['DISABLE_TLS'], default: 'false', schema: bool(), boolean: true, description: 'testing only: plain TCP to the forwarder' }),
   proxyTimeoutMs: option({ flag: 'proxy-timeout', env: ['PROXY_TIMEOUT'], default: '5m', schema: duration(), description: 'longest wait for the forwarder to answer (Go duration)' }),
   tunnelType: option({ flag: 'tunnel-type', env: ['TUNNEL_TYPE'], default: 'vxlan', schema: oneOf(['vxlan']), description: 'pod network tunnel' }),
   vxlanPort: option({ flag: 'vxlan-port', env: ['VXLAN_PORT'], default: '4789', schema: int(1, 65535), description: 'VXLAN UDP port' }),

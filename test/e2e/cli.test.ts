@@ -56,6 +56,25 @@ describe('cloud-api-adaptor CLI', () => {
     expect(r.out.join('')).toMatch(/^cloud-api-adaptor \d+\.\d+\.\d+/);
   });
 
+  it('--help lists every option with its environment names, provider options under their provider (-imageid: AZURE_IMAGE_ID too)', async () => {
+    const { daemonOptions } = await import('../../src/config/daemon-config.js');
+    const { builtinProviders } = await import('../../src/providers/index.js');
+    const r = run(['--help']);
+    expect(await r.exited).toBe(0);
+    const help = r.out.join('').replace(/\s+/g, ' ');
+    const missing: string[] = [];
+    const tables = [['', daemonOptions] as const, ...builtinProviders().list().map((p) => [`[${p.name}] `, p.options] as const)];
+    for (const [prefix, table] of tables) {
+      for (const o of Object.values(table)) {
+        const line = `${prefix}${o.description} (env ${o.env.join(', ')})`.replace(/\s+/g, ' ');
+        if (!help.includes(line)) missing.push(line);
+      }
+    }
+    expect(missing).toEqual([]);
+    expect(help).toMatch(/--subnetid <value> \[aws\] .*\(env AWS_SUBNET_ID\).*; \[azure\] .*\(env AZURE_SUBNET_ID\)/);
+    expect(help).toMatch(/--imageid <value> \[aws\] .*\(env PODVM_AMI_ID\).*; \[azure\] .*\(env AZURE_IMAGE_ID\)/);
+  });
+
   it('an unknown provider exits 2 naming the known ones', async () => {
     const r = run(['nosuchcloud']);
     expect(await r.exited).toBe(2);
