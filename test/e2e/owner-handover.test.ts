@@ -21,6 +21,10 @@ import { SANDBOX_ID, shimAnnotations } from '../helpers/daemon-harness.js';
 
 const CLI = new URL('../../src/cli/cloud-api-adaptor.ts', import.meta.url).pathname;
 
+// Each CLI start loads the TypeScript sources through tsx: on a busy 2-core machine that takes 10–20 s.
+const STARTUP_MS = 90_000;
+const TEST_MS = 240_000;
+
 let root: string;
 const started: ChildDaemon[] = [];
 
@@ -74,18 +78,18 @@ describe('PODS_DIR ownership between two daemons', () => {
   it('(a) a second daemon on the same paths: the first hands over and exits 0, the second re-adopts and serves', async () => {
     const p = paths('a');
     const first = daemon(p.args);
-    await first.until('serving hypervisor.Hypervisor');
+    await first.until('serving hypervisor.Hypervisor', STARTUP_MS);
     await hv(p.socket, (h) => h.createVM({ id: SANDBOX_ID, annotations: shimAnnotations(), networkNamespacePath: '' }));
 
     const second = daemon(p.args);
-    await second.until('asked it to hand over');
+    await second.until('asked it to hand over', STARTUP_MS);
     expect(await first.exited).toBe(0);
     expect(first.text()).toContain('a successor is waiting');
     expect(first.text()).toContain('handing PODS_DIR over (draining as on SIGTERM)');
     expect(first.text()).toContain('VMs are left running');
 
-    await second.until(`re-adopted sandbox ${SANDBOX_ID}`);
-    await second.until('serving hypervisor.Hypervisor');
+    await second.until(`re-adopted sandbox ${SANDBOX_ID}`, STARTUP_MS);
+    await second.until('serving hypervisor.Hypervisor', STARTUP_MS);
     expect(second.text()).toContain(`PODS_DIR ${p.pods} handed over by pid ${first.child.pid}`);
     expect(await ownerPid(p.pods)).toBe(second.child.pid);
     // The second serves the sandbox the first created.
@@ -95,12 +99,12 @@ describe('PODS_DIR ownership between two daemons', () => {
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);
     await expect(access(join(p.pods, '.owner'))).rejects.toThrow();
-  });
+  }, TEST_MS);
 
   it('(b) an owner that does not hand over keeps PODS_DIR; the newcomer exits 3 after OWNER_WAIT, naming the owner', async () => {
     const p = paths('b');
     const first = daemon(p.args);
-    await first.until('serving hypervisor.Hypervisor');
+    await first.until('serving hypervisor.Hypervisor', STARTUP_MS);
     first.child.kill('SIGSTOP'); // stuck: alive, but it neither serves nor hands over
 
     const second = daemon(p.args, { OWNER_WAIT: '2s' });
@@ -119,30 +123,30 @@ describe('PODS_DIR ownership between two daemons', () => {
     expect(first.text()).not.toContain('a successor is waiting');
     first.child.kill('SIGTERM');
     expect(await first.exited).toBe(0);
-  });
+  }, TEST_MS);
 
   it('(c) the lock of a SIGKILLed daemon is taken over without waiting', async () => {
     const p = paths('c');
     const first = daemon(p.args);
-    await first.until('serving hypervisor.Hypervisor');
+    await first.until('serving hypervisor.Hypervisor', STARTUP_MS);
     first.child.kill('SIGKILL');
     await first.exited;
     expect(await ownerPid(p.pods)).toBe(first.child.pid);
 
     const second = daemon(p.args, { OWNER_WAIT: '10m' });
-    await second.until('serving hypervisor.Hypervisor');
+    await second.until('serving hypervisor.Hypervisor', STARTUP_MS);
     expect(second.text()).toContain(`took over PODS_DIR ${p.pods} from a dead daemon (pid ${first.child.pid} on`);
     expect(second.text()).toContain(`pid ${first.child.pid} no longer exists`);
     expect(second.text()).not.toContain('asked it to hand over');
     expect(await ownerPid(p.pods)).toBe(second.child.pid);
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);
-  });
+  }, TEST_MS);
 
   it('a second daemon with another PODS_DIR does not take a live socket (exit 3), and the first keeps serving', async () => {
     const p = paths('d');
     const first = daemon(p.args);
-    await first.until('serving hypervisor.Hypervisor');
+    await first.until('serving hypervisor.Hypervisor', STARTUP_MS);
     const other = paths('d2');
     const second = daemon(['local', '-socket', p.socket, '-pods-dir', other.pods, '--state-dir', join(root, 'd2', 'state'), '-disable-tls']);
     expect(await second.exited).toBe(3);
@@ -153,5 +157,5 @@ describe('PODS_DIR ownership between two daemons', () => {
     await expect(access(join(other.pods, '.owner'))).rejects.toThrow();
     first.child.kill('SIGTERM');
     expect(await first.exited).toBe(0);
-  });
+  }, TEST_MS);
 });
