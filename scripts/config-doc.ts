@@ -45,6 +45,13 @@ same rule for its flags: \`--agent-wait\` and \`provision-files --timeout\` acce
 
 ${table(daemonOptions)}
 
+## Read outside the option tables
+
+| Environment | Set by | Meaning |
+|---|---|---|
+| \`CLOUD_PROVIDER\` | every overlay's \`peer-pods-cm\` | the provider the DaemonSet runs: \`deploy/image/entrypoint.sh\` runs \`cloud-api-adaptor "\${1:-$CLOUD_PROVIDER}"\` (one of ${builtinProviders().names().map((n) => `\`${n}\``).join(', ')}); the daemon itself takes the provider as its first argument |
+| \`POD_UID\` | the DaemonSet (downward API) | the daemon's own pod, recorded in the PODS_DIR lock: a pod that handed PODS_DIR over to its successor does not ask for it back (docs/operations.md, "Rolling updates") |
+
 ${providerSections()}
 
 Options that later work acts on (VXLAN, scratch

@@ -14,6 +14,7 @@ import { VERSION } from '../version.js';
 import { WebhookServer, flagsByName, loadWebhookConfig, webhookOptions } from '../webhook/index.js';
 import { exitCodeFor, printedByCommander } from './exit-code.js';
 import { normalizeGoFlags } from './go-flags.js';
+import { pathAccessError, prepareDaemonPaths } from './daemon-paths.js';
 
 const registry = builtinProviders();
 
@@ -54,6 +55,8 @@ function daemonCommand(program: Command): void {
           throw Object.assign(new Error(`CLOUD_CONFIG_VERIFY: ${failed.map((c) => `${c.name}: ${c.detail}`).join('; ')}`), { code: 'INVALID_CONFIG' });
         }
       }
+      // Before anything else is started: a daemon without the rights for its folders says so and which flags move them.
+      await prepareDaemonPaths(config);
       const provider = await plugin.create(host, sources);
       // Loaded here, not at the top: the Kubernetes and gRPC clients cost ≈ 1 s that `version` and `--help` need not pay.
       const { assembleDaemon } = await import('./daemon-assembly.js');
@@ -75,15 +78,39 @@ function daemonCommand(program: Command): void {
       };
       process.on('SIGTERM', onSignal);
       process.on('SIGINT', onSignal);
-      await daemon.start();
+      // A successor asked for PODS_DIR (rolling update), or another daemon took it: the daemon has
+      // drained as on SIGTERM; stop the rest and exit (0 after a handover, 1 when the lock was lost).
+      void daemon.ownershipEnded.then(async (end) => {
+        await stop().catch(() => undefined);
+        logger.flush(() => process.exit(end.reason === 'successor' ? 0 : 1));
+      });
+      try {
+        await daemon.start();
+      } catch (err) {
+        if (signals > 0) return; // stopped while starting: the signal handler exits
+        await stop().catch(() => undefined);
+        throw pathAccessError(err, config) ?? err;
+      }
     });
   cmd.addOption(new Option('--reap-dry-run', "print the instances of this cluster and node that no sandbox owns (what the reaper would delete), and exit"));
   cmd.addOption(new Option('--verify', "check the provider's configuration against the cloud, one line per check, and exit"));
-  for (const spec of allOptionSpecs()) {
-    const names = spec.env.length ? ` (env ${spec.env.join(', ')})` : '';
-    const flag = spec.boolean ? `--${spec.flag}` : `--${spec.flag} <value>`;
-    cmd.addOption(new Option(flag, `${spec.description}${names}; default ${JSON.stringify(spec.default)}`));
+  for (const [flag, owners] of optionOwnersByFlag()) {
+    const describe = (spec: OptionSpec<unknown>): string => `${spec.description}${spec.env.length ? ` (env ${spec.env.join(', ')})` : ''}; default ${JSON.stringify(spec.default)}`;
+    // A flag several providers share (-imageid, -subnetid, …) means something else to each: list each one's meaning and environment name.
+    // Provider options name their provider: `[azure] … (env AZURE_SUBNET_ID)`.
+    const text = owners.map((o) => `${o.owner === 'daemon' ? '' : `[${o.owner}] `}${describe(o.spec)}`).join('; ');
+    cmd.addOption(new Option(owners[0]!.spec.boolean ? `--${flag}` : `--${flag} <value>`, text));
   }
+}
+
+/** Every flag with the daemon's or each provider's option behind it, for --help. */
+function optionOwnersByFlag(): Map<string, { owner: string; spec: OptionSpec<unknown> }[]> {
+  const byFlag = new Map<string, { owner: string; spec: OptionSpec<unknown> }[]>();
+  const tables: [string, Record<string, OptionSpec<unknown>>][] = [['daemon', daemonOptions], ...registry.list().map((p): [string, Record<string, OptionSpec<unknown>>] => [p.name, p.options])];
+  for (const [owner, table] of tables) {
+    for (const spec of Object.values(table)) byFlag.set(spec.flag, [...(byFlag.get(spec.flag) ?? []), { owner, spec }]);
+  }
+  return byFlag;
 }
 
 /** Prints one line per check; the exit code says whether all passed. */

@@ -48,6 +48,7 @@ export async function assembleDaemon(o: { config: DaemonConfig; provider: Provid
     config,
     provider,
     logger,
+    podUid: o.env.POD_UID,
     observers,
     registryAuth: kube
       ? (pod) =>

@@ -52,7 +52,7 @@ export const daemonOptions = {
   tlsSkipVerify: option({ flag: 'tls-skip-verify', env: ['TLS_SKIP_VERIFY'], default: 'false', schema: bool(), boolean: true, description: 'testing only: do not verify the forwarder certificate' }),
   tlsMinVersion: option({ flag: 'tls-min-version', env: ['TLS_MIN_VERSION'], default: '', schema: oneOf(['', 'VersionTLS12', 'VersionTLS13']), description: 'TLS floor between daemon and forwarder' }),
   tlsCipherSuites: option({ flag: 'tls-cipher-suites', env: ['TLS_CIPHER_SUITES'], default: '', schema: list(), description: 'IANA cipher suite names (TLS 1.2 only)' }),
-  disableTls: option({ flag: 'disable-tls', env: [], default: 'false', schema: bool(), boolean: true, description: 'testing only: plain TCP to the forwarder' }),
+  disableTls: option({ flag: 'disable-tls', env: ['DISABLE_TLS'], default: 'false', schema: bool(), boolean: true, description: 'testing only: plain TCP to the forwarder' }),
   proxyTimeoutMs: option({ flag: 'proxy-timeout', env: ['PROXY_TIMEOUT'], default: '5m', schema: duration({ min: 1_000, max: 86_400_000 }), description: 'longest wait for the forwarder to answer (Go duration)' }),
   tunnelType: option({ flag: 'tunnel-type', env: ['TUNNEL_TYPE'], default: 'vxlan', schema: oneOf(['vxlan']), description: 'pod network tunnel' }),
   vxlanPort: option({ flag: 'vxlan-port', env: ['VXLAN_PORT'], default: '4789', schema: int(1, 65535), description: 'VXLAN UDP port' }),
@@ -75,6 +75,7 @@ export const daemonOptions = {
   reaperGraceMs: option({ flag: 'reaper-grace', env: ['REAPER_GRACE'], default: '10m', schema: duration({ min: 0, max: 604_800_000 }), description: 'how long an instance must be without an owner before the reaper deletes it' }),
   capacityMode: option({ flag: 'capacity-mode', env: ['CAPACITY_MODE'], default: 'device-plugin', schema: oneOf(['device-plugin', 'node-status', 'off']), description: 'how kata.peerpods.io/vm capacity is advertised: kubelet device plugin, patching the node status (upstream\'s way), or not at all' }),
   devicePluginDir: option({ flag: 'device-plugin-dir', env: ['DEVICE_PLUGIN_DIR'], default: '/var/lib/kubelet/device-plugins', schema: absolutePath(), description: 'the kubelet\'s device-plugin directory (kubelet.sock)' }),
+  ownerWaitMs: option({ flag: 'owner-wait', env: ['OWNER_WAIT'], default: '60s', schema: duration({ min: 0, max: 3_600_000 }), description: 'how long a starting daemon waits for the daemon that owns PODS_DIR to hand it over (rolling update) before exiting with code 3' }),
   startFailureCleanupTimeoutMs: option({ flag: 'start-failure-cleanup-timeout', env: ['START_FAILURE_CLEANUP_TIMEOUT'], default: '10m', schema: duration({ min: 1_000, max: 86_400_000 }), description: 'how long a failed StartVM keeps retrying to delete its instance before leaving it to the next start-up' }),
 };
 

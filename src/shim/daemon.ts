@@ -24,6 +24,7 @@ import { ProbeServer, type ProbeChecks } from '../observability/probe-server.js'
 import { InstanceReaper, type ReaperOwnership } from './instance-reaper.js';
 import { InstrumentedProvider } from './instrumented-provider.js';
 import type { SandboxObserver } from './sandbox-observer.js';
+import { OwnerLock, type OwnershipEnd } from './owner-lock.js';
 
 /** The hypervisor socket runs at most this many connections' worth of calls at once (4 × 1024 by default). */
 export const HYPERVISOR_CONNECTIONS_AT_CAP = 4;
@@ -50,6 +51,8 @@ export interface DaemonDeps {
   podsReady?: ProbeChecks['podsReady'];
   /** Serve probes and metrics on PROBE_PORT (`Daemon.create` turns it on). */
   probes?: boolean;
+  /** This daemon's pod (POD_UID), recorded in the PODS_DIR lock: a pod that handed over does not ask for it back. */
+  podUid?: string;
 }
 
 export class Daemon {
@@ -62,10 +65,20 @@ export class Daemon {
   private readonly provider: Provider;
   private readonly tunnel: AgentTunnel;
   private listener: UnixListener | undefined;
+  private ownerLock: OwnerLock | undefined;
+  /** Aborts a start that is still waiting for PODS_DIR when `stop()` is called. */
+  private readonly starting = new AbortController();
   /** Set by the first `stop()`; also what `/readyz` reads. */
   private stopped: Promise<void> | undefined;
+  /**
+   * Resolves, once this daemon has stopped, when it stopped because it no longer owns PODS_DIR: a
+   * successor asked for it (rolling update: `successor`) or another daemon took the lock (`lost`).
+   */
+  readonly ownershipEnded: Promise<OwnershipEnd>;
+  private resolveOwnershipEnded!: (end: OwnershipEnd) => void;
 
   constructor(private readonly deps: DaemonDeps) {
+    this.ownershipEnded = new Promise((resolve) => (this.resolveOwnershipEnded = resolve));
     const { config, logger, metrics } = deps;
     this.metrics = metrics;
     const provider = metrics ? new InstrumentedProvider(deps.provider, (op, code) => metrics.providerCall(op, code)) : deps.provider;
@@ -168,17 +181,45 @@ export class Daemon {
     return new Daemon({ probes: true, ...deps, metrics, tunnel, podNetwork, userData: (s) => composer.compose(s) });
   }
 
-  /** Recovers saved sandboxes, then listens. Resolves once the socket accepts connections. */
+  /**
+   * Takes ownership of PODS_DIR (waiting up to OWNER_WAIT for a predecessor to hand it over),
+   * recovers saved sandboxes, then listens. Resolves once the socket accepts connections; rejects
+   * with OwnerLockError when PODS_DIR stays owned by another daemon.
+   */
   async start(): Promise<void> {
-    const log = this.deps.logger.child({ component: 'daemon' });
-    // Probes first: the startup probe answers "not yet" while recovery runs.
-    await this.probes?.listen(this.deps.config.probePort);
-    const r = await this.manager.recover();
-    log.info(r, `recovered ${r.adopted} sandbox(es); ${r.reclaiming} deletion(s) resumed`);
-    this.listener = await listenUnix(this.deps.config.socket);
+    const { config, logger } = this.deps;
+    const log = logger.child({ component: 'daemon' });
+    // Probes first: the startup probe answers "not yet" while we wait and recover.
+    await this.probes?.listen(config.probePort);
+    this.ownerLock = await OwnerLock.acquire({
+      dir: config.podsDir,
+      waitMs: config.ownerWaitMs,
+      podUid: this.deps.podUid,
+      logger: logger.child({ component: 'owner-lock' }),
+      signal: this.starting.signal,
+    });
+    if (this.stopped) {
+      // stop() came while we waited: it found no lock to release.
+      await this.ownerLock.release();
+      throw new Error('the daemon was stopped while starting');
+    }
+    try {
+      const r = await this.manager.recover();
+      log.info(r, `recovered ${r.adopted} sandbox(es); ${r.reclaiming} deletion(s) resumed`);
+      this.listener = await listenUnix(config.socket);
+    } catch (err) {
+      await this.ownerLock.release();
+      throw err;
+    }
     this.server.serve(this.listener.server);
     log.info({ socket: this.listener.path }, `serving hypervisor.Hypervisor and podvminfo.PodVMInfo on ${this.listener.path}`);
     this.reaper.start();
+    void this.ownerLock.ended.then(async (end) => {
+      if (end.reason === 'successor') log.info(`${end.detail}: handing PODS_DIR over (draining as on SIGTERM)`);
+      else log.error(`this daemon no longer owns PODS_DIR (${end.detail}): stopping`);
+      await this.stop().catch(() => undefined);
+      this.resolveOwnershipEnded(end);
+    });
   }
 
   get socketPath(): string | undefined {
@@ -190,6 +231,7 @@ export class Daemon {
     this.stopped ??= (async () => {
       const log = this.deps.logger.child({ component: 'daemon' });
       log.info({ graceMs: this.deps.config.shutdownGraceMs }, 'shutting down: no new calls; VMs are left running');
+      this.starting.abort(new Error('the daemon is stopping'));
       await this.reaper.stop();
       this.manager.stop();
       await this.server.shutdown(this.deps.config.shutdownGraceMs);
@@ -198,6 +240,8 @@ export class Daemon {
       await this.reclaimer.stop();
       await this.manager.whenIdle();
       await this.provider.teardown();
+      // Last: until here this daemon may still write PODS_DIR.
+      await this.ownerLock?.release();
       await this.probes?.close();
       log.info('stopped');
     })();

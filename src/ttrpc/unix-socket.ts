@@ -1,10 +1,10 @@
 /**
  * Listening on a Unix socket path the way the shim expects (reference §3.2, wire-notes): the parent
- * folder is created, a stale socket is replaced, and closing never deletes a socket that a successor
- * (a rolling update) has put in our place.
+ * folder is created, a stale socket is replaced, a live one is not (another process serves on it),
+ * and closing never deletes a socket that a successor has put in our place.
  */
 import { mkdir, rename, stat, unlink, lstat } from 'node:fs/promises';
-import { createServer, type Server } from 'node:net';
+import { connect, createServer, type Server } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 
@@ -23,6 +23,28 @@ export function checkUnixSocketPath(path: string): void {
       `unix socket path ${path} is ${bytes} bytes; the limit is ${MAX_UNIX_PATH_BYTES} (shorten the directory)`,
     );
   }
+}
+
+/** Another process accepts connections on the socket: replacing it would cut that process off silently. */
+export class SocketInUseError extends Error {
+  override readonly name = 'SocketInUseError';
+  readonly code = 'SOCKET_IN_USE';
+}
+
+/** Whether something accepts connections on `path` (a stale socket file refuses them). */
+export function socketAnswers(path: string, timeoutMs = 1_000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = connect(path);
+    const done = (live: boolean): void => {
+      clearTimeout(timer);
+      sock.destroy();
+      resolve(live);
+    };
+    // No answer at all: a listener that is alive but slow still owns the socket.
+    const timer = setTimeout(() => done(true), timeoutMs);
+    sock.once('connect', () => done(true));
+    sock.once('error', () => done(false));
+  });
 }
 
 function bind(server: Server, path: string): Promise<void> {
@@ -44,9 +66,10 @@ export interface UnixListener {
 }
 
 /**
- * Binds a temporary name next to `path`, then renames it into place: the swap is atomic (there is
- * never a moment without a socket at `path`), and libuv's unlink-on-close then targets the temporary
- * name, which no longer exists.
+ * Binds a temporary name next to `path`, then renames it into place: replacing a stale socket is
+ * atomic, and libuv's unlink-on-close then targets the temporary name, which no longer exists. A
+ * socket that still accepts connections is refused with SocketInUseError (two daemons with one
+ * socket path; the rolling-update handover goes through the PODS_DIR lock, shim/owner-lock.ts).
  */
 export async function listenUnix(path: string, server: Server = createServer()): Promise<UnixListener> {
   checkUnixSocketPath(path);
@@ -54,6 +77,9 @@ export async function listenUnix(path: string, server: Server = createServer()):
   const existing = await lstat(path).catch(() => undefined);
   if (existing && !existing.isSocket()) {
     throw new SocketPathError(`${path} exists and is not a socket; refusing to replace it`);
+  }
+  if (existing && (await socketAnswers(path))) {
+    throw new SocketInUseError(`another process serves on ${path}; refusing to take its socket (stop it, or choose another path)`);
   }
   // A short temporary name, so that a path near the 107-byte limit still has room for it.
   const tmp = join(dirname(path), `.${randomBytes(3).toString('hex')}`);

@@ -2,7 +2,7 @@
  * The daemon as an operator runs it: the CLI in a child process, the local provider, real signals.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { access, mkdtemp, rm } from 'node:fs/promises';
+import { access, chmod, chown, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -58,6 +58,25 @@ describe('cloud-api-adaptor CLI', () => {
     expect(r.out.join('')).toMatch(/^cloud-api-adaptor \d+\.\d+\.\d+/);
   });
 
+  it('--help lists every option with its environment names, provider options under their provider (-imageid: AZURE_IMAGE_ID too)', async () => {
+    const { daemonOptions } = await import('../../src/config/daemon-config.js');
+    const { builtinProviders } = await import('../../src/providers/index.js');
+    const r = run(['--help']);
+    expect(await r.exited).toBe(0);
+    const help = r.out.join('').replace(/\s+/g, ' ');
+    const missing: string[] = [];
+    const tables = [['', daemonOptions] as const, ...builtinProviders().list().map((p) => [`[${p.name}] `, p.options] as const)];
+    for (const [prefix, table] of tables) {
+      for (const o of Object.values(table)) {
+        const line = `${prefix}${o.description} (env ${o.env.join(', ')})`.replace(/\s+/g, ' ');
+        if (!help.includes(line)) missing.push(line);
+      }
+    }
+    expect(missing).toEqual([]);
+    expect(help).toMatch(/--subnetid <value> \[aws\] .*\(env AWS_SUBNET_ID\).*; \[azure\] .*\(env AZURE_SUBNET_ID\)/);
+    expect(help).toMatch(/--imageid <value> \[aws\] .*\(env PODVM_AMI_ID\).*; \[azure\] .*\(env AZURE_IMAGE_ID\)/);
+  });
+
   it('an unknown provider exits 2 naming the known ones', async () => {
     const r = run(['nosuchcloud']);
     expect(await r.exited).toBe(2);
@@ -107,6 +126,41 @@ describe('cloud-api-adaptor CLI', () => {
     expect(help.out.join('')).toMatch(/Usage: cloud-api-adaptor/);
     const version = run(['--version']);
     expect(await version.exited).toBe(0);
+  });
+
+  // Another user than root: setpriv (util-linux) drops to nobody. As that user the default paths under /run/peerpod cannot be created.
+  const asNobody = (args: string[]): Run => {
+    const child = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--import', 'tsx', CLI, ...args], {
+      cwd: new URL('../..', import.meta.url).pathname,
+      env: { ...process.env, HOME: '/tmp', NODE_EXTRA_CA_CERTS: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const out: string[] = [];
+    child.stdout!.on('data', (d: Buffer) => out.push(d.toString()));
+    child.stderr!.on('data', (d: Buffer) => out.push(d.toString()));
+    return { child, out, exited: new Promise<number | null>((r) => child.on('exit', (code) => r(code))) };
+  };
+  const notRoot = process.getuid?.() !== 0 ? ' (skipped: needs root to run the CLI as another user with setpriv)' : '';
+
+  it.skipIf(notRoot !== '')(`as a non-root user with the default paths: exits 2 naming the path and the flags that move every path${notRoot}`, async () => {
+    const r = asNobody(['local', '--probe-port', '0']);
+    running.push(r);
+    expect(await r.exited).toBe(2);
+    const out = r.out.join('');
+    expect(out).toMatch(/cannot create or write \/run\/peerpod\S*, needed for /);
+    expect(out).toContain('running as uid 65534');
+    expect(out).toContain('which needs root: run the daemon as root, or move every path somewhere writable with --socket / REMOTE_HYPERVISOR_ENDPOINT, --pods-dir / PODS_DIR and --state-dir / CAA_STATE_DIR');
+  });
+
+  it.skipIf(notRoot !== '')(`as a non-root user with only the state dir left at its default: names CAA_STATE_DIR${notRoot}`, async () => {
+    const own = join(dir, 'n');
+    await mkdir(own);
+    await chown(own, 65534, 65534);
+    await chmod(dir, 0o711); // mkdtemp's 0700 would keep nobody out of its own folder
+    const r = asNobody(['local', '--probe-port', '0', '--socket', join(own, 'hv.sock'), '--pods-dir', join(own, 'p')]);
+    running.push(r);
+    expect(await r.exited).toBe(2);
+    expect(r.out.join('')).toMatch(/cannot create or write \/run\/peerpod\S*, needed for the state dir \(CAA_STATE_DIR \/ --state-dir\)/);
   });
 
   it('serves the shim, stops on SIGTERM keeping the sandbox state, re-adopts it on restart', async () => {

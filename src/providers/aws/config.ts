@@ -9,7 +9,7 @@ export const awsOptions = {
   secretAccessKey: option({ flag: 'aws-secret-key', env: ['AWS_SECRET_ACCESS_KEY'], default: '', schema: str(), secret: true, description: 'secret access key' }),
   sessionToken: option({ flag: 'aws-session-token', env: ['AWS_SESSION_TOKEN'], default: '', schema: str(), secret: true, description: 'session token for temporary static credentials' }),
   region: option({ flag: 'aws-region', env: ['AWS_REGION'], default: '', schema: str(), description: 'region; empty = the instance metadata service (placement/region)' }),
-  profile: option({ flag: 'aws-profile', env: [], default: '', schema: str(), description: 'shared-config profile to take credentials from' }),
+  profile: option({ flag: 'aws-profile', env: ['AWS_PROFILE'], default: '', schema: str(), description: 'shared-config profile to take credentials from' }),
   instanceType: option({ flag: 'instance-type', env: ['PODVM_INSTANCE_TYPE'], default: 'm6a.large', schema: str().refine((v) => v.trim() !== '', 'must not be empty'), description: 'default instance type' }),
   instanceTypes: option({ flag: 'instance-types', env: ['PODVM_INSTANCE_TYPES'], default: '', schema: list(), description: 'allowed instance types (comma list); empty = only the default; capacity fallback walks this list' }),
   imageId: option({ flag: 'imageid', env: ['PODVM_AMI_ID'], default: '', schema: str(), description: 'pod VM AMI id (required unless USE_PODVM_LAUNCHTEMPLATE); the `image` annotation overrides it' }),

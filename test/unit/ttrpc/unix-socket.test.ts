@@ -5,6 +5,7 @@ import { link, lstat, mkdir, readFile, readdir, writeFile } from 'node:fs/promis
 import { join } from 'node:path';
 import {
   MAX_UNIX_PATH_BYTES,
+  SocketInUseError,
   SocketPathError,
   checkUnixSocketPath,
   listenUnix,
@@ -88,6 +89,24 @@ describe('listenUnix', () => {
     expect(seen.count).toBe(1);
   });
 
+  it('refuses to take a socket another process still serves on, which keeps serving', async () => {
+    const path = join(dir, 'live.sock');
+    const firstServer = createServer();
+    const first = countConnections(firstServer);
+    await listen(path, firstServer);
+    const ino = (await lstat(path)).ino;
+
+    const err = await rejectionOf(listenUnix(path, createServer()));
+    expect(err).toBeInstanceOf(SocketInUseError);
+    expect((err as SocketInUseError).code).toBe('SOCKET_IN_USE');
+    expect((err as Error).message).toContain(`another process serves on ${path}`);
+    expect((await lstat(path)).ino).toBe(ino);
+    expect(await connectsTo(path)).toBe('connected');
+    await new Promise((r) => setTimeout(r, 20));
+    expect(first.count).toBe(2); // the probe and ours: both reached the first server
+    expect(await readdir(dir)).toEqual(['live.sock']);
+  });
+
   it('refuses to replace a regular file', async () => {
     const path = join(dir, 'precious.txt');
     await writeFile(path, 'do not delete');
@@ -167,7 +186,9 @@ describe('UnixListener.close', () => {
     const a = await listen(path, firstServer);
     expect(await connectsTo(path)).toBe('connected');
 
-    // A successor (a rolling update) takes over the same path.
+    // The first stops accepting (its socket file stays, stale); a successor takes over the same path.
+    await new Promise<void>((resolve) => firstServer.close(() => resolve()));
+    expect(existsSync(path)).toBe(true);
     const secondServer = createServer();
     const second = countConnections(secondServer);
     const b = await listen(path, secondServer);
