@@ -45,6 +45,8 @@ export class AgentProxy {
   private closed = false;
   /** Aborted, with the ForwarderIdentityError, when the forwarder at the address is another sandbox's. */
   private readonly refused = new AbortController();
+  /** The sandbox last found at the address instead of ours (its refusal is logged once). */
+  private refusedFound: string | undefined;
   /** The "cannot check this forwarder" warning is logged once per proxy. */
   private warnedUnproven = false;
 
@@ -110,8 +112,10 @@ export class AgentProxy {
       return client;
     } catch (err) {
       client.close();
+      // Logged once per sandbox found there: a running sandbox's re-dials keep meeting it every ≤ 250 ms.
       if (err instanceof ForwarderIdentityError) {
-        this.o.logger.error({ forwarder, found: err.found.slice(0, 80) }, `refused the forwarder at ${forwarder}: ${err.message}`);
+        if (this.refusedFound !== err.found) this.o.logger.error({ forwarder }, `refused the forwarder at ${forwarder}: ${err.message}`);
+        this.refusedFound = err.found;
         this.refused.abort(err);
       }
       throw err;

@@ -36,21 +36,37 @@ async function tempDir(): Promise<string> {
   return dir;
 }
 
-/** A forwarder with an echoing agent behind it, as a VM of `sandboxId` runs it. */
-async function forwarder(sandboxId: string | undefined, tls: TlsOptions | undefined): Promise<number> {
+/** Calls each forwarder's agent received, by sandbox id. */
+const agentCalls = new Map<string | undefined, number>();
+
+/** A forwarder with an echoing agent behind it, as a VM of `sandboxId` runs it; returns its port and how to stop it. */
+async function startForwarder(sandboxId: string | undefined, tls: TlsOptions | undefined, port = 0): Promise<{ port: number; stop(): Promise<void> }> {
   const dir = await tempDir();
   const agentSocket = join(dir, 'agent.sock');
-  const agent = new TtrpcServer({ fallback: (payload) => payload });
+  const agent = new TtrpcServer({
+    fallback: (payload) => {
+      agentCalls.set(sandboxId, (agentCalls.get(sandboxId) ?? 0) + 1);
+      return payload;
+    },
+  });
   const listener = await listenUnix(agentSocket);
   agent.serve(listener.server);
-  const fwd = new Forwarder({ host: '127.0.0.1', port: 0, tls, agentSocket, agentWaitMs: 5000, podNetnsPath: undefined, sandboxId, logger: captureLogger().logger });
-  const port = await fwd.start();
-  cleanups.push(async () => {
+  const fwd = new Forwarder({ host: '127.0.0.1', port, tls, agentSocket, agentWaitMs: 5000, podNetnsPath: undefined, sandboxId, logger: captureLogger().logger });
+  const bound = await fwd.start();
+  let stopped = false;
+  const stop = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
     await fwd.close();
     await agent.shutdown(0);
     await listener.close();
-  });
-  return port;
+  };
+  cleanups.push(stop);
+  return { port: bound, stop };
+}
+
+async function forwarder(sandboxId: string | undefined, tls: TlsOptions | undefined): Promise<number> {
+  return (await startForwarder(sandboxId, tls)).port;
 }
 
 async function proxyTo(port: number, tls: ConnectionOptions | undefined) {
@@ -80,6 +96,25 @@ describe('the agent proxy and another sandbox\'s forwarder', () => {
     const port = await forwarder(OTHER, undefined);
     const { proxy } = await proxyTo(port, undefined);
     await expect(proxy.start(AbortSignal.timeout(PROXY_TIMEOUT_MS))).rejects.toThrow(`serves sandbox ${OTHER}, not ${MINE}`);
+  });
+});
+
+describe('a running sandbox whose forwarder is replaced by another sandbox\'s on the same address', () => {
+  it('never relays a call to it, and logs the refusal once however often it re-dials', { timeout: 20_000 }, async () => {
+    const mine = await startForwarder(MINE, undefined);
+    const { proxy, socket, logs } = await proxyTo(mine.port, undefined);
+    await proxy.start(AbortSignal.timeout(10_000));
+    await mine.stop();
+    await startForwarder(OTHER, undefined, mine.port);
+    const shim = await TtrpcClient.connectUnix(socket);
+    cleanups.push(() => shim.close());
+    // The proxy re-dials every ≤ 250 ms while the call waits for a connection of its own sandbox.
+    const err = (await shim.call('grpc.AgentService', 'Anything', Buffer.from('x'), { timeoutMs: 2000 }).catch((e: unknown) => e)) as TtrpcError;
+    expect(err).toBeInstanceOf(TtrpcError);
+    expect(agentCalls.get(OTHER) ?? 0).toBe(0);
+    expect(logs.filter((l) => l.msg.startsWith('refused the forwarder')).map((l) => l.msg)).toEqual([
+      `refused the forwarder at 127.0.0.1:${mine.port}: the forwarder there serves sandbox ${OTHER}, not ${MINE}`,
+    ]);
   });
 });
 
