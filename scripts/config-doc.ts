@@ -39,9 +39,10 @@ default. Booleans accept \`true\`/\`false\`/\`1\`/\`0\` (any case); durations us
 
 Durations and numbers are bounded (the range is in each row): a value outside, such as \`PROXY_TIMEOUT=0s\` or
 \`PROXY_TIMEOUT=2000h\`, is refused at start rather than accepted and failing later. Exit code 2 also covers an
-unknown flag or a flag without its value, and manual TLS files (\`CACERT_FILE\`, \`CERT_FILE\`, \`CERT_KEY\`) that
-cannot be read or used; other start-up failures exit 1. The forwarder (\`agent-protocol-forwarder\`) follows the
-same rule for its flags: \`--agent-wait\` and \`provision-files --timeout\` accept 1s to 1h, \`--mtu-ceiling\` 68 to 65535.
+unknown flag or a flag without its value, and manual TLS files (\`CACERT_FILE\`, \`CERT_FILE\`, \`CERT_KEY\`) or
+the webhook's \`WEBHOOK_CERT_FILE\` / \`WEBHOOK_KEY_FILE\` that cannot be read or used; other start-up failures exit
+1. The forwarder (\`agent-protocol-forwarder\`) follows the same rule for its flags: \`--agent-wait\` and
+\`provision-files --timeout\` accept 1s to 1h, \`--mtu-ceiling\` 68 to 65535.
 
 ${table(daemonOptions)}
 

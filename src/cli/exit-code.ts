@@ -1,10 +1,12 @@
 /**
  * The process exit status for an error that ends a CLI: 2 for bad configuration — an unknown or
- * malformed flag, a bad option value, a configured file that cannot be used — as docs/configuration.md
- * promises; 3 when another daemon owns PODS_DIR or the socket; 1 for everything else. Help and version output end with 0.
+ * malformed flag, a bad option value, a configured file that cannot be used (manual TLS files, the
+ * webhook's certificate) — as docs/configuration.md promises; 3 when another daemon owns PODS_DIR or
+ * the socket; 1 for everything else. Help and version output end with 0.
  */
 import { ConfigError } from '../config/errors.js';
 import { TlsError } from '../tunnel/tls/errors.js';
+import { WebhookError, WebhookErrorCode } from '../webhook/errors.js';
 
 export const EXIT_FAILURE = 1;
 export const EXIT_BAD_CONFIG = 2;
@@ -17,6 +19,8 @@ const TLS_CONFIG_CODES = new Set(['INVALID_CONFIG', 'FILE_UNREADABLE', 'INVALID_
 export function exitCodeFor(err: unknown): number {
   if (err instanceof ConfigError) return EXIT_BAD_CONFIG;
   if (err instanceof TlsError) return TLS_CONFIG_CODES.has(err.code) ? EXIT_BAD_CONFIG : EXIT_FAILURE;
+  // The webhook's configured serving certificate or key (WEBHOOK_CERT_FILE, WEBHOOK_KEY_FILE).
+  if (err instanceof WebhookError) return err.code === WebhookErrorCode.CERTIFICATE_UNUSABLE ? EXIT_BAD_CONFIG : EXIT_FAILURE;
   const e = err as { code?: unknown; exitCode?: unknown } | undefined;
   const code = typeof e?.code === 'string' ? e.code : '';
   if (code === 'PODS_DIR_OWNED' || code === 'SOCKET_IN_USE') return EXIT_OWNED;

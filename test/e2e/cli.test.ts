@@ -120,6 +120,13 @@ describe('cloud-api-adaptor CLI', () => {
     expect(r.out.join('')).toMatch(/CACERT_FILE .*no-such-ca\.pem: cannot read: no such file/);
   });
 
+  it('the webhook with a serving certificate that does not exist exits 2 naming it', async () => {
+    const r = run(['webhook', '--webhook-port', '0', '--webhook-cert-file', join(dir, 'no-such.crt'), '--webhook-key-file', join(dir, 'no-such.key')]);
+    running.push(r);
+    expect(await r.exited).toBe(2);
+    expect(r.out.join('')).toMatch(/no-such\.(crt|key)/);
+  });
+
   it('--help and --version still exit 0', async () => {
     const help = run(['--help']);
     expect(await help.exited).toBe(0);

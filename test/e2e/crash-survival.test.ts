@@ -21,6 +21,7 @@ import { shimAnnotations, type DaemonHarness } from '../helpers/daemon-harness.j
 import { forceCleanLocalInstances, localInstanceRecords } from '../helpers/local-instances.js';
 import { seededRandom } from '../../bench/stats.js';
 import { transpileClosure } from '../helpers/transpile.js';
+import { goShimDeadline } from '../helpers/go-deadline.js';
 
 const run = promisify(execFile);
 const root = new URL('../..', import.meta.url).pathname;
@@ -95,7 +96,7 @@ async function agentHealthy(socket: string): Promise<boolean> {
   let client: TtrpcClient | undefined;
   try {
     client = await TtrpcClient.connectUnix(socket);
-    const res = fromBinary(HealthCheckResponseSchema, await client.call('grpc.Health', 'Check', new Uint8Array(0), { timeoutMs: 20_000 }));
+    const res = fromBinary(HealthCheckResponseSchema, await client.call('grpc.Health', 'Check', new Uint8Array(0), goShimDeadline(20_000)));
     return res.status === HealthCheckResponse_ServingStatus.SERVING;
   } catch {
     return false;

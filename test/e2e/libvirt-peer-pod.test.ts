@@ -21,6 +21,7 @@ import { LIBVIRT_REQUIRED } from '../helpers/libvirt.js';
 import { TestNet } from '../helpers/netns.js';
 import type { ChildDaemon } from '../helpers/child-daemon.js';
 import { BROKEN_IMAGE, podvmLabUnavailable, startPodvmLab, type PodvmLab } from '../helpers/podvm-lab.js';
+import { goShimDeadline } from '../helpers/go-deadline.js';
 
 const unavailable = await podvmLabUnavailable();
 if (unavailable) console.warn(`[e2e] ${LIBVIRT_REQUIRED ? 'FAILING' : 'skipping'} the libvirt pod VM tests: ${unavailable}`);
@@ -114,11 +115,11 @@ describe.skipIf(!run)('peer pods in libvirt VMs (pod VM image, TCG)', () => {
 
     const agent = await TtrpcClient.connectUnix(agentSocketPath);
     try {
-      const health = fromBinary(HealthCheckResponseSchema, await agent.call('grpc.Health', 'Check', new Uint8Array(0)));
+      const health = fromBinary(HealthCheckResponseSchema, await agent.call('grpc.Health', 'Check', new Uint8Array(0), goShimDeadline()));
       expect(health.status).toBe(HealthCheckResponse_ServingStatus.SERVING);
-      await agent.call('grpc.AgentService', 'CreateSandbox', toBinary(CreateSandboxRequestSchema, create(CreateSandboxRequestSchema, { hostname: 'nginx', sandboxId: SANDBOX_ID })));
-      await agent.call('grpc.AgentService', 'CreateContainer', toBinary(CreateContainerRequestSchema, create(CreateContainerRequestSchema, { containerId: 'c1', OCI: create(SpecSchema, {}) })));
-      const refused = (await agent.call('grpc.AgentService', 'ExecProcess', new Uint8Array(0)).catch((e: unknown) => e)) as TtrpcError;
+      await agent.call('grpc.AgentService', 'CreateSandbox', toBinary(CreateSandboxRequestSchema, create(CreateSandboxRequestSchema, { hostname: 'nginx', sandboxId: SANDBOX_ID })), goShimDeadline());
+      await agent.call('grpc.AgentService', 'CreateContainer', toBinary(CreateContainerRequestSchema, create(CreateContainerRequestSchema, { containerId: 'c1', OCI: create(SpecSchema, {}) })), goShimDeadline());
+      const refused = (await agent.call('grpc.AgentService', 'ExecProcess', new Uint8Array(0), goShimDeadline()).catch((e: unknown) => e)) as TtrpcError;
       expect(refused).toBeInstanceOf(TtrpcError);
       expect(refused.code).toBe(Code.PERMISSION_DENIED);
     } finally {
@@ -151,7 +152,7 @@ describe.skipIf(!run)('peer pods in libvirt VMs (pod VM image, TCG)', () => {
     await daemon.until(`agent tunnel of sandbox ${SANDBOX_ID} re-opened`, 60_000);
     const again = await TtrpcClient.connectUnix(agentSocketPath);
     try {
-      const health = fromBinary(HealthCheckResponseSchema, await again.call('grpc.Health', 'Check', new Uint8Array(0)));
+      const health = fromBinary(HealthCheckResponseSchema, await again.call('grpc.Health', 'Check', new Uint8Array(0), goShimDeadline()));
       expect(health.status).toBe(HealthCheckResponse_ServingStatus.SERVING);
     } finally {
       again.close();
@@ -180,7 +181,7 @@ describe.skipIf(!run)('peer pods in libvirt VMs (pod VM image, TCG)', () => {
       expect(await pl.lab.domains()).toHaveLength(2);
       for (const socket of sockets) {
         const agent = await TtrpcClient.connectUnix(socket);
-        const health = fromBinary(HealthCheckResponseSchema, await agent.call('grpc.Health', 'Check', new Uint8Array(0)));
+        const health = fromBinary(HealthCheckResponseSchema, await agent.call('grpc.Health', 'Check', new Uint8Array(0), goShimDeadline()));
         expect(health.status).toBe(HealthCheckResponse_ServingStatus.SERVING);
         agent.close();
       }
