@@ -60,12 +60,13 @@ function daemonCommand(program: Command): void {
       await prepareDaemonPaths(config);
       // One owner of PODS_DIR (docs/operations.md, "Rolling updates"), taken before anything with node-wide
       // effects starts (the provider on the shared state dir, capacity advertising); the daemon releases it on stop.
+      // Loaded here, not at the top: the Kubernetes and gRPC clients cost ≈ 1 s that `version` and `--help` need not pay;
+      // and before the lock, so that a handover does not wait for it (the shim's calls are refused meanwhile).
+      const { assembleDaemon } = await import('./daemon-assembly.js');
       const ownerLock = await takeOwnership(config, logger);
-      let assembled: Awaited<ReturnType<typeof import('./daemon-assembly.js').assembleDaemon>>;
+      let assembled: Awaited<ReturnType<typeof assembleDaemon>>;
       try {
         const provider = await plugin.create(host, sources);
-        // Loaded here, not at the top: the Kubernetes and gRPC clients cost ≈ 1 s that `version` and `--help` need not pay.
-        const { assembleDaemon } = await import('./daemon-assembly.js');
         assembled = await assembleDaemon({ config, provider, logger, env: process.env, ownerLock });
       } catch (err) {
         await ownerLock.release();
