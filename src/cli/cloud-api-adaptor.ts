@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /** `cloud-api-adaptor <provider> [flags]`, `cloud-api-adaptor version`. Parses, builds, starts; no logic. */
 import { Command, Option } from 'commander';
-import { daemonOptions, loadDaemonConfig } from '../config/daemon-config.js';
+import type { Logger } from 'pino';
+import { daemonOptions, loadDaemonConfig, type DaemonConfig } from '../config/daemon-config.js';
 import { redact, type OptionSpec, type RawSources } from '../config/options.js';
 import { createLogger } from '../observability/logger.js';
 import { DEFAULT_PROVIDER, builtinProviders } from '../providers/index.js';
@@ -10,6 +11,7 @@ import type { ProviderPlugin } from '../providers/registry.js';
 import { TagKey } from '../providers/naming.js';
 import { InstanceReaper } from '../shim/instance-reaper.js';
 import { SandboxStore } from '../shim/sandbox-store.js';
+import { OwnerLock } from '../shim/owner-lock.js';
 import { VERSION } from '../version.js';
 import { WebhookServer, flagsByName, loadWebhookConfig, webhookOptions } from '../webhook/index.js';
 import { exitCodeFor, printedByCommander } from './exit-code.js';
@@ -57,10 +59,21 @@ function daemonCommand(program: Command): void {
       }
       // Before anything else is started: a daemon without the rights for its folders says so and which flags move them.
       await prepareDaemonPaths(config);
-      const provider = await plugin.create(host, sources);
-      // Loaded here, not at the top: the Kubernetes and gRPC clients cost ≈ 1 s that `version` and `--help` need not pay.
+      // One owner of PODS_DIR (docs/operations.md, "Rolling updates"), taken before anything with node-wide
+      // effects starts (the provider on the shared state dir, capacity advertising); the daemon releases it on stop.
+      // Loaded here, not at the top: the Kubernetes and gRPC clients cost ≈ 1 s that `version` and `--help` need not pay;
+      // and before the lock, so that a handover does not wait for it (the shim's calls are refused meanwhile).
       const { assembleDaemon } = await import('./daemon-assembly.js');
-      const { daemon, stop } = await assembleDaemon({ config, provider, logger, env: process.env });
+      const ownerLock = await takeOwnership(config, logger);
+      let assembled: Awaited<ReturnType<typeof assembleDaemon>>;
+      try {
+        const provider = await plugin.create(host, sources);
+        assembled = await assembleDaemon({ config, provider, logger, env: process.env, ownerLock });
+      } catch (err) {
+        await ownerLock.release();
+        throw pathAccessError(err, config) ?? err;
+      }
+      const { daemon, stop } = assembled;
       let signals = 0;
       const onSignal = (sig: NodeJS.Signals): void => {
         if (++signals > 1) {
@@ -111,6 +124,20 @@ function optionOwnersByFlag(): Map<string, { owner: string; spec: OptionSpec<unk
     for (const spec of Object.values(table)) byFlag.set(spec.flag, [...(byFlag.get(spec.flag) ?? []), { owner, spec }]);
   }
   return byFlag;
+}
+
+/** Takes the PODS_DIR lock, waiting up to OWNER_WAIT for its owner to hand over; SIGTERM/SIGINT end the wait. */
+async function takeOwnership(config: DaemonConfig, logger: Logger): Promise<OwnerLock> {
+  const waiting = new AbortController();
+  const abort = (sig: NodeJS.Signals): void => waiting.abort(new Error(`${sig} received while waiting for PODS_DIR`));
+  process.once('SIGTERM', abort);
+  process.once('SIGINT', abort);
+  try {
+    return await OwnerLock.acquire({ dir: config.podsDir, waitMs: config.ownerWaitMs, podUid: process.env.POD_UID, logger: logger.child({ component: 'owner-lock' }), signal: waiting.signal });
+  } finally {
+    process.off('SIGTERM', abort);
+    process.off('SIGINT', abort);
+  }
 }
 
 /** Prints one line per check; the exit code says whether all passed. */

@@ -10,6 +10,7 @@ import { createKubeIntegration, loadKubeConfig, type KubeIntegration } from '../
 import { KubeSandboxObserver } from '../k8s/sandbox-observer.js';
 import type { Provider } from '../providers/provider.js';
 import { Daemon } from '../shim/daemon.js';
+import type { OwnerLock } from '../shim/owner-lock.js';
 import type { SandboxObserver } from '../shim/sandbox-observer.js';
 
 export const VM_RESOURCE = 'kata.peerpods.io/vm';
@@ -24,7 +25,7 @@ export interface Assembled {
   stop(): Promise<void>;
 }
 
-export async function assembleDaemon(o: { config: DaemonConfig; provider: Provider; logger: Logger; env: NodeJS.ProcessEnv }): Promise<Assembled> {
+export async function assembleDaemon(o: { config: DaemonConfig; provider: Provider; logger: Logger; env: NodeJS.ProcessEnv; ownerLock?: OwnerLock }): Promise<Assembled> {
   const { config, provider, logger } = o;
   let kube: KubeIntegration | undefined;
   try {
@@ -48,7 +49,7 @@ export async function assembleDaemon(o: { config: DaemonConfig; provider: Provid
     config,
     provider,
     logger,
-    podUid: o.env.POD_UID,
+    ownerLock: o.ownerLock,
     observers,
     registryAuth: kube
       ? (pod) =>

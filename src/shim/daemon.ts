@@ -53,6 +53,11 @@ export interface DaemonDeps {
   probes?: boolean;
   /** This daemon's pod (POD_UID), recorded in the PODS_DIR lock: a pod that handed over does not ask for it back. */
   podUid?: string;
+  /**
+   * The PODS_DIR lock, when the caller took it already (the CLI does, before the provider and capacity
+   * advertising start); else `start()` takes it. Either way `stop()` releases it.
+   */
+  ownerLock?: OwnerLock;
 }
 
 export class Daemon {
@@ -191,13 +196,15 @@ export class Daemon {
     const log = logger.child({ component: 'daemon' });
     // Probes first: the startup probe answers "not yet" while we wait and recover.
     await this.probes?.listen(config.probePort);
-    this.ownerLock = await OwnerLock.acquire({
-      dir: config.podsDir,
-      waitMs: config.ownerWaitMs,
-      podUid: this.deps.podUid,
-      logger: logger.child({ component: 'owner-lock' }),
-      signal: this.starting.signal,
-    });
+    this.ownerLock =
+      this.deps.ownerLock ??
+      (await OwnerLock.acquire({
+        dir: config.podsDir,
+        waitMs: config.ownerWaitMs,
+        podUid: this.deps.podUid,
+        logger: logger.child({ component: 'owner-lock' }),
+        signal: this.starting.signal,
+      }));
     if (this.stopped) {
       // stop() came while we waited: it found no lock to release.
       await this.ownerLock.release();
@@ -241,7 +248,7 @@ export class Daemon {
       await this.manager.whenIdle();
       await this.provider.teardown();
       // Last: until here this daemon may still write PODS_DIR.
-      await this.ownerLock?.release();
+      await (this.ownerLock ?? this.deps.ownerLock)?.release();
       await this.probes?.close();
       log.info('stopped');
     })();

@@ -8,8 +8,9 @@
  * - A newcomer that finds a live owner writes `PODS_DIR/.owner.successor` and keeps it fresh while
  *   it waits (up to `waitMs`); the owner sees it, drains as on SIGTERM and removes `.owner`.
  * - An owner is dead when (same pid namespace and boot) its pid is gone or now belongs to a process
- *   started at another time, or (anywhere else: the old and new pod of a DaemonSet do not share a pid
- *   namespace) its heartbeat is older than `staleMs`. A dead owner's lock is taken over at once.
+ *   started at another time, when it was an earlier container of our own pod (same POD_UID), or
+ *   (anywhere else: the old and new pod of a DaemonSet do not share a pid namespace) when its heartbeat
+ *   is older than `staleMs`. A dead owner's lock is taken over at once.
  * - A daemon whose pod handed over (same POD_UID as the owner's predecessor: the kubelet restarted
  *   the container that just exited) does not ask for the lock back.
  */
@@ -156,6 +157,10 @@ export function judgeHolder(h: Holder, me: OwnerRecord, staleMs: number, now = D
     const start = processStartTime(r.pid);
     if (start === '' || start !== r.processStart) return { alive: false, why: `pid ${r.pid} now belongs to another process` };
     return { alive: true, why: `pid ${r.pid} is running` };
+  }
+  if (r && r.podUid && r.podUid === me.podUid) {
+    // An earlier container of this very pod: the kubelet starts a container only after the previous one exited.
+    return { alive: false, why: `it was an earlier container of this pod (${r.podUid})` };
   }
   // Another pid namespace (another pod) or an unreadable record: only the heartbeat can tell.
   return age > staleMs ? { alive: false, why: `${heartbeat} (stale after ${staleMs / 1000} s)` } : { alive: true, why: heartbeat };

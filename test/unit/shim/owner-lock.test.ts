@@ -109,6 +109,13 @@ describe('OwnerLock', () => {
     expect(logged('stale after 1 s')).toBe(true);
   });
 
+  it('a lock of an earlier container of this pod (same POD_UID, another pid namespace) is dead: the kubelet restarted us', async () => {
+    await writeHolder({ podUid: 'pod-1' });
+    const lock = await acquire({ waitMs: 0, podUid: 'pod-1' });
+    expect(await ownToken()).toBe(lock.record.token);
+    expect(logged('it was an earlier container of this pod (pod-1)')).toBe(true);
+  });
+
   it('a live owner that does not hand over: gives up after OWNER_WAIT with a clear error and leaves the lock alone', async () => {
     // Another pid namespace, heartbeat fresh (written just now): alive, and it never answers.
     const text = await writeHolder({ pid: 4242, host: 'node-7', podUid: 'pod-old' });
