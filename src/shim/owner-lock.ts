@@ -20,6 +20,8 @@ import { link, mkdir, readFile, rename, stat, unlink, utimes, writeFile } from '
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { sleep } from '../util/backoff.js';
+import { clampTimerDelay } from '../util/timers.js';
 
 export const OWNER_FILE = '.owner';
 export const SUCCESSOR_FILE = '.owner.successor';
@@ -221,21 +223,6 @@ async function removeIfToken(path: string, token: string): Promise<void> {
   }
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason as Error);
-    const onAbort = (): void => {
-      clearTimeout(t);
-      reject(signal!.reason as Error);
-    };
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
 // ---- the lock -----------------------------------------------------------------------------
 
 export class OwnerLock {
@@ -257,7 +244,7 @@ export class OwnerLock {
   ) {
     this.path = join(dir, OWNER_FILE);
     this.ended = new Promise((resolve) => (this.endWith = resolve));
-    this.timer = setInterval(() => void this.beat(), o.heartbeatMs);
+    this.timer = setInterval(() => void this.beat(), clampTimerDelay(o.heartbeatMs));
     this.timer.unref();
   }
 

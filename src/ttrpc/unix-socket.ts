@@ -7,6 +7,7 @@ import { mkdir, rename, stat, unlink, lstat } from 'node:fs/promises';
 import { connect, createServer, type Server } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
+import { clampTimerDelay } from '../util/timers.js';
 
 /** `sockaddr_un.sun_path` holds 108 bytes including the terminating NUL. */
 export const MAX_UNIX_PATH_BYTES = 107;
@@ -41,7 +42,7 @@ export function socketAnswers(path: string, timeoutMs = 1_000): Promise<boolean>
       resolve(live);
     };
     // No answer at all: a listener that is alive but slow still owns the socket.
-    const timer = setTimeout(() => done(true), timeoutMs);
+    const timer = setTimeout(() => done(true), clampTimerDelay(timeoutMs));
     sock.once('connect', () => done(true));
     sock.once('error', () => done(false));
   });

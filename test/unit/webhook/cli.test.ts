@@ -79,12 +79,12 @@ describe('cloud-api-adaptor webhook', () => {
     expect(r.out()).toMatch(/SIGTERM received/);
   });
 
-  it('a bad key exits 2 naming it; an unreadable certificate exits 1 naming the file', async () => {
+  it('a bad key exits 2 naming it; an unreadable certificate exits 2 (bad configuration) naming the file', async () => {
     const bad = run(['webhook'], { WEBHOOK_PORT: 'https' });
     expect(await bad.exited).toBe(2);
     expect(bad.out()).toMatch(/WEBHOOK_PORT \/ --webhook-port = "https"/);
     const missing = run(['webhook'], { WEBHOOK_HOST: '127.0.0.1', WEBHOOK_PORT: '0', WEBHOOK_CERT_FILE: join(dir, 'nope.crt'), WEBHOOK_KEY_FILE: join(dir, 'tls.key') });
-    expect(await missing.exited).toBe(1);
+    expect(await missing.exited).toBe(2);
     expect(missing.out()).toContain(`cannot read the certificate ${join(dir, 'nope.crt')}`);
   });
 
