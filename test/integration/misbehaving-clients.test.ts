@@ -94,6 +94,17 @@ describe('waiting GetInfo calls', () => {
     expect(h.daemon.manager.getInfoWaiting).toBe(0);
   });
 
+  it('are released when the client goes away while at its cap', async () => {
+    h = await DaemonHarness.start({ env: { MAX_CALLS_PER_CONNECTION: '4' } });
+    const client = await h.connect();
+    const info = serviceClient(client, PodVMInfo);
+    const waits = Array.from({ length: 10 }, () => info.getInfo({ PodName: 'nginx', PodNamespace: 'default', Wait: true }).catch(() => undefined));
+    await h.waitFor(() => h!.daemon.manager.getInfoWaiting === 4 && h!.daemon.server.pausedConnections === 1);
+    client.close();
+    await Promise.all(waits);
+    await h.waitFor(() => h!.daemon.manager.getInfoWaiting === 0 && h!.daemon.server.callsInFlight === 0);
+  });
+
   it('are released when the client goes away', async () => {
     h = await DaemonHarness.start();
     const client = await h.connect();
