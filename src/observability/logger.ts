@@ -83,7 +83,7 @@ function firstKeys(o: Record<string, unknown>, n: number): Record<string, unknow
  * nesting, e.g. `logger.child({ component: 'tunnel/proxy' })`). Every line is bounded (LOG_LIMITS).
  */
 export function createLogger(level: LevelWithSilent = 'info', destination?: NodeJS.WritableStream, program = 'cloud-api-adaptor'): Logger {
-  return pino(
+  const logger = pino(
     {
       level,
       base: { program },
@@ -106,4 +106,11 @@ export function createLogger(level: LevelWithSilent = 'info', destination?: Node
     },
     destination ?? pino.destination({ dest: 1, sync: false }),
   );
+  // pino applies `formatters.bindings` to the root's base only, not to a child's bindings: bound
+  // those here. Children are made with Object.create(parent), so they all inherit this method.
+  const child = logger.child;
+  logger.child = function boundedChild(this: Logger, bindings, options) {
+    return child.call(this, boundLogValue(bindings) as typeof bindings, options);
+  } as typeof logger.child;
+  return logger;
 }

@@ -112,6 +112,11 @@ export class SandboxManager {
     return this.sandboxes.size;
   }
 
+  /** GetInfo calls waiting (with `Wait`) for a pod's VM. */
+  get getInfoWaiting(): number {
+    return this.waiters.size;
+  }
+
   /** A copy of one sandbox's state (tests, diagnostics). */
   get(id: string): SandboxState | undefined {
     const sb = this.sandboxes.get(id);

@@ -103,15 +103,13 @@ export class TtrpcClient {
       queueMicrotask(fn);
       return;
     }
-    let done = false;
     const once = (): void => {
-      if (done) return;
-      done = true;
       this.socket.off('drain', once);
+      this.socket.off('close', once);
       fn();
     };
     this.socket.on('drain', once);
-    void this.closed.then(once);
+    this.socket.on('close', once);
   }
 
   /** Stops reading answers (a relay whose own client does not read them); `resumeReading` goes on. */

@@ -6,14 +6,20 @@
  *
  * Flow control, so that no client can make the server hold more than a bounded amount per
  * connection: at most `maxCallsPerConnection` calls run at once, and a connection whose answers are
- * not being read (its write buffer over `writeBufferLimit`) gets no new calls. Either way the
- * connection stops reading — the client's further requests wait in the kernel's socket buffer and
- * then in the client — and resumes when calls finish or the buffer drains. Nothing is refused.
+ * not being read (its write buffer over `writeBufferLimit`) gets no new calls. Requests that arrive
+ * meanwhile are held, unstarted, and run in order when room is made:
+ *  - answers backed up (or a relay's upstream full): the connection also stops reading, so the
+ *    client's further requests wait in the kernel's socket buffer and then in the client; a client
+ *    that goes away is still noticed, as the answers then fail to write (or the upstream drains);
+ *  - at the call cap alone: the connection keeps reading, holding up to 1 MiB of requests, so that
+ *    a client that goes away is noticed (its running calls are then cancelled: a waiting call
+ *    holds its place forever otherwise). A client that pipelines more than that beyond its cap is
+ *    cut off (its calls fail UNAVAILABLE): no real client does, and reading must go on.
  */
 import type { Server as NetServer, Socket } from 'node:net';
 import { Code, TtrpcError, toTtrpcError } from './codes.js';
 import { DecodeError, decodeRequest, encodeResponseParts, type KeyValue, type Request } from './envelope.js';
-import { Flags, FrameReader, MAX_MESSAGE_LENGTH, MessageType, type Frame, type FrameHeader } from './frame.js';
+import { Flags, FrameReader, HEADER_LENGTH, MAX_MESSAGE_LENGTH, MessageType, type Frame, type FrameHeader } from './frame.js';
 import { FrameWriter, partsLength } from './frame-writer.js';
 import { silentLogger, type TtrpcLogger } from './logger.js';
 import { setLongTimeout, type LongTimer } from '../util/timers.js';
@@ -67,6 +73,8 @@ export type FrameRelay = (
 export const DEFAULT_MAX_CALLS_PER_CONNECTION = 1024;
 /** Answers waiting to be written beyond which a connection reads no more requests. */
 export const DEFAULT_WRITE_BUFFER_LIMIT = 1 << 20;
+/** Bytes of requests a connection at its call cap may hold, unstarted, before it is cut off. */
+export const HELD_REQUESTS_LIMIT = 1 << 20;
 
 /**
  * Something downstream of the handlers that can be full (a relay's upstream connection): while
@@ -337,8 +345,11 @@ class ServerConnection {
    */
   private held: Held[] = [];
   private heldFrom = 0;
-  /** The socket is paused (not reading). */
+  private heldBytes = 0;
+  /** Takes no new call right now (its requests are held). */
   paused = false;
+  /** The socket is not being read. */
+  private readStopped = false;
   /** Answers are over the write buffer limit; cleared by the socket's `drain`. */
   private backedUp = false;
   private waitingForGate = false;
@@ -371,6 +382,7 @@ class ServerConnection {
     socket.on('close', () => {
       this.held = [];
       this.heldFrom = 0;
+      this.heldBytes = 0;
       if (this.backedUp) {
         this.backedUp = false;
         this.server.writePressure(-1);
@@ -404,15 +416,24 @@ class ServerConnection {
     );
   }
 
-  /** Keeps a frame for later and stops reading. */
+  /** Keeps a frame for later; see the file comment for when reading stops or the client is cut off. */
   private hold(h: Held): void {
     this.held.push(h);
+    this.heldBytes += HEADER_LENGTH + (h.frame ? h.frame.data.length : 0);
     this.pause();
+    if (this.readStopped || this.heldBytes <= HELD_REQUESTS_LIMIT) return;
+    this.server.logger.warn(
+      { callsInFlight: this.inFlight, heldBytes: this.heldBytes },
+      'ttrpc client pipelined over 1 MiB of requests beyond its calls in flight; closing the connection',
+    );
+    this.socket.destroy();
   }
 
+  /** Takes no new call; stops reading too when waiting for the socket or the gate to drain. */
   private pause(): void {
-    if (!this.paused) {
-      this.paused = true;
+    this.paused = true;
+    if (!this.readStopped && (this.backedUp || (this.server.inboundGate?.blocked ?? false))) {
+      this.readStopped = true;
       this.socket.pause();
     }
     if (this.server.full) this.server.starve(this);
@@ -436,6 +457,7 @@ class ServerConnection {
       while (this.heldFrom < this.held.length && this.open) {
         const h = this.held[this.heldFrom]!;
         this.held[this.heldFrom++] = undefined as unknown as Held;
+        this.heldBytes -= HEADER_LENGTH + (h.frame ? h.frame.data.length : 0);
         if (h.frame) this.onFrame(h.frame, true);
         else this.onOversized(h.oversized, true);
       }
@@ -448,12 +470,14 @@ class ServerConnection {
     }
     this.held = [];
     this.heldFrom = 0;
+    this.heldBytes = 0;
     if (!this.open) {
       this.pause();
       return;
     }
-    if (this.paused) {
-      this.paused = false;
+    this.paused = false;
+    if (this.readStopped) {
+      this.readStopped = false;
       this.socket.resume();
     }
   }

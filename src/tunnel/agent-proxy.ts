@@ -126,6 +126,11 @@ export class AgentProxy {
     return this.upstream.connectionCount;
   }
 
+  /** Calls being relayed, and shim connections the proxy is not reading right now (backpressure). */
+  get flow(): { callsInFlight: number; pausedConnections: number } {
+    return { callsInFlight: this.server.callsInFlight, pausedConnections: this.server.pausedConnections };
+  }
+
   /**
    * Dials the forwarder (retrying within PROXY_TIMEOUT and `signal`), then serves the shim's socket.
    * Resolves once both are up — StartVM returns only when the forwarder is reachable.

@@ -54,6 +54,9 @@ function validatePolicy(text: string): void {
   }
 }
 
+/** Calls the forwarder runs at once on its connection from the agent proxy. */
+export const FORWARDER_MAX_CALLS = 65_536;
+
 export class Forwarder {
   private readonly upstream: ReconnectingClient;
   private readonly server: TtrpcServer;
@@ -107,6 +110,10 @@ export class Forwarder {
       logger: log,
       fallback: createRelay(relay),
       frameRelay: createFrameRelay(relay),
+      // Its one client is the daemon's agent proxy, which multiplexes every shim connection of the
+      // sandbox (each capped at MAX_CALLS_PER_CONNECTION there) onto this connection: never the
+      // tighter end, only a backstop.
+      maxCallsPerConnection: FORWARDER_MAX_CALLS,
       inboundGate: flow,
       onWritePressure: flow.setDownstreamBlocked,
     });

@@ -92,6 +92,54 @@ describe('calls in flight per connection', () => {
     expect(live.ttrpc.callsInFlight).toBe(0);
   });
 
+  it('notices a client that goes away while at its cap, and cancels its calls', async () => {
+    let started = 0;
+    let aborted = 0;
+    live = await startServer(
+      (s) =>
+        s.register('test.Flow', {
+          Wait: (_payload, ctx) =>
+            new Promise<Uint8Array>((_, reject) => {
+              started++;
+              ctx.signal.addEventListener('abort', () => {
+                aborted++;
+                reject(ctx.signal.reason);
+              });
+            }),
+        }),
+      { maxCallsPerConnection: 2 },
+    );
+    const client = await live.connect();
+    // 640 KiB of requests: more than a paused socket would buffer, less than the server holds.
+    for (let i = 0; i < 20; i++) client.call('test.Flow', 'Wait', Buffer.alloc(32 * 1024, 1)).catch(() => undefined);
+    await waitFor(() => started === 2 && live!.ttrpc.pausedConnections === 1, 'two calls waiting, the others held');
+    client.close();
+    await waitFor(() => aborted === 2 && live!.ttrpc.callsInFlight === 0 && live!.ttrpc.connectionCount === 0, 'the calls cancelled');
+    expect(started).toBe(2);
+  });
+
+  it('cuts off a client that pipelines over 1 MiB of requests beyond its cap', async () => {
+    let aborted = 0;
+    live = await startServer(
+      (s) =>
+        s.register('test.Flow', {
+          Wait: (_payload, ctx) =>
+            new Promise<Uint8Array>((_, reject) => {
+              ctx.signal.addEventListener('abort', () => {
+                aborted++;
+                reject(ctx.signal.reason);
+              });
+            }),
+        }),
+      { maxCallsPerConnection: 1 },
+    );
+    const raw = await RawConnection.open(live.path);
+    raws.push(raw);
+    raw.socket.write(pipelined(40, 'Wait', () => Buffer.alloc(64 * 1024, 5)));
+    await waitFor(() => raw.closed, 'the server to close the connection', 5_000);
+    await waitFor(() => aborted === 1 && live!.ttrpc.callsInFlight === 0, 'the running call cancelled');
+  });
+
   it('refuses a cap that is not a positive integer', () => {
     expect(() => new TtrpcServer({ maxCallsPerConnection: 0 })).toThrow(/maxCallsPerConnection/);
     expect(() => new TtrpcServer({ maxCallsPerConnection: 1.5 })).toThrow(/maxCallsPerConnection/);

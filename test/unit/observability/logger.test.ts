@@ -1,0 +1,75 @@
+/**
+ * The daemon's logger bounds every line: no field a client can fill (an id, a name, an error text
+ * quoting a request) may make a line huge.
+ */
+import { Writable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { LOG_LIMITS, boundLogValue, createLogger } from '../../../src/observability/logger.js';
+
+function capture(): { lines: string[]; sink: Writable } {
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      lines.push(chunk.toString('utf8'));
+      cb();
+    },
+  });
+  return { lines, sink };
+}
+
+const MIB = 'x'.repeat(1 << 20);
+const LIMIT = LOG_LIMITS.stringChars;
+
+describe('createLogger', () => {
+  it('cuts long string fields, the message, printf arguments and child bindings, with a marker', () => {
+    const { lines, sink } = capture();
+    const log = createLogger('info', sink);
+    log.info({ sandbox: MIB, nested: { list: [MIB] }, n: 7 }, `StopVM for unknown sandbox ${MIB}`);
+    log.info('quoted: %s', MIB);
+    log.child({ component: 'x', sandbox: MIB }).warn('child line');
+    log.child({ component: 'y' }).child({ sandbox: MIB }).warn('grandchild line');
+    expect(lines).toHaveLength(4);
+    for (const line of lines) expect(line.length).toBeLessThan(4 * (LIMIT + 100) + 300);
+
+    const first = JSON.parse(lines[0]!) as { sandbox: string; nested: { list: string[] }; n: number; msg: string };
+    expect(first.sandbox).toBe(`${'x'.repeat(LIMIT)}…[truncated: 1048576 chars]`);
+    expect(first.nested.list[0]).toBe(first.sandbox);
+    expect(first.n).toBe(7);
+    expect(first.msg.startsWith('StopVM for unknown sandbox xxx')).toBe(true);
+    expect(first.msg).toMatch(/…\[truncated: 1048603 chars\]$/);
+    expect((JSON.parse(lines[1]!) as { msg: string }).msg).toMatch(/^quoted: x+…\[truncated: 1048576 chars\]$/);
+    expect((JSON.parse(lines[2]!) as { sandbox: string }).sandbox).toMatch(/…\[truncated: 1048576 chars\]$/);
+    expect(JSON.parse(lines[3]!)).toMatchObject({ component: 'y', msg: 'grandchild line' });
+  });
+
+  it('leaves ordinary lines exactly as they were', () => {
+    const { lines, sink } = capture();
+    createLogger('info', sink).info({ sandbox: 'a'.repeat(64), phase: 'running', count: 3, ok: true }, 'sandbox started');
+    const line = JSON.parse(lines[0]!) as Record<string, unknown>;
+    expect(line).toMatchObject({ sandbox: 'a'.repeat(64), phase: 'running', count: 3, ok: true, msg: 'sandbox started', level: 'info' });
+  });
+
+  it('cuts an error whose message is huge', () => {
+    const { lines, sink } = capture();
+    createLogger('info', sink).error({ err: new Error(MIB) }, 'failed');
+    expect(lines[0]!.length).toBeLessThan(3 * LIMIT);
+    expect((JSON.parse(lines[0]!) as { err: { message: string } }).err.message).toMatch(/…\[truncated: 1048576 chars\]$/);
+  });
+});
+
+describe('boundLogValue', () => {
+  it('returns the value itself when nothing is over the limits', () => {
+    const v = { a: 'short', b: [1, 2, 3], c: { d: 'e' } };
+    expect(boundLogValue(v)).toBe(v);
+  });
+
+  it('bounds arrays, objects with many keys and deep nesting', () => {
+    const many = Array.from({ length: 10_000 }, (_, i) => i);
+    expect((boundLogValue(many) as unknown[]).length).toBe(LOG_LIMITS.arrayItems + 1);
+    const wide = Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`k${i}`, i]));
+    expect(Object.keys(boundLogValue(wide) as object).length).toBe(LOG_LIMITS.objectKeys + 1);
+    let deep: Record<string, unknown> = { leaf: true };
+    for (let i = 0; i < 50; i++) deep = { deep };
+    expect(JSON.stringify(boundLogValue(deep))).toContain('[truncated: too deep]');
+  });
+});
