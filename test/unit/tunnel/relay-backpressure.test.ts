@@ -15,7 +15,8 @@ import { TtrpcClient } from '../../../src/ttrpc/client.js';
 import { TtrpcServer } from '../../../src/ttrpc/server.js';
 import { AgentProxy } from '../../../src/tunnel/agent-proxy.js';
 import { waitFor } from '../../helpers/async.js';
-import { RawConnection, TYPE_REQUEST, rawFrame, requestBody } from '../../helpers/raw-ttrpc.js';
+import { identityResponse } from '../../../src/tunnel/forwarder-identity.js';
+import { HEADER_BYTES, RawConnection, TYPE_REQUEST, TYPE_RESPONSE, rawFrame, requestBody, responseBody } from '../../helpers/raw-ttrpc.js';
 
 const log = pino({ level: 'silent' });
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -43,9 +44,18 @@ async function startProxy(port: number): Promise<{ proxy: AgentProxy; socketPath
 describe('agent proxy backpressure', () => {
   it('stops reading the shim when the forwarder does not read: the requests stay with the shim', async () => {
     const stuck: Socket[] = [];
+    // Answers the proxy's identity check (the first frame on every connection), then never reads again.
     const forwarder = createServer((s) => {
-      s.pause(); // accepts, never reads
       stuck.push(s);
+      let head = Buffer.alloc(0);
+      const onData = (chunk: Buffer): void => {
+        head = Buffer.concat([head, chunk]);
+        if (head.length < HEADER_BYTES || head.length < HEADER_BYTES + head.readUInt32BE(0)) return;
+        s.off('data', onData);
+        s.pause();
+        s.write(rawFrame(head.readUInt32BE(4), TYPE_RESPONSE, responseBody({ payload: identityResponse('s1') })));
+      };
+      s.on('data', onData);
     });
     const port = await listenTcp(forwarder);
     cleanups.push(() => new Promise<void>((r) => forwarder.close(() => r())));
