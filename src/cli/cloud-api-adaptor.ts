@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 /** `cloud-api-adaptor <provider> [flags]`, `cloud-api-adaptor version`. Parses, builds, starts; no logic. */
+import { basename } from 'node:path';
 import { Command, Option } from 'commander';
 import type { Logger } from 'pino';
 import { daemonOptions, loadDaemonConfig, type DaemonConfig } from '../config/daemon-config.js';
@@ -14,7 +15,7 @@ import { SandboxStore } from '../shim/sandbox-store.js';
 import { OwnerLock } from '../shim/owner-lock.js';
 import { VERSION } from '../version.js';
 import { WebhookServer, flagsByName, loadWebhookConfig, webhookOptions } from '../webhook/index.js';
-import { exitCodeFor, printedByCommander } from './exit-code.js';
+import { StoppedBySignal, exitCodeFor, printedByCommander } from './exit-code.js';
 import { normalizeGoFlags } from './go-flags.js';
 import { pathAccessError, prepareDaemonPaths } from './daemon-paths.js';
 
@@ -65,6 +66,14 @@ function daemonCommand(program: Command): void {
       // and before the lock, so that a handover does not wait for it (the shim's calls are refused meanwhile).
       const { assembleDaemon } = await import('./daemon-assembly.js');
       const ownerLock = await takeOwnership(config, logger);
+      // A signal while the provider and the daemon are being built (seconds on a cloud): hand PODS_DIR back
+      // at once rather than leave a lock that the next daemon must wait out as stale.
+      const stopWhileBuilding = (sig: NodeJS.Signals): void => {
+        logger.info(`${sig} received while starting; releasing PODS_DIR`);
+        void ownerLock.release().finally(() => logger.flush(() => process.exit(0)));
+      };
+      process.once('SIGTERM', stopWhileBuilding);
+      process.once('SIGINT', stopWhileBuilding);
       let assembled: Awaited<ReturnType<typeof assembleDaemon>>;
       try {
         const provider = await plugin.create(host, sources);
@@ -72,6 +81,9 @@ function daemonCommand(program: Command): void {
       } catch (err) {
         await ownerLock.release();
         throw pathAccessError(err, config) ?? err;
+      } finally {
+        process.off('SIGTERM', stopWhileBuilding);
+        process.off('SIGINT', stopWhileBuilding);
       }
       const { daemon, stop } = assembled;
       let signals = 0;
@@ -129,7 +141,7 @@ function optionOwnersByFlag(): Map<string, { owner: string; spec: OptionSpec<unk
 /** Takes the PODS_DIR lock, waiting up to OWNER_WAIT for its owner to hand over; SIGTERM/SIGINT end the wait. */
 async function takeOwnership(config: DaemonConfig, logger: Logger): Promise<OwnerLock> {
   const waiting = new AbortController();
-  const abort = (sig: NodeJS.Signals): void => waiting.abort(new Error(`${sig} received while waiting for PODS_DIR`));
+  const abort = (sig: NodeJS.Signals): void => waiting.abort(new StoppedBySignal(`${sig} received while waiting for PODS_DIR; exiting`));
   process.once('SIGTERM', abort);
   process.once('SIGINT', abort);
   try {
@@ -161,11 +173,12 @@ async function runVerify(plugin: ProviderPlugin, host: ProviderHost, sources: Ra
 async function runReapDryRun(plugin: ProviderPlugin, host: ProviderHost, sources: RawSources, podsDir: string): Promise<number> {
   const provider = await plugin.create(host, sources);
   try {
-    const { states } = await new SandboxStore(podsDir).loadAll({ readOnly: true });
+    const { states, unreadable } = await new SandboxStore(podsDir).loadAll({ readOnly: true });
     const reaper = new InstanceReaper({
       provider,
       ownership: {
-        sandboxIds: () => new Set(states.map((s) => s.id)),
+        // A folder whose state cannot be read still owns its instances (left for an operator, as the daemon does).
+        sandboxIds: () => new Set([...states.map((s) => s.id), ...unreadable.map((u) => basename(u.dir))]),
         instanceIds: () => new Set(states.flatMap((s) => (s.instance?.id ? [s.instance.id] : []))),
       },
       clusterName: host.clusterName,

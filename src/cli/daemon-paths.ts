@@ -43,12 +43,18 @@ function within(path: string, dir: string): boolean {
 export function pathAccessError(err: unknown, config: PathConfig): PathAccessError | undefined {
   const e = err as NodeJS.ErrnoException | undefined;
   if (!e || typeof e.code !== 'string' || !NOT_WRITABLE.has(e.code) || typeof e.path !== 'string') return undefined;
-  const which = owners(config).find((o) => within(e.path!, o.dir));
+  // Only the daemon's own folders: an unreadable provider key or kubeconfig is not a "needs root" case.
+  // The most specific folder holding the path (PODS_DIR under the socket's /run/peerpod), else one below it.
+  const inside = owners(config)
+    .filter((o) => e.path === o.dir || e.path!.startsWith(o.dir.endsWith('/') ? o.dir : `${o.dir}/`))
+    .sort((a, b) => b.dir.length - a.dir.length)[0];
+  const which = inside ?? owners(config).find((o) => within(e.path!, o.dir));
+  if (!which) return undefined;
   const user = process.getuid?.() === 0 ? 'root' : `uid ${process.getuid?.() ?? '?'}`;
   return new PathAccessError(
     e.path,
     e.code,
-    `cannot create or write ${e.path}${which ? `, needed for ${which.option}` : ''} (${e.code}${e.syscall ? ` on ${e.syscall}` : ''}, running as ${user}). ` +
+    `cannot create or write ${e.path}, needed for ${which.option} (${e.code}${e.syscall ? ` on ${e.syscall}` : ''}, running as ${user}). ` +
       `The default paths are under /run/peerpod, which needs root: run the daemon as root, or move every path somewhere writable with ${PATH_OPTIONS} ` +
       `(for example --socket /tmp/caa/hypervisor.sock --pods-dir /tmp/caa/pods --state-dir /tmp/caa/state).`,
   );

@@ -16,7 +16,13 @@ export const EXIT_OWNED = 3;
 /** TLS failures at start that are about the operator's files (manual mode: CACERT_FILE, CERT_FILE, CERT_KEY). */
 const TLS_CONFIG_CODES = new Set(['INVALID_CONFIG', 'FILE_UNREADABLE', 'INVALID_CERTIFICATE', 'CERTIFICATE_EXPIRED']);
 
+/** A signal ended the start before the daemon served (e.g. while waiting for PODS_DIR): a clean stop, exit 0. */
+export class StoppedBySignal extends Error {
+  readonly code = 'STOPPED_BY_SIGNAL';
+}
+
 export function exitCodeFor(err: unknown): number {
+  if (err instanceof StoppedBySignal) return 0;
   if (err instanceof ConfigError) return EXIT_BAD_CONFIG;
   if (err instanceof TlsError) return TLS_CONFIG_CODES.has(err.code) ? EXIT_BAD_CONFIG : EXIT_FAILURE;
   // The webhook's configured serving certificate or key (WEBHOOK_CERT_FILE, WEBHOOK_KEY_FILE).

@@ -89,9 +89,13 @@ export class SandboxManager {
     this.observe = combineObservers(o.observers ?? [], (err) => this.log.error({ err: String(err) }, 'a sandbox observer threw'));
   }
 
-  /** Ids of every sandbox this daemon holds, whatever its phase (the leak reaper's notion of "owned"). */
+  /**
+   * Ids of every sandbox this daemon holds, whatever its phase (the leak reaper's notion of "owned"),
+   * and of those whose state could not be read: their folders are left for an operator, and so are
+   * their instances — the reaper must not delete a pod's VM because its state file is unfamiliar.
+   */
   sandboxIds(): Set<string> {
-    return new Set(this.sandboxes.keys());
+    return new Set([...this.sandboxes.keys(), ...this.unreadable.keys()]);
   }
 
   /** Ids of the instances the sandboxes know. */

@@ -199,11 +199,14 @@ export class SandboxStore {
   }
 
   private async hasState(id: string): Promise<boolean> {
+    const path = join(this.dir(id), STATE_FILE);
     try {
-      await access(join(this.dir(id), STATE_FILE));
+      await access(path);
       return true;
     } catch (err) {
-      return (err as NodeJS.ErrnoException).code !== 'ENOENT';
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      // EACCES, EIO, …: not "already exists" — say what is wrong with PODS_DIR.
+      throw storageError('check the sandbox state', this.podsDir, path, err);
     }
   }
 
