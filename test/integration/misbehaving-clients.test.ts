@@ -75,14 +75,15 @@ describe('ids and names of any size', () => {
 
 describe('waiting GetInfo calls', () => {
   it('are held at most MAX_CALLS_PER_CONNECTION per connection; the others wait unread and are answered when the VM comes', async () => {
-    h = await DaemonHarness.start({ env: { MAX_CALLS_PER_CONNECTION: '8' } });
+    // The smallest cap the option accepts (64), and more calls than that.
+    h = await DaemonHarness.start({ env: { MAX_CALLS_PER_CONNECTION: '64' } });
     const client = await h.connect();
     const info = serviceClient(client, PodVMInfo);
-    const waits = Array.from({ length: 50 }, () => info.getInfo({ PodName: 'nginx', PodNamespace: 'default', Wait: true }));
+    const waits = Array.from({ length: 200 }, () => info.getInfo({ PodName: 'nginx', PodNamespace: 'default', Wait: true }));
 
-    await h.waitFor(() => h!.daemon.manager.getInfoWaiting === 8 && h!.daemon.server.pausedConnections === 1);
+    await h.waitFor(() => h!.daemon.manager.getInfoWaiting === 64 && h!.daemon.server.pausedConnections === 1);
     await new Promise((r) => setTimeout(r, 50));
-    expect(h.daemon.manager.getInfoWaiting).toBe(8);
+    expect(h.daemon.manager.getInfoWaiting).toBe(64);
 
     const hv = await h.hypervisor();
     await hv.createVM({ id: SANDBOX_ID, annotations: shimAnnotations(), networkNamespacePath: '' });
@@ -95,11 +96,11 @@ describe('waiting GetInfo calls', () => {
   });
 
   it('are released when the client goes away while at its cap', async () => {
-    h = await DaemonHarness.start({ env: { MAX_CALLS_PER_CONNECTION: '4' } });
+    h = await DaemonHarness.start({ env: { MAX_CALLS_PER_CONNECTION: '64' } });
     const client = await h.connect();
     const info = serviceClient(client, PodVMInfo);
-    const waits = Array.from({ length: 10 }, () => info.getInfo({ PodName: 'nginx', PodNamespace: 'default', Wait: true }).catch(() => undefined));
-    await h.waitFor(() => h!.daemon.manager.getInfoWaiting === 4 && h!.daemon.server.pausedConnections === 1);
+    const waits = Array.from({ length: 100 }, () => info.getInfo({ PodName: 'nginx', PodNamespace: 'default', Wait: true }).catch(() => undefined));
+    await h.waitFor(() => h!.daemon.manager.getInfoWaiting === 64 && h!.daemon.server.pausedConnections === 1);
     client.close();
     await Promise.all(waits);
     await h.waitFor(() => h!.daemon.manager.getInfoWaiting === 0 && h!.daemon.server.callsInFlight === 0);
