@@ -62,7 +62,9 @@ export class ReconnectingClient {
     // The common case, on every relayed call: connected — no signals, no timers.
     const current = this.client;
     if (current && !current.isClosed) return current.call(service, method, payload, options);
-    return (await this.waitForConnection(options)).call(service, method, payload, options);
+    const started = performance.now();
+    const client = await this.waitForConnection(options);
+    return client.call(service, method, payload, { ...options, timeoutMs: timeLeft(options.timeoutMs, started) });
   }
 
   /**
@@ -88,15 +90,18 @@ export class ReconnectingClient {
   async callRaw(requestEnvelope: Uint8Array, options: Pick<CallOptions, 'signal' | 'timeoutMs'> = {}): Promise<Buffer> {
     const current = this.client;
     if (current && !current.isClosed) return current.callRaw(requestEnvelope, options);
-    return (await this.waitForConnection(options)).callRaw(requestEnvelope, options);
+    const started = performance.now();
+    const client = await this.waitForConnection(options);
+    return client.callRaw(requestEnvelope, { ...options, timeoutMs: timeLeft(options.timeoutMs, started) });
   }
 
   /** `TtrpcClient.sendRaw` with the same connection handling: waits for a connection when there is none. */
   sendRaw(requestEnvelope: Uint8Array, timeoutMs: number | undefined, done: (err: TtrpcError | undefined, response?: Buffer) => void): void {
     const current = this.client;
     if (current && !current.isClosed) return current.sendRaw(requestEnvelope, timeoutMs, done);
+    const started = performance.now();
     this.waitForConnection({ timeoutMs }).then(
-      (client) => client.sendRaw(requestEnvelope, timeoutMs, done),
+      (client) => client.sendRaw(requestEnvelope, timeLeft(timeoutMs, started), done),
       (err: unknown) => done(err instanceof TtrpcError ? err : new TtrpcError(Code.UNAVAILABLE, String(err))),
     );
   }
@@ -162,4 +167,15 @@ function abortReason(signal: AbortSignal): TtrpcError {
   if (r instanceof TtrpcError) return r;
   if (r instanceof Error && r.name === 'TimeoutError') return new TtrpcError(Code.UNAVAILABLE, 'upstream not reachable in time');
   return new TtrpcError(Code.CANCELLED, 'cancelled while waiting for the upstream connection');
+}
+
+/**
+ * The call's deadline after waiting for a connection since `started`: the time spent waiting counts
+ * against it (the shim's deadline does not restart). Undefined/0 stay "no deadline"; one that has run
+ * out becomes negative, which the client fails at once with DEADLINE_EXCEEDED.
+ */
+function timeLeft(timeoutMs: number | undefined, started: number): number | undefined {
+  if (!timeoutMs) return timeoutMs;
+  const left = timeoutMs - (performance.now() - started);
+  return left > 0 ? left : -1;
 }

@@ -83,8 +83,9 @@ export function createFrameRelay(o: RelayOptions): FrameRelay {
     // A method with a hook is the promise path's (createRelay) to serve.
     if (hooksOf(req.service, req.method)) return false;
     o.gate?.(req.service, req.method, req.payload as Buffer);
-    // Zero = no deadline; a negative one has passed already (the upstream answers DEADLINE_EXCEEDED).
-    const timeoutMs = req.timeoutNano > 0 ? req.timeoutNano / 1e6 : undefined;
+    // Zero = no deadline; a negative one has passed already: -1 fails it here at once rather than wait
+    // for a connection with no deadline at all.
+    const timeoutMs = req.timeoutNano > 0 ? req.timeoutNano / 1e6 : req.timeoutNano < 0 ? -1 : undefined;
     o.upstream.sendRaw(envelope, timeoutMs, reply);
     return true;
   };

@@ -133,3 +133,48 @@ describe('a fresh (not yet connected) ReconnectingClient and deadlines of every 
     }
   });
 });
+
+/**
+ * The shim's deadline does not restart when the relay has waited for its upstream: the call goes on
+ * with what is left (before: the whole timeout again, so a call could outlive the shim's deadline by up
+ * to PROXY_TIMEOUT).
+ */
+describe('time spent waiting for a connection counts against the call', () => {
+  let upstream: LiveServer;
+  const seenDeadlines: number[] = [];
+  beforeAll(async () => {
+    upstream = await startServer((s) =>
+      s.register('test.Echo', {
+        Echo: (p, ctx) => {
+          seenDeadlines.push((ctx.deadline ?? Infinity) - Date.now());
+          return p;
+        },
+      }),
+    );
+  });
+  afterAll(async () => {
+    await upstream?.stop();
+  });
+
+  it('the upstream sees the deadline less the time waited for the connection', async () => {
+    const { logger } = captureLogger();
+    const WAIT_MS = 400;
+    const c = new ReconnectingClient({
+      logger,
+      connectWaitMs: 60_000,
+      // The forwarder is "not up yet" for WAIT_MS.
+      dial: async (signal) => {
+        await new Promise((r) => setTimeout(r, WAIT_MS));
+        return TtrpcClient.connectUnix(upstream.path, { signal });
+      },
+    });
+    try {
+      await c.call('test.Echo', 'Echo', Buffer.from('x'), { timeoutMs: 10_000 });
+      expect(seenDeadlines).toHaveLength(1);
+      expect(seenDeadlines[0]!).toBeLessThanOrEqual(10_000 - WAIT_MS + 50);
+      expect(seenDeadlines[0]!).toBeGreaterThan(0);
+    } finally {
+      c.close();
+    }
+  });
+});
