@@ -12,10 +12,11 @@ import { runCommand } from '../../src/util/run-command.js';
 import { DaemonHarness, SANDBOX_ID, shimAnnotations } from '../helpers/daemon-harness.js';
 import { TestNet, netnsTestsUnavailable } from '../helpers/netns.js';
 import { FakePodNetwork } from '../fakes/pod-network.js';
+import { mountTestsUnavailable } from '../helpers/mounts.js';
 
 const INVALID_ARGUMENT = 3;
 const netnsSkip = await netnsTestsUnavailable();
-const rootSkip = process.getuid?.() !== 0 ? 'needs root (bind mount)' : undefined;
+const rootSkip = await mountTestsUnavailable('a bind mount');
 const exists = (p: string) => access(p).then(() => true, () => false);
 
 let h: DaemonHarness | undefined;

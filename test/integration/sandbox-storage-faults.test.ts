@@ -11,8 +11,9 @@ import { TtrpcError } from '../../src/ttrpc/codes.js';
 import { runCommand } from '../../src/util/run-command.js';
 import { DaemonHarness, SANDBOX_ID, shimAnnotations } from '../helpers/daemon-harness.js';
 import { MemoryProvider } from '../fakes/memory-provider.js';
+import { mountTestsUnavailable } from '../helpers/mounts.js';
 
-const skipReason = process.getuid?.() !== 0 ? 'needs root (mounts a tmpfs to fill it)' : undefined;
+const skipReason = await mountTestsUnavailable('a tmpfs to fill');
 const exists = (p: string) => access(p).then(() => true, () => false);
 
 let h: DaemonHarness | undefined;

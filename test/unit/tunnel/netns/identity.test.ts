@@ -12,9 +12,10 @@ import { runCommand } from '../../../../src/util/run-command.js';
 import { pino } from 'pino';
 import { makeTempDir, rejectionOf, removeDir } from '../../../helpers/async.js';
 import { TestNet, netnsTestsUnavailable } from '../../../helpers/netns.js';
+import { mountTestsUnavailable } from '../../../helpers/mounts.js';
 
 const netnsSkip = await netnsTestsUnavailable();
-const rootSkip = process.getuid?.() !== 0 ? 'needs root (bind mount)' : undefined;
+const rootSkip = await mountTestsUnavailable('a bind mount');
 
 let dir: string | undefined;
 const mounts: string[] = [];
