@@ -140,6 +140,10 @@ function optionOwnersByFlag(): Map<string, { owner: string; spec: OptionSpec<unk
 
 /** Takes the PODS_DIR lock, waiting up to OWNER_WAIT for its owner to hand over; SIGTERM/SIGINT end the wait. */
 async function takeOwnership(config: DaemonConfig, logger: Logger): Promise<OwnerLock> {
+  if (config.ownerWaitMs > 0 && config.ownerWaitMs <= config.shutdownGraceMs) {
+    // The owner drains for up to SHUTDOWN_GRACE before it hands over: a shorter wait may give up on a handover in progress.
+    logger.warn({ ownerWaitMs: config.ownerWaitMs, shutdownGraceMs: config.shutdownGraceMs }, 'OWNER_WAIT is not longer than SHUTDOWN_GRACE: a rolling update may give up while the old daemon is still draining');
+  }
   const waiting = new AbortController();
   const abort = (sig: NodeJS.Signals): void => waiting.abort(new StoppedBySignal(`${sig} received while waiting for PODS_DIR; exiting`));
   process.once('SIGTERM', abort);

@@ -351,7 +351,10 @@ export class OwnerLock {
       await utimes(this.path, now, now);
       if (this.ending) return;
       const successor = await readHolder(join(this.dir, SUCCESSOR_FILE));
-      if (successor && Date.now() - successor.mtimeMs <= this.o.staleMs && successor.record?.token !== this.record.token) {
+      // A waiting newcomer rewrites its request every heartbeat; one not rewritten for three heartbeats
+      // is from a newcomer that died (SIGKILL leaves the file): no handover to nobody.
+      const freshMs = Math.min(this.o.staleMs, 3 * this.o.heartbeatMs);
+      if (successor && Date.now() - successor.mtimeMs <= freshMs && successor.record?.token !== this.record.token) {
         const r = successor.record as Partial<SuccessorRequest> | undefined;
         this.end('successor', `a successor is waiting: pid ${r?.pid} on ${r?.host}${r?.podUid ? ` (pod ${r.podUid})` : ''}`);
       }

@@ -189,6 +189,16 @@ describe('OwnerLock', () => {
     expect(result).toBe('still owner');
   });
 
+  it('a request no longer rewritten (its newcomer was killed) ends no ownership, though younger than staleMs', async () => {
+    // fast: heartbeat 30 ms, staleMs 1 s — a request 300 ms old has missed ten rewrites.
+    await writeFile(join(dir, SUCCESSOR_FILE), JSON.stringify({ token: 'killed', pid: 1, host: 'x', podUid: '', since: '' }));
+    const old = new Date(Date.now() - 300);
+    await utimes(join(dir, SUCCESSOR_FILE), old, old);
+    const lock = await acquire();
+    const result = await Promise.race([lock.ended.then(() => 'ended'), new Promise((r) => setTimeout(() => r('still owner'), 300))]);
+    expect(result).toBe('still owner');
+  });
+
   it('an abort while waiting stops the wait and withdraws the request', async () => {
     await writeHolder({});
     const ac = new AbortController();
