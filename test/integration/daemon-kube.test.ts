@@ -4,6 +4,7 @@
  * VM's user-data, the startup probe's pods-Ready condition, PeerPod claims honoured by the reaper.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -12,6 +13,8 @@ import { loadDaemonConfig } from '../../src/config/daemon-config.js';
 import { Hypervisor } from '../../src/proto/gen/hypervisor/hypervisor_pb.js';
 import { ProviderError } from '../../src/providers/errors.js';
 import { TtrpcClient, serviceClient } from '../../src/ttrpc/index.js';
+import { TtrpcServer } from '../../src/ttrpc/server.js';
+import { IDENTITY_METHOD, IDENTITY_SERVICE, identityResponse } from '../../src/tunnel/forwarder-identity.js';
 import { SANDBOX_ID, shimAnnotations, type DaemonHarness } from '../helpers/daemon-harness.js';
 
 type HvClient = Awaited<ReturnType<DaemonHarness['hypervisor']>>;
@@ -30,11 +33,23 @@ async function setup(): Promise<{ kube: KubeUnderTest; provider: MemoryProvider;
   const dir = await mkdtemp(join(tmpdir(), 'caa-kube-'));
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
   await writeFile(join(dir, 'kubeconfig'), kube.fake.kubeConfig().exportConfig());
+  // The instance's forwarder, on loopback (plain TCP, --disable-tls): it answers the agent proxy's
+  // identity check with the test's sandbox id. Before, the proxy dialled the fake instance address
+  // 10.99.0.10 through the machine's default route.
+  const forwarder = new TtrpcServer();
+  forwarder.register(IDENTITY_SERVICE, { [IDENTITY_METHOD]: () => Buffer.from(identityResponse(SANDBOX_ID)) });
+  const listener = createServer();
+  forwarder.serve(listener);
+  await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+  cleanups.push(() => forwarder.shutdown(0));
+  cleanups.push(() => new Promise<void>((r) => listener.close(() => r())));
+  const forwarderPort = String((listener.address() as AddressInfo).port);
   const config = loadDaemonConfig({
-    flags: { socket: join(dir, 'hv.sock'), 'pods-dir': join(dir, 'pods'), 'state-dir': join(dir, 'state'), 'node-name': 'node-a', 'cluster-name': 'test', 'disable-tls': true },
+    flags: { socket: join(dir, 'hv.sock'), 'pods-dir': join(dir, 'pods'), 'state-dir': join(dir, 'state'), 'node-name': 'node-a', 'cluster-name': 'test', 'disable-tls': true, 'forwarder-port': forwarderPort },
     env: { PROBE_PORT: '0', CAPACITY_MODE: 'node-status', REAPER_PERIOD: '0s', REAPER_GRACE: '0s' },
   });
   const provider = new MemoryProvider();
+  provider.ips = ['127.0.0.1'];
   const { logger } = captureLogger();
   const a = await assembleDaemon({ config, provider, logger, env: { KUBECONFIG: join(dir, 'kubeconfig') } });
   await a.daemon.start();
