@@ -245,7 +245,8 @@ export class Daemon {
       await this.tunnel.closeAll?.();
       await this.listener?.close();
       await this.reclaimer.stop();
-      await this.manager.whenIdle();
+      // StartVMs cut off at the end of the grace unwind here (state saves, clean-up scheduled): all before the lock goes.
+      await this.manager.whenSettled();
       await this.provider.teardown();
       // Last: until here this daemon may still write PODS_DIR.
       await (this.ownerLock ?? this.deps.ownerLock)?.release();

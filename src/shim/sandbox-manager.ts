@@ -74,6 +74,8 @@ export class SandboxManager {
   private readonly sandboxes = new Map<string, Sandbox>();
   private readonly waiters = new Set<Waiter>();
   /** Background deletions with their follow-up (state change, folder removal). */
+  /** StartVM calls still running (whenSettled waits for them). */
+  private readonly startsInFlight = new Set<Promise<void>>();
   private readonly background = new Set<Promise<void>>();
   /** VNI indexes handed out to CreateVMs still inspecting their namespace. */
   private readonly reservedIndexes = new Set<number>();
@@ -223,6 +225,26 @@ export class SandboxManager {
   // ---- StartVM -----------------------------------------------------------------------------
 
   async startVM(id: string, signal: AbortSignal): Promise<void> {
+    const call = this.startVMCall(id, signal);
+    this.startsInFlight.add(call);
+    try {
+      return await call;
+    } finally {
+      this.startsInFlight.delete(call);
+    }
+  }
+
+  /**
+   * Resolves once no StartVM is running and the background work is done. The daemon's stop waits for
+   * this before it lets PODS_DIR go: a StartVM aborted at the end of the grace period still writes its
+   * state and schedules its clean-up while it unwinds.
+   */
+  async whenSettled(): Promise<void> {
+    while (this.startsInFlight.size > 0) await Promise.allSettled([...this.startsInFlight]);
+    await this.whenIdle();
+  }
+
+  private async startVMCall(id: string, signal: AbortSignal): Promise<void> {
     const sb = this.sandboxes.get(id);
     if (!sb) throw new ShimError('NOT_FOUND', `getting sandbox: sandbox ${id} does not exist`);
     // A state saved before CreateVM refused the host's namespace must not get it wired now. (Before

@@ -487,6 +487,34 @@ describe('shutdown', () => {
   });
 });
 
+describe('shutdown past the grace', () => {
+  it('a StartVM cut off at the end of SHUTDOWN_GRACE has unwound and saved its state before stop() resolves', async () => {
+    // A cloud call that does not react to the abort at once: it returns 300 ms after the grace ended.
+    const provider = new MemoryProvider();
+    let entered!: () => void;
+    const inCreate = new Promise<void>((r) => (entered = r));
+    provider.fault = async (op) => {
+      if (op !== 'create') return;
+      entered();
+      await new Promise((r) => setTimeout(r, 300));
+      throw new ProviderError('CANCELLED', 'the create was abandoned');
+    };
+    h = await DaemonHarness.start({ provider, env: { SHUTDOWN_GRACE: '0s' } });
+    const hv = await h.hypervisor();
+    await hv.createVM({ id: SANDBOX_ID, annotations: shimAnnotations(), networkNamespacePath: '' });
+    void hv.startVM({ id: SANDBOX_ID }).catch(() => undefined); // cut off by the stop
+    await inCreate;
+    await h.daemon.stop();
+    // Before: stop() (and so the PODS_DIR lock's release) resolved while the StartVM was still inside
+    // the provider; it wrote its state afterwards, when a successor may already own PODS_DIR.
+    const phase = h.daemon.manager.get(SANDBOX_ID)?.phase;
+    const saved = JSON.parse(await readFile(join(h.config.podsDir, SANDBOX_ID, 'state.json'), 'utf8')) as { phase: string };
+    // What the disk says is what the daemon last decided (`stopping`: the failed start's clean-up, which the next daemon resumes).
+    expect(saved.phase).toBe(phase);
+    expect(phase).toBe('stopping');
+  });
+});
+
 describe('malformed bytes on the hypervisor socket', () => {
   it('garbage, a huge length and a truncated frame do not disturb the daemon', async () => {
     const { connect } = await import('node:net');
