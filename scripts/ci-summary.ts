@@ -13,7 +13,7 @@
  * - every run's tests are added to the total: a test run on two Node versions counts twice.
  *
  *   tsx scripts/ci-summary.ts --check typecheck=0 --check lint=0 \
- *     --run 'node 20=.tmp/vitest-results.json:0' --run 'node 24=.tmp/vitest-lts.json:0'
+ *     --run 'node 20=.tmp/vitest-results.json:0' --run 'node 26=.tmp/vitest-lts.json:0'
  *
  * (`--check NAME=EXIT_CODE`, `--run LABEL=JSON_FILE:EXIT_CODE`, in the order they are printed.)
  */
