@@ -5,6 +5,7 @@
  * `agent-protocol-forwarder provision-files [flags]` — the VM's user-data reader (process-user-data).
  * Parses, builds, starts; the logic lives in src/tunnel and src/podvm.
  */
+import { messageOf } from '../util/errors.js';
 import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { Command, Option } from 'commander';
@@ -117,7 +118,7 @@ async function run(flags: RunFlags): Promise<void> {
     forwarder
       .close()
       .then(() => (podNetwork ? teardownVmPodNetwork(podNetwork, { podNetnsName }) : undefined))
-      .catch((err: unknown) => logger.error({ err: (err as Error).message }, 'stopping failed'))
+      .catch((err: unknown) => logger.error({ err: messageOf(err) }, 'stopping failed'))
       .finally(() => logger.flush(() => process.exit(0)));
   };
   process.once('SIGTERM', () => stop('SIGTERM'));

@@ -2,6 +2,7 @@
  * The daemon's common options (reference §5.6). Names and defaults are upstream's so existing
  * ConfigMaps keep working; provider keys live with each provider.
  */
+import { messageOf } from '../util/errors.js';
 import { hostname } from 'node:os';
 import {
   absolutePath,
@@ -90,7 +91,7 @@ export function loadDaemonConfig(sources: RawSources): DaemonConfig {
     // Kata sandbox ids are 64 hex characters; CreateVM checks longer ones one by one.
     checkUnixSocketPath(`${c.podsDir}/${'x'.repeat(64)}/agent.ttrpc`);
   } catch (err) {
-    problems.push(`PODS_DIR / REMOTE_HYPERVISOR_ENDPOINT: ${(err as Error).message}`);
+    problems.push(`PODS_DIR / REMOTE_HYPERVISOR_ENDPOINT: ${messageOf(err)}`);
   }
   if (c.tlsCipherSuites.length > 0 && c.tlsMinVersion === 'VersionTLS13') {
     problems.push('TLS_CIPHER_SUITES: cipher suites can only be chosen with TLS 1.2 (TLS_MIN_VERSION=VersionTLS13 given)');

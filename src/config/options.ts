@@ -2,6 +2,7 @@
  * Table-driven options: each has a flag, the upstream environment name(s) and a zod schema that turns
  * the raw string into a typed value. Precedence: flag, then environment, then default (reference §3.2).
  */
+import { messageOf } from '../util/errors.js';
 import { isIP } from 'node:net';
 import { z, type ZodType } from 'zod';
 import { ConfigError } from './errors.js';
@@ -83,7 +84,7 @@ export const duration = (bounds: DurationBounds): ZodType<number, string> => {
       try {
         ms = parseGoDuration(v);
       } catch (err) {
-        ctx.addIssue({ code: 'custom', message: `${(err as Error).message}; expected a duration ${range}` });
+        ctx.addIssue({ code: 'custom', message: `${messageOf(err)}; expected a duration ${range}` });
         return z.NEVER;
       }
       if ((ms === 0 && bounds.zero !== undefined) || (ms >= bounds.min && ms <= bounds.max)) return ms;

@@ -10,6 +10,7 @@
  * During a rolling update the old daemon still holds the port (Node 20 has no SO_REUSEPORT): the
  * new one retries binding every second and answers as soon as the old one is gone.
  */
+import { messageOf } from '../util/errors.js';
 import { createServer, type Server } from 'node:http';
 import { connect } from 'node:net';
 import type { Logger } from 'pino';
@@ -53,7 +54,7 @@ export class ProbeServer {
         },
         (err: unknown) => {
           res.writeHead(500, { 'content-type': 'text/plain' });
-          res.end(`probe failed: ${(err as Error).message}\n`);
+          res.end(`probe failed: ${messageOf(err)}\n`);
         },
       );
     });

@@ -3,6 +3,7 @@
  * `forwarder.Config`, reference §3.8). The key names, their order and Go's `omitempty` rules are
  * part of the wire contract: the upstream pod VM image reads this file unchanged.
  */
+import { messageOf } from '../util/errors.js';
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { ApfConfigError } from './errors.js';
@@ -241,7 +242,7 @@ export function parseApfJson(text: string): ApfConfig {
   try {
     value = JSON.parse(text);
   } catch (err) {
-    throw new ApfConfigError('', `apf.json is not valid JSON: ${(err as Error).message}`);
+    throw new ApfConfigError('', `apf.json is not valid JSON: ${messageOf(err)}`);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new ApfConfigError('', 'apf.json: expected a JSON object');

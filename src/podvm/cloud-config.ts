@@ -2,6 +2,7 @@
  * The cloud-config a pod VM reads at boot (reference §3.8): `#cloud-config` and `write_files` entries
  * with only `path` and `content` — the in-VM parser is strict, any other key breaks provisioning.
  */
+import { messageOf } from '../util/errors.js';
 import { parse, stringify } from 'yaml';
 import { UserDataError } from './errors.js';
 
@@ -32,7 +33,7 @@ export function parseCloudConfig(text: string): WriteFile[] {
   try {
     doc = parse(text, { uniqueKeys: true, prettyErrors: false, schema: 'core', logLevel: 'error' });
   } catch (err) {
-    throw new UserDataError(`user data is not valid YAML: ${(err as Error).message.split('\n')[0]}`);
+    throw new UserDataError(`user data is not valid YAML: ${messageOf(err).split('\n')[0]}`);
   }
   if (!isMap(doc)) throw new UserDataError('user data is not a YAML mapping');
   for (const key of Object.keys(doc)) {

@@ -4,6 +4,7 @@
  * global `INITDATA`, `/run/peerpod/initdata` in the VM) it is gzip then standard base64.
  * The digest attesters see is taken over the raw TOML bytes, so those bytes are never re-serialised.
  */
+import { messageOf } from '../util/errors.js';
 import { createHash } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { parse as parseToml } from 'smol-toml';
@@ -55,7 +56,7 @@ export function parseInitdata(rawToml: string, options: ParseInitdataOptions = {
   try {
     doc = parseToml(rawToml);
   } catch (err) {
-    throw new InitdataError('BAD_TOML', `initdata is not valid TOML: ${(err as Error).message.split('\n')[0]}`, { cause: err });
+    throw new InitdataError('BAD_TOML', `initdata is not valid TOML: ${messageOf(err).split('\n')[0]}`, { cause: err });
   }
   const { algorithm, version, data } = doc;
   if (!isAlgorithm(algorithm)) {
@@ -105,7 +106,7 @@ function decodeAndParse(b64: string, options: ParseInitdataOptions): { raw: stri
     if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
       throw new InitdataError('TOO_LARGE', `initdata decompresses to more than ${MAX_INITDATA_BYTES} bytes`, { cause: err });
     }
-    throw new InitdataError('NOT_GZIP', `initdata is not valid gzip: ${(err as Error).message}`, { cause: err });
+    throw new InitdataError('NOT_GZIP', `initdata is not valid gzip: ${messageOf(err)}`, { cause: err });
   }
   let raw: string;
   try {

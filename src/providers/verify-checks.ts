@@ -2,6 +2,7 @@
  * The `--verify` runner every provider shares: each check gives one line; a failing check is
  * recorded and the next one runs, so one broken key never hides another.
  */
+import { messageOf } from '../util/errors.js';
 import type { VerifyCheck } from './registry.js';
 
 export class VerifyChecks {
@@ -13,7 +14,7 @@ export class VerifyChecks {
       this.results.push({ name, ok: true, detail: await fn() });
       return true;
     } catch (err) {
-      this.results.push({ name, ok: false, detail: (err as Error).message });
+      this.results.push({ name, ok: false, detail: messageOf(err) });
       return false;
     }
   }

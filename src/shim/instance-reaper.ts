@@ -6,6 +6,7 @@
  * never touched. The grace period covers the window in which a create has made an instance that no
  * sandbox records yet; a restarted daemon starts every grace period afresh.
  */
+import { messageOf } from '../util/errors.js';
 import type { Logger } from 'pino';
 import { TagKey } from '../providers/naming.js';
 import type { InstanceSummary, Provider } from '../providers/provider.js';
@@ -92,8 +93,8 @@ export class InstanceReaper {
         this.o.onReaped?.(orphan);
         this.log.warn({ instanceId: orphan.id, name: orphan.name, sandbox: orphan.tags[TagKey.SANDBOX] }, `reaped leaked instance ${orphan.id} (${orphan.name})`);
       } catch (err) {
-        result.failed.push({ instance: orphan, error: (err as Error).message });
-        this.log.error({ instanceId: orphan.id, err: (err as Error).message }, `deleting leaked instance ${orphan.id} failed; retrying next pass`);
+        result.failed.push({ instance: orphan, error: messageOf(err) });
+        this.log.error({ instanceId: orphan.id, err: messageOf(err) }, `deleting leaked instance ${orphan.id} failed; retrying next pass`);
       }
     }
     return result;
@@ -116,7 +117,7 @@ export class InstanceReaper {
         try {
           await this.runOnce(AbortSignal.any([signal, timeoutSignal(Math.max(60_000, this.o.periodMs))]));
         } catch (err) {
-          if (!signal.aborted) this.log.error({ err: (err as Error).message }, 'reaper pass failed');
+          if (!signal.aborted) this.log.error({ err: messageOf(err) }, 'reaper pass failed');
         }
       }
     })();

@@ -2,6 +2,7 @@
  * Deletes a sandbox's instances in the background, retrying with backoff, detached from whichever
  * call asked for it (the Rust shim gives StopVM one second; a cloud delete takes longer).
  */
+import { messageOf } from '../util/errors.js';
 import type { Logger } from 'pino';
 import { isProviderError } from '../providers/errors.js';
 import type { Provider } from '../providers/provider.js';
@@ -87,7 +88,7 @@ export class InstanceReclaimer {
           return false;
         }
         const delay = backoff.next();
-        log.warn({ err: (err as Error).message, code: (err as { code?: string }).code, attempt, retryInMs: Math.round(delay) }, 'instance deletion failed, retrying');
+        log.warn({ err: messageOf(err), code: (err as { code?: string }).code, attempt, retryInMs: Math.round(delay) }, 'instance deletion failed, retrying');
         try {
           await sleep(delay, signal);
         } catch {

@@ -8,6 +8,7 @@
  * while StartVM is still creating: it aborts the start, and the start's own cleanup deletes
  * whatever was created.
  */
+import { messageOf } from '../util/errors.js';
 import { basename } from 'node:path';
 import type { Logger } from 'pino';
 import { asProviderError, isProviderError } from '../providers/errors.js';
@@ -138,7 +139,7 @@ export class SandboxManager {
     try {
       checkUnixSocketPath(agentSocketPath);
     } catch (err) {
-      throw new ShimError('INVALID_ARGUMENT', `sandbox id too long for PODS_DIR: ${(err as Error).message}`);
+      throw new ShimError('INVALID_ARGUMENT', `sandbox id too long for PODS_DIR: ${messageOf(err)}`);
     }
     const { podName, podNamespace } = podIdentity(annotations);
     const spec = instanceSpec(annotations, this.o.externalNetworkViaPodvm);
@@ -147,7 +148,7 @@ export class SandboxManager {
       try {
         parseInitdata(initdata);
       } catch (err) {
-        throw new ShimError('INVALID_ARGUMENT', `annotation ${Annotation.CC_INIT_DATA}: ${(err as Error).message}`);
+        throw new ShimError('INVALID_ARGUMENT', `annotation ${Annotation.CC_INIT_DATA}: ${messageOf(err)}`);
       }
     }
     if (networkNamespacePath !== '' && (!networkNamespacePath.startsWith('/') || networkNamespacePath.includes('\0'))) {
@@ -216,7 +217,7 @@ export class SandboxManager {
       return { index, vni, config };
     } catch (err) {
       if (err instanceof NetnsError && err.code === NetnsErrorCode.POD_NETNS_IS_HOST) throw new ShimError('INVALID_ARGUMENT', err.message, { cause: err });
-      throw new ShimError('FAILED_PRECONDITION', `pod network of ${netnsPath}: ${(err as Error).message}`, { cause: err });
+      throw new ShimError('FAILED_PRECONDITION', `pod network of ${netnsPath}: ${messageOf(err)}`, { cause: err });
     } finally {
       this.reservedIndexes.delete(index);
     }
@@ -268,8 +269,8 @@ export class SandboxManager {
       // once the disk is fixed can start it, and a StopVM that came meanwhile can remove it.
       state.phase = 'created';
       sb.startAbort = undefined;
-      log.error({ err: (err as Error).message }, `StartVM failed for sandbox ${id}: its intent could not be recorded`);
-      if (sb.stopRequested) await this.removeSandbox(sb).catch((e: unknown) => log.error({ err: (e as Error).message }, `sandbox ${id} could not be removed`));
+      log.error({ err: messageOf(err) }, `StartVM failed for sandbox ${id}: its intent could not be recorded`);
+      if (sb.stopRequested) await this.removeSandbox(sb).catch((e: unknown) => log.error({ err: messageOf(e) }, `sandbox ${id} could not be removed`));
       throw err;
     }
 
@@ -349,7 +350,7 @@ export class SandboxManager {
         watchEnd.abort();
       })
       // The contract says it never rejects; a provider that does must not take the daemon down.
-      .catch((err: unknown) => this.log.warn({ err: (err as Error).message, instanceId: instance.id }, 'watching the instance failed'));
+      .catch((err: unknown) => this.log.warn({ err: messageOf(err), instanceId: instance.id }, 'watching the instance failed'));
     try {
       await this.o.tunnel.open({ sandboxId: id, socketPath: this.o.store.agentSocketPath(id), instance, instanceName }, openSignal);
     } catch (err) {
@@ -435,7 +436,7 @@ export class SandboxManager {
     try {
       await this.o.store.save(sb.state);
     } catch (err) {
-      sb.log.error({ err: (err as Error).message }, `could not record ${what} of sandbox ${sb.state.id}; going on without it`);
+      sb.log.error({ err: messageOf(err) }, `could not record ${what} of sandbox ${sb.state.id}; going on without it`);
     }
   }
 
@@ -486,7 +487,7 @@ export class SandboxManager {
       await this.o.store.save(state);
       sb.log.info({ vni: state.network.vni }, `pod network of sandbox ${state.id} removed`);
     } catch (err) {
-      sb.log.error({ err: (err as Error).message }, `removing the pod network of sandbox ${state.id} failed`);
+      sb.log.error({ err: messageOf(err) }, `removing the pod network of sandbox ${state.id} failed`);
     }
   }
 
@@ -602,7 +603,7 @@ export class SandboxManager {
       sb.log.info(`agent tunnel of sandbox ${state.id} re-opened`);
     } catch (err) {
       if (!this.stopping.signal.aborted) {
-        sb.log.error({ err: (err as Error).message }, `could not re-open the agent tunnel of sandbox ${state.id}`);
+        sb.log.error({ err: messageOf(err) }, `could not re-open the agent tunnel of sandbox ${state.id}`);
       }
     }
   }

@@ -2,6 +2,7 @@
  * Each sandbox's state on disk, `PODS_DIR/<id>/state.json`, so that a restarted daemon knows what
  * it was doing (DESIGN.md "State"). Intent is written before each cloud call and the outcome after.
  */
+import { messageOf } from '../util/errors.js';
 import { access, mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -123,7 +124,7 @@ export function parseSandboxState(text: string, folderName: string): SandboxStat
   try {
     value = JSON.parse(text);
   } catch (err) {
-    throw new Error(`not JSON: ${(err as Error).message}`, { cause: err });
+    throw new Error(`not JSON: ${messageOf(err)}`, { cause: err });
   }
   const r = stateSchema.safeParse(value);
   if (!r.success) throw new Error(`not a version 1 sandbox state: ${describeIssues(r.error, value)}`);
@@ -276,14 +277,14 @@ export class SandboxStore {
           await rm(dir, { recursive: true, force: true });
           result.removedEmpty.push(dir);
         } else if (code !== 'ENOTDIR') {
-          result.unreadable.push({ dir, file, reason: (err as Error).message });
+          result.unreadable.push({ dir, file, reason: messageOf(err) });
         }
         continue;
       }
       try {
         result.states.push(parseSandboxState(text, name));
       } catch (err) {
-        result.unreadable.push({ dir, file, reason: (err as Error).message });
+        result.unreadable.push({ dir, file, reason: messageOf(err) });
       }
     }
     return result;

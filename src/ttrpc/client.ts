@@ -2,6 +2,7 @@
  * ttrpc client: many unary calls in flight on one connection, matched by stream id (1, 3, 5, …).
  * Payloads are bytes (the "raw mode" the agent proxy uses); `typed.ts` adds protobuf messages on top.
  */
+import { messageOf } from '../util/errors.js';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { Code, TtrpcError } from './codes.js';
@@ -254,7 +255,7 @@ export class TtrpcClient {
     try {
       res = decodeResponse(f.data);
     } catch (err) {
-      p.reject(new TtrpcError(Code.INTERNAL, `ttrpc: undecodable response: ${(err as Error).message}`));
+      p.reject(new TtrpcError(Code.INTERNAL, `ttrpc: undecodable response: ${messageOf(err)}`));
       return;
     }
     const err = responseError(res);

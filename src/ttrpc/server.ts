@@ -16,6 +16,7 @@
  *    holds its place forever otherwise). A client that pipelines more than that beyond its cap is
  *    cut off (its calls fail UNAVAILABLE): no real client does, and reading must go on.
  */
+import { messageOf } from '../util/errors.js';
 import type { Server as NetServer, Socket } from 'node:net';
 import { Code, TtrpcError, toTtrpcError } from './codes.js';
 import { DecodeError, decodeRequest, encodeResponseParts, type KeyValue, type Request } from './envelope.js';
@@ -369,7 +370,7 @@ class ServerConnection {
       try {
         this.reader.push(chunk);
       } catch (err) {
-        this.protocolError(`frame handling failed: ${(err as Error).message}`);
+        this.protocolError(`frame handling failed: ${messageOf(err)}`);
       }
     });
     socket.on('error', (err) => this.server.logger.debug({ err: err.message }, 'ttrpc connection error'));

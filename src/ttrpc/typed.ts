@@ -2,6 +2,7 @@
  * Protobuf messages on top of the byte-level server and client, driven by the service descriptors
  * that `npm run gen` produces. Unknown fields survive a decode/encode round trip (the library keeps them).
  */
+import { messageOf } from '../util/errors.js';
 import {
   create,
   fromBinary,
@@ -29,7 +30,7 @@ function decode<I extends DescMessage>(schema: I, payload: Uint8Array, method: D
   try {
     return fromBinary(schema, payload);
   } catch (err) {
-    throw new TtrpcError(Code.INVALID_ARGUMENT, `unmarshal ${method.input.typeName} error: ${(err as Error).message}`);
+    throw new TtrpcError(Code.INVALID_ARGUMENT, `unmarshal ${method.input.typeName} error: ${messageOf(err)}`);
   }
 }
 
@@ -66,7 +67,7 @@ export function serviceClient<T extends GenServiceMethods>(client: TtrpcClient, 
       try {
         return fromBinary(method.output, reply);
       } catch (err) {
-        throw new TtrpcError(Code.INTERNAL, `unmarshal ${method.output.typeName} error: ${(err as Error).message}`);
+        throw new TtrpcError(Code.INTERNAL, `unmarshal ${method.output.typeName} error: ${messageOf(err)}`);
       }
     };
   }

@@ -5,6 +5,7 @@
  * stream ids, so ids of several shim connections never clash). Frames pass as bytes except
  * CreateContainer, which is rewritten.
  */
+import { messageOf } from '../util/errors.js';
 import type { ConnectionOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import { TtrpcClient } from '../ttrpc/client.js';
@@ -143,7 +144,7 @@ export class AgentProxy {
       const prefix = `failed to establish agent proxy connection to ${this.o.host}:${this.o.port}`;
       // Another sandbox's forwarder at this address will not turn into ours: say so now.
       const refusal: unknown = this.refused.signal.reason;
-      const why = refusal instanceof ForwarderIdentityError ? refusal.message : (err as Error).message;
+      const why = refusal instanceof ForwarderIdentityError ? refusal.message : messageOf(err);
       throw new Error(`${prefix}: ${why}`, { cause: err });
     }
     if (this.closed) throw new Error('agent proxy closed while starting');

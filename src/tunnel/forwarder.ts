@@ -5,6 +5,7 @@
  * PERMISSION_DENIED. Rewrites: CreateContainer joins the pod network namespace (when a pod network
  * is configured), CreateSandbox loses `dns`.
  */
+import { messageOf } from '../util/errors.js';
 import { createServer as createTcpServer, type Server as NetServer } from 'node:net';
 import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
 import { fromBinary } from '@bufbuild/protobuf';
@@ -50,7 +51,7 @@ function validatePolicy(text: string): void {
   try {
     parsePolicy(text);
   } catch (err) {
-    throw new TtrpcError(Code.INVALID_ARGUMENT, `SetPolicy refused: ${(err as Error).message}`);
+    throw new TtrpcError(Code.INVALID_ARGUMENT, `SetPolicy refused: ${messageOf(err)}`);
   }
 }
 
@@ -91,7 +92,7 @@ export class Forwarder {
             validatePolicy(fromBinary(SetPolicyRequestSchema, payload).policy);
           }
         } catch (err) {
-          log.warn({ service, method, reason: (err as Error).message }, `refused ${service}/${method}`);
+          log.warn({ service, method, reason: messageOf(err) }, `refused ${service}/${method}`);
           throw err;
         }
       },

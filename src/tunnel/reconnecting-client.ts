@@ -3,6 +3,7 @@
  * lost. Calls made while it is down wait for the next connection (within their own deadline), so a
  * forwarder or agent restart costs only the calls that were in flight — those fail UNAVAILABLE.
  */
+import { messageOf } from '../util/errors.js';
 import type { Logger } from 'pino';
 import { Code, TtrpcError } from '../ttrpc/codes.js';
 import type { CallOptions, TtrpcClient } from '../ttrpc/client.js';
@@ -79,7 +80,7 @@ export class ReconnectingClient {
       client = await this.connect(waitSignal);
     } catch (err) {
       if (this.closing.signal.aborted) throw new TtrpcError(Code.UNAVAILABLE, 'upstream closed');
-      throw err instanceof TtrpcError ? err : new TtrpcError(Code.UNAVAILABLE, `upstream not reachable: ${(err as Error).message}`);
+      throw err instanceof TtrpcError ? err : new TtrpcError(Code.UNAVAILABLE, `upstream not reachable: ${messageOf(err)}`);
     } finally {
       limit.clear();
     }
@@ -146,7 +147,7 @@ export class ReconnectingClient {
         // The first failure, then one line per LOG_EVERY_MS however fast the retries come.
         if (attempt === 1 || Date.now() - lastLogAt >= LOG_EVERY_MS) {
           lastLogAt = Date.now();
-          this.o.logger.info({ attempt, err: (err as Error).message, retryInMs: Math.round(delay) }, 'upstream not reachable yet');
+          this.o.logger.info({ attempt, err: messageOf(err), retryInMs: Math.round(delay) }, 'upstream not reachable yet');
         }
         await sleep(delay, signal);
       }

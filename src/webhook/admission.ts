@@ -2,6 +2,7 @@
  * AdmissionReview v1 in and out: reads the API server's request, runs the pod mutation, and answers with
  * a base64 JSON Patch. Pure (no I/O); the HTTP layer only moves bytes.
  */
+import { messageOf } from '../util/errors.js';
 import { WebhookError, WebhookErrorCode, isWebhookError } from './errors.js';
 import { mutatePod, type MutateOptions, type PodMutation } from './mutate.js';
 import { isObject, type JsonObject } from './pod.js';
@@ -64,7 +65,7 @@ export function parseAdmissionReview(body: string | Uint8Array): AdmissionReques
   try {
     doc = JSON.parse(text);
   } catch (err) {
-    throw malformed(`the body is not JSON: ${(err as Error).message}`);
+    throw malformed(`the body is not JSON: ${messageOf(err)}`);
   }
   if (!isObject(doc)) throw malformed('the body is not a JSON object (expected an AdmissionReview)');
   if (doc.apiVersion !== ADMISSION_API_VERSION) {

@@ -3,6 +3,7 @@
  * cert-manager renews the Secret and the kubelet swaps the mounted files (an atomic symlink switch, which
  * file watches miss — so the files are polled, which costs two small reads every interval).
  */
+import { messageOf } from '../util/errors.js';
 import { createHash, X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createSecureContext } from 'node:tls';
@@ -22,7 +23,7 @@ async function readPem(path: string, what: string): Promise<Buffer> {
   try {
     return await readFile(path);
   } catch (err) {
-    throw new WebhookError(WebhookErrorCode.CERTIFICATE_UNUSABLE, `cannot read the ${what} ${path}: ${(err as Error).message}`, { cause: err });
+    throw new WebhookError(WebhookErrorCode.CERTIFICATE_UNUSABLE, `cannot read the ${what} ${path}: ${messageOf(err)}`, { cause: err });
   }
 }
 
@@ -36,12 +37,12 @@ export async function loadServingCertificate(certFile: string, keyFile: string):
   try {
     x509 = new X509Certificate(cert);
   } catch (err) {
-    throw new WebhookError(WebhookErrorCode.CERTIFICATE_UNUSABLE, `${certFile} is not a PEM certificate: ${(err as Error).message}`, { cause: err });
+    throw new WebhookError(WebhookErrorCode.CERTIFICATE_UNUSABLE, `${certFile} is not a PEM certificate: ${messageOf(err)}`, { cause: err });
   }
   try {
     createSecureContext({ cert, key });
   } catch (err) {
-    throw new WebhookError(WebhookErrorCode.CERTIFICATE_UNUSABLE, `${keyFile} is not the key of ${certFile}: ${(err as Error).message}`, { cause: err });
+    throw new WebhookError(WebhookErrorCode.CERTIFICATE_UNUSABLE, `${keyFile} is not the key of ${certFile}: ${messageOf(err)}`, { cause: err });
   }
   const digest = createHash('sha256').update(cert).update('\0').update(key).digest('hex');
   return { cert, key, digest, subject: x509.subject.replace(/\n/g, ', '), notAfter: x509.validTo };

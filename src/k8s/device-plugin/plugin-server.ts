@@ -8,6 +8,7 @@
  * bound) never deletes a socket that a successor (a DaemonSet surge update) put at our path. On close
  * the socket file is removed only if it is still ours.
  */
+import { messageOf } from '../../util/errors.js';
 import { randomBytes } from 'node:crypto';
 import { mkdir, rename, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -83,7 +84,7 @@ export class PluginServer {
     try {
       await mkdir(dir, { recursive: true });
     } catch (err) {
-      throw new DevicePluginError('LISTEN_FAILED', `cannot create the device-plugin directory ${dir}: ${(err as Error).message}`, { cause: err });
+      throw new DevicePluginError('LISTEN_FAILED', `cannot create the device-plugin directory ${dir}: ${messageOf(err)}`, { cause: err });
     }
     await checkReplaceable(this.path);
     const tmp = join(dir, `.${randomBytes(4).toString('hex')}`);
@@ -99,7 +100,7 @@ export class PluginServer {
     } catch (err) {
       this.server.forceShutdown();
       await unlink(tmp).catch(() => undefined);
-      throw new DevicePluginError('LISTEN_FAILED', `cannot listen on ${this.path}: ${(err as Error).message}`, { cause: err });
+      throw new DevicePluginError('LISTEN_FAILED', `cannot listen on ${this.path}: ${messageOf(err)}`, { cause: err });
     }
     this.socketIdentity = await fileIdentity(this.path);
   }

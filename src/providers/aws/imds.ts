@@ -2,6 +2,7 @@
  * The few IMDSv2 reads the provider makes at start-up to fill in what the ConfigMap left empty
  * (reference §4.2: region, key pair, subnet and security groups of the worker itself).
  */
+import { messageOf } from '../../util/errors.js';
 import { ProviderError } from '../errors.js';
 
 const TOKEN_TTL_SECONDS = 300;
@@ -56,7 +57,7 @@ export class ImdsClient {
       return await fetch(new URL(path, this.endpoint), { ...init, signal: AbortSignal.any([signal, AbortSignal.timeout(REQUEST_TIMEOUT_MS)]) });
     } catch (err) {
       if (signal.aborted) throw new ProviderError('CANCELLED', 'cancelled while reading instance metadata', { cause: err });
-      throw this.error(`${path}: ${(err as Error).message}`, err);
+      throw this.error(`${path}: ${messageOf(err)}`, err);
     }
   }
 

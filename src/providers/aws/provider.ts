@@ -3,6 +3,7 @@
  * concurrently. Every instance, its root volume and its network interface carry our tags from the
  * moment RunInstances creates them, so `listInstances` can always find what a crash left behind.
  */
+import { messageOf } from '../../util/errors.js';
 import { createHash, randomBytes } from 'node:crypto';
 import type { Instance as Ec2Instance, RunInstancesCommandInput, Tag } from '@aws-sdk/client-ec2';
 import type { Logger } from 'pino';
@@ -189,7 +190,7 @@ export class AwsProvider implements Provider {
     if (known) return known;
     const [image] = await this.api.describeImages([imageId], signal).catch((err: unknown) => {
       throw isProviderError(err, 'NOT_FOUND') || isProviderError(err, 'INVALID_REQUEST')
-        ? new ProviderError('INVALID_REQUEST', `image ${imageId} from the pod's image annotation: ${(err as Error).message}`, { cause: err })
+        ? new ProviderError('INVALID_REQUEST', `image ${imageId} from the pod's image annotation: ${messageOf(err)}`, { cause: err })
         : err;
     });
     if (!image) throw new ProviderError('INVALID_REQUEST', `image ${imageId} from the pod's image annotation does not exist`);

@@ -3,6 +3,7 @@
  * worker's instance metadata, then ask EC2 about the AMI and the allowed instance types, so that a
  * wrong configuration stops the daemon with a message naming the key, not the first pod.
  */
+import { messageOf } from '../../util/errors.js';
 import type { InstanceTypeInfo as Ec2TypeInfo } from '@aws-sdk/client-ec2';
 import type { Logger } from 'pino';
 import { ProviderError, isProviderError } from '../errors.js';
@@ -23,7 +24,7 @@ export function createLimiter(config: AwsConfig): RateLimiter {
 export async function resolveRegion(config: AwsConfig, signal: AbortSignal): Promise<string> {
   if (config.region) return config.region;
   const region = await new ImdsClient(config.imdsEndpoint).region(signal).catch((err: unknown) => {
-    throw new ProviderError('INVALID_CONFIG', `AWS_REGION is empty and the instance metadata service gave no region: ${(err as Error).message}`, { cause: err });
+    throw new ProviderError('INVALID_CONFIG', `AWS_REGION is empty and the instance metadata service gave no region: ${messageOf(err)}`, { cause: err });
   });
   if (!region) throw new ProviderError('INVALID_CONFIG', 'AWS_REGION is empty and the instance metadata service has no placement/region');
   return region;
@@ -63,9 +64,9 @@ export async function resolveNetwork(
       log.info({ subnetId, securityGroupIds, keyName }, 'filled the empty network keys from the instance metadata service');
     } catch (err) {
       if (needSubnet) {
-        throw new ProviderError('INVALID_CONFIG', `AWS_SUBNET_ID is empty and the instance metadata service cannot tell the worker's subnet: ${(err as Error).message}`, { cause: err });
+        throw new ProviderError('INVALID_CONFIG', `AWS_SUBNET_ID is empty and the instance metadata service cannot tell the worker's subnet: ${messageOf(err)}`, { cause: err });
       }
-      log.info({ err: (err as Error).message }, 'instance metadata service unavailable; no key pair and the security groups as configured');
+      log.info({ err: messageOf(err) }, 'instance metadata service unavailable; no key pair and the security groups as configured');
     }
   }
   if (!subnetId && !config.useLaunchTemplate) throw new ProviderError('INVALID_CONFIG', 'AWS_SUBNET_ID is empty and the instance metadata service has no subnet-id');
@@ -78,7 +79,7 @@ export async function resolveImage(api: Ec2Api, config: AwsConfig, signal: Abort
   if (!config.imageId) throw new ProviderError('INVALID_CONFIG', 'PODVM_AMI_ID is required (or USE_PODVM_LAUNCHTEMPLATE=true)');
   const images = await api.describeImages([config.imageId], signal).catch((err: unknown) => {
     if (isProviderError(err, 'NOT_FOUND') || isProviderError(err, 'INVALID_REQUEST')) {
-      throw new ProviderError('INVALID_CONFIG', `PODVM_AMI_ID ${config.imageId}: ${(err as Error).message}`, { cause: err });
+      throw new ProviderError('INVALID_CONFIG', `PODVM_AMI_ID ${config.imageId}: ${messageOf(err)}`, { cause: err });
     }
     throw err;
   });
@@ -98,7 +99,7 @@ export async function resolveInstanceTypes(api: Ec2Api, config: AwsConfig, signa
   const wanted = [...new Set(config.instanceTypes.length ? config.instanceTypes : [config.instanceType])];
   const found = await api.describeInstanceTypes(wanted, signal).catch((err: unknown) => {
     if (isProviderError(err, 'INVALID_REQUEST') || isProviderError(err, 'NOT_FOUND')) {
-      throw new ProviderError('INVALID_CONFIG', `PODVM_INSTANCE_TYPES [${wanted.join(', ')}]: ${(err as Error).message}`, { cause: err });
+      throw new ProviderError('INVALID_CONFIG', `PODVM_INSTANCE_TYPES [${wanted.join(', ')}]: ${messageOf(err)}`, { cause: err });
     }
     throw err;
   });

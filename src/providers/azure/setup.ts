@@ -3,6 +3,7 @@
  * region's VM sizes for the allowed list and the image, so that a wrong configuration stops the
  * daemon with a message naming the key, not the first pod.
  */
+import { messageOf } from '../../util/errors.js';
 import type { VirtualMachineSize } from '@azure/arm-compute';
 import { ProviderError, isProviderError } from '../errors.js';
 import { sortInstanceTypes, type InstanceTypeInfo } from '../instance-type.js';
@@ -58,7 +59,7 @@ export async function resolveSizes(api: ArmApi, config: AzureConfig, signal: Abo
   const wanted = [...new Set(config.instanceSizes.length ? config.instanceSizes : [config.instanceSize])];
   const listed = await api.listVmSizes(config.region, signal).catch((err: unknown) => {
     if (isProviderError(err, 'NOT_FOUND') || isProviderError(err, 'INVALID_REQUEST')) {
-      throw new ProviderError('INVALID_CONFIG', `AZURE_REGION ${config.region} / AZURE_SUBSCRIPTION_ID: ${(err as Error).message}`, { cause: err });
+      throw new ProviderError('INVALID_CONFIG', `AZURE_REGION ${config.region} / AZURE_SUBSCRIPTION_ID: ${messageOf(err)}`, { cause: err });
     }
     throw err;
   });
@@ -76,7 +77,7 @@ export async function resolveImage(api: ArmApi, config: AzureConfig, signal: Abo
   if (!ref) throw new ProviderError('INVALID_CONFIG', `AZURE_IMAGE_ID "${config.imageId}" is not an image id`);
   return api.getImage(ref, config.region, signal).catch((err: unknown) => {
     if (isProviderError(err, 'NOT_FOUND') || isProviderError(err, 'INVALID_REQUEST')) {
-      throw new ProviderError('INVALID_CONFIG', `AZURE_IMAGE_ID ${config.imageId}: ${(err as Error).message}`, { cause: err });
+      throw new ProviderError('INVALID_CONFIG', `AZURE_IMAGE_ID ${config.imageId}: ${messageOf(err)}`, { cause: err });
     }
     throw err;
   });

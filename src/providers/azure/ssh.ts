@@ -5,6 +5,7 @@
  * log in" result for well under a millisecond. The private key is never exported, kept or logged.
  * An operator who wants to log in gives their own public key with `-ssh-key-path`.
  */
+import { messageOf } from '../../util/errors.js';
 import { generateKeyPair } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
@@ -36,7 +37,7 @@ export async function readPublicKey(path: string): Promise<string> {
   try {
     text = (await readFile(path, 'utf8')).trim();
   } catch (err) {
-    throw new ProviderError('INVALID_CONFIG', `-ssh-key-path ${path}: ${(err as Error).message}`, { cause: err });
+    throw new ProviderError('INVALID_CONFIG', `-ssh-key-path ${path}: ${messageOf(err)}`, { cause: err });
   }
   if (text.includes('PRIVATE KEY')) throw new ProviderError('INVALID_CONFIG', `-ssh-key-path ${path} holds a private key; give the public key (.pub)`);
   if (!PUBLIC_KEY_LINE.test(text)) throw new ProviderError('INVALID_CONFIG', `-ssh-key-path ${path} is not an OpenSSH public key (ssh-rsa, ssh-ed25519 or ecdsa-sha2-*)`);

@@ -2,6 +2,7 @@
  * `cloud-api-adaptor azure --verify` (and CLOUD_CONFIG_VERIFY=true): every check runs and gives one
  * line; a failure does not hide the others, except that nothing runs after refused credentials.
  */
+import { messageOf } from '../../util/errors.js';
 import { isProviderError } from '../errors.js';
 import type { VerifyCheck } from '../registry.js';
 import { VerifyChecks } from '../verify-checks.js';
@@ -35,7 +36,7 @@ export async function verifyAzure(config: AzureConfig, signal: AbortSignal, make
   try {
     await check('resource group', async () => {
       const vms = await arm.listVms(config.resourceGroup, signal).catch((err: unknown) => {
-        if (isProviderError(err, 'NOT_FOUND')) throw new Error(`${config.resourceGroup} does not exist in subscription ${config.subscriptionId} (${(err as Error).message})`);
+        if (isProviderError(err, 'NOT_FOUND')) throw new Error(`${config.resourceGroup} does not exist in subscription ${config.subscriptionId} (${messageOf(err)})`);
         throw err;
       });
       return `${config.resourceGroup}: readable, ${vms.length} VM(s) in it`;

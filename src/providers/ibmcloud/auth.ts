@@ -7,6 +7,7 @@
  * top of that the client calls `renew()` when the API answers 401 (a token revoked, or a clock that
  * disagrees with IAM's), and retries once.
  */
+import { messageOf } from '../../util/errors.js';
 import { accessSync, constants } from 'node:fs';
 import { ContainerAuthenticator, IamAuthenticator, type AuthenticatorInterface } from 'ibm-cloud-sdk-core';
 import { ProviderError } from '../errors.js';
@@ -65,7 +66,7 @@ export function createAuthenticator(config: Pick<IbmCloudConfig, 'apiKey' | 'iam
     } catch (err) {
       throw new ProviderError(
         'INVALID_CONFIG',
-        `IBMCLOUD_IAM_PROFILE_ID is set but the service-account token IBMCLOUD_IAM_PROFILE_TOKEN_FILE=${config.iamProfileTokenFile} cannot be read (${(err as Error).message}); project a token with audience "iam" there`,
+        `IBMCLOUD_IAM_PROFILE_ID is set but the service-account token IBMCLOUD_IAM_PROFILE_TOKEN_FILE=${config.iamProfileTokenFile} cannot be read (${messageOf(err)}); project a token with audience "iam" there`,
         { cause: err },
       );
     }

@@ -9,6 +9,7 @@
  * attached right after the create; `listInstances` matches tags where they exist and the fingerprint
  * where they do not yet, so a create that was interrupted anywhere is found by its sandbox tags.
  */
+import { messageOf } from '../../util/errors.js';
 import type { Logger } from 'pino';
 import { tryTypesInTurn } from '../capacity-fallback.js';
 import { ProviderError, asProviderError, isProviderError } from '../errors.js';
@@ -177,7 +178,7 @@ export class IbmCloudProvider implements Provider {
     if (!image) {
       const got = await this.api.getImage(annotation, signal).catch((err: unknown) => {
         throw isProviderError(err, 'NOT_FOUND') || isProviderError(err, 'INVALID_REQUEST')
-          ? new ProviderError('INVALID_REQUEST', `image ${annotation} from the pod's image annotation: ${(err as Error).message}`, { cause: err })
+          ? new ProviderError('INVALID_REQUEST', `image ${annotation} from the pod's image annotation: ${messageOf(err)}`, { cause: err })
           : err;
       });
       const why = unusableImage(got);

@@ -5,6 +5,7 @@
  * profile/image pairing — so that a wrong configuration stops the daemon with a message naming the
  * key, not the first pod.
  */
+import { messageOf } from '../../util/errors.js';
 import type { Logger } from 'pino';
 import type { VpcSubnet } from './vpc-types.js';
 import { ProviderError, isProviderError } from '../errors.js';
@@ -62,7 +63,7 @@ async function lookup<T>(key: string, id: string, fn: () => Promise<T>): Promise
     return await fn();
   } catch (err) {
     if (isProviderError(err, 'NOT_FOUND') || isProviderError(err, 'INVALID_REQUEST')) {
-      throw new ProviderError('INVALID_CONFIG', `${key} ${id}: ${(err as Error).message}`, { cause: err });
+      throw new ProviderError('INVALID_CONFIG', `${key} ${id}: ${messageOf(err)}`, { cause: err });
     }
     throw err;
   }
@@ -167,7 +168,7 @@ export async function resolveImages(api: VpcApi, config: IbmCloudConfig, signal:
       out.push(imageInfo(image));
     } catch (err) {
       if (!isProviderError(err, 'NOT_FOUND') && !isProviderError(err, 'INVALID_REQUEST')) throw err;
-      dropped.push(`${id}: ${(err as Error).message}`);
+      dropped.push(`${id}: ${messageOf(err)}`);
     }
   }
   if (dropped.length) log.warn({ dropped }, `IBMCLOUD_PODVM_IMAGE_ID: ignoring ${dropped.length} image(s) that cannot be used`);

@@ -4,6 +4,7 @@
  * the daemon with a message naming the key, not the first pod. Each step is a function of its own;
  * verify.ts runs them one by one.
  */
+import { messageOf } from '../../util/errors.js';
 import { posix } from 'node:path';
 import { ProviderError, isProviderError } from '../errors.js';
 import { versionString, type LibvirtApi, type NetworkRef, type PoolRef } from './client.js';
@@ -37,7 +38,7 @@ const invalid = (message: string, cause?: unknown): ProviderError => new Provide
 /** Transport, credential and configuration errors keep their kind; anything else is a configuration error naming the key. */
 function asConfigError(err: unknown, what: string): ProviderError {
   if (isProviderError(err) && ['UNAVAILABLE', 'CANCELLED', 'UNAUTHORIZED', 'INVALID_CONFIG'].includes(err.code)) return err;
-  return invalid(`${what}: ${(err as Error).message}`, err);
+  return invalid(`${what}: ${messageOf(err)}`, err);
 }
 
 export async function resolveHost(api: LibvirtApi, config: LibvirtConfig, signal: AbortSignal): Promise<Pick<LibvirtSettings, 'arch' | 'domainType' | 'domainTypeReason' | 'launchSecurity'>> {

@@ -8,6 +8,7 @@
  * State: `<stateDir>/local/instances/<id>/` — record.json, cidata/user-data, root/ (the "VM's"
  * file system), agent.sock, logs. Processes are detached, so they outlive a daemon restart like VMs do.
  */
+import { messageOf } from '../../util/errors.js';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -125,7 +126,7 @@ export class LocalProvider implements Provider {
       this.forwarderExits.set(id, forwarder.exited);
       await this.save(record);
     } catch (err) {
-      throw new ProviderError('INTERNAL', `starting local instance ${id}: ${(err as Error).message}`, { partialInstanceId: id, cause: err });
+      throw new ProviderError('INTERNAL', `starting local instance ${id}: ${messageOf(err)}`, { partialInstanceId: id, cause: err });
     }
     const ip = record.ip;
     this.log.info({ instanceId: id, ip, pids: record.pids, sandbox: req.sandboxId }, `started local instance ${id} on ${ip}`);

@@ -4,6 +4,7 @@
  * Any netns path works: a named one (`/var/run/netns/cni-…`) or a process's (`/proc/<pid>/ns/net`).
  * Failures are `CommandError`s from `runCommand`: they name the full argv, the exit code and stderr.
  */
+import { messageOf } from '../../util/errors.js';
 import { statfs } from 'node:fs/promises';
 import { runCommand, type RunOptions } from '../../util/run-command.js';
 import { NetnsError, NetnsErrorCode, describeNetns } from './errors.js';
@@ -78,7 +79,7 @@ export async function netnsProblem(path: string): Promise<string | undefined> {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return 'does not exist';
-    return `cannot be opened (${code ?? (err as Error).message})`;
+    return `cannot be opened (${code ?? messageOf(err)})`;
   }
 }
 

@@ -4,6 +4,7 @@
  * policy comes from initdata (attested), else the image's default policy, else a named preset; a
  * SetPolicy the agent accepted replaces it. See docs/policy.md.
  */
+import { messageOf } from '../../util/errors.js';
 import { readFile } from 'node:fs/promises';
 import { Code, TtrpcError } from '../../ttrpc/codes.js';
 import { decide, type PolicyDecision } from './evaluate.js';
@@ -68,7 +69,7 @@ async function readPolicyFile(path: string): Promise<string | undefined> {
     return await readFile(path, 'utf8');
   } catch (err) {
     if (isMissing(err)) return undefined;
-    throw new PolicyError(`cannot read policy ${path}: ${(err as Error).message}`, undefined, { cause: err });
+    throw new PolicyError(`cannot read policy ${path}: ${messageOf(err)}`, undefined, { cause: err });
   }
 }
 

@@ -8,6 +8,7 @@
  *   anchor the forwarder checks the daemon against (apf.json `tls-client-ca`).
  */
 // @peculiar/x509 resolves its ASN.1 types through tsyringe, which needs this polyfill loaded first.
+import { messageOf } from '../../util/errors.js';
 import 'reflect-metadata';
 import { X509Certificate as NodeX509, createPrivateKey, randomBytes, webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
@@ -133,7 +134,7 @@ export async function importSigningKey(keyPem: string): Promise<webcrypto.Crypto
     if (der === undefined) throw new Error('no PEM block');
     return await webcrypto.subtle.importKey('pkcs8', der, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign']);
   } catch (err) {
-    throw new TlsError('INVALID_CERTIFICATE', `CA key is not a PKCS#8 ECDSA P-256 key: ${(err as Error).message}`, { cause: err });
+    throw new TlsError('INVALID_CERTIFICATE', `CA key is not a PKCS#8 ECDSA P-256 key: ${messageOf(err)}`, { cause: err });
   }
 }
 
@@ -150,7 +151,7 @@ function parseCert(pem: string, what: string): x509.X509Certificate {
   try {
     return new x509.X509Certificate(first);
   } catch (err) {
-    throw new TlsError('INVALID_CERTIFICATE', `${what}: cannot parse: ${(err as Error).message}`, { cause: err });
+    throw new TlsError('INVALID_CERTIFICATE', `${what}: cannot parse: ${messageOf(err)}`, { cause: err });
   }
 }
 
@@ -221,7 +222,7 @@ export function checkCertKeyPair(pair: CertKeyPair, opts: CheckPairOptions = {})
   try {
     matches = new NodeX509(splitPemCerts(pair.cert)[0] ?? '').checkPrivateKey(createPrivateKey(pair.key));
   } catch (err) {
-    throw new TlsError('INVALID_CERTIFICATE', `${what}: private key does not parse: ${(err as Error).message}`, { cause: err });
+    throw new TlsError('INVALID_CERTIFICATE', `${what}: private key does not parse: ${messageOf(err)}`, { cause: err });
   }
   if (!matches) throw new TlsError('INVALID_CERTIFICATE', `${what}: private key does not match the certificate`);
   if (!opts.ignoreValidity) checkValidity(info, opts);

@@ -3,6 +3,7 @@
  * VM) and a self-signed client certificate, kept under `<stateDir>/tls/` so that a restarted daemon still
  * reaches the VMs it created; in manual mode the operator's files.
  */
+import { messageOf } from '../../util/errors.js';
 import { chmod, mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
@@ -156,7 +157,7 @@ async function readConfigured(path: string, option: string): Promise<string> {
     return await readFile(path, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : (err as Error).message;
+    const why = code === 'ENOENT' ? 'no such file' : messageOf(err);
     throw new TlsError('FILE_UNREADABLE', `${option} ${path}: cannot read: ${why}`, { cause: err });
   }
 }

@@ -2,6 +2,7 @@
  * Node TLS options for both ends of the daemon ↔ forwarder link, and the apf.json fields that carry the
  * VM's side of it.
  */
+import { messageOf } from '../../util/errors.js';
 import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ConnectionOptions, TlsOptions } from 'node:tls';
@@ -153,7 +154,7 @@ async function readNamed(path: string): Promise<string> {
   try {
     return await readFile(path, 'utf8');
   } catch (err) {
-    const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message;
+    const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : messageOf(err);
     throw new TlsError('FILE_UNREADABLE', `${path}: cannot read: ${why}`, { cause: err });
   }
 }

@@ -5,6 +5,7 @@
  * closes, every call in flight fails with a LibvirtConnectionError and the connection is dead
  * (the client opens a new one).
  */
+import { messageOf } from '../../../util/errors.js';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
@@ -255,7 +256,7 @@ export class RpcConnection {
       try {
         this.dispatch(decodeHeader(message), message.subarray(HEADER_BYTES));
       } catch (err) {
-        this.fail(new LibvirtConnectionError(`protocol error from ${this.description}: ${(err as Error).message}`));
+        this.fail(new LibvirtConnectionError(`protocol error from ${this.description}: ${messageOf(err)}`));
         return;
       }
     }
