@@ -105,7 +105,7 @@ export class PeerPodRegistry {
    * retryable one).
    */
   async create(req: PeerPodCreateRequest, signal?: AbortSignal): Promise<PeerPodRef | undefined> {
-    const log = this.log.child({ sandboxId: req.sandboxId, pod: `${req.podNamespace}/${req.podName}` });
+    const log = this.log.child({ sandbox: req.sandboxId, pod: `${req.podNamespace}/${req.podName}` });
     const what = `get pod ${req.podNamespace}/${req.podName}`;
     let podUid: string | undefined;
     try {
@@ -151,7 +151,7 @@ export class PeerPodRegistry {
    * Resolves with the number of objects it changed.
    */
   async release(req: PeerPodReleaseRequest, signal?: AbortSignal): Promise<number> {
-    const log = this.log.child({ sandboxId: req.sandboxId });
+    const log = this.log.child({ sandbox: req.sandboxId });
     const what = `release PeerPods of sandbox ${req.sandboxId} in ${req.podNamespace}`;
     // Counted across attempts: a retry re-lists and no longer sees what an earlier attempt released.
     const changed = new Set<string>();

@@ -41,7 +41,7 @@ export async function tryTypesInTurn<T>(o: FallbackOptions<T>): Promise<{ result
       refusals.push(`${o.cloudCode(perr) || 'no capacity'} for ${type} ${o.where}`);
       const next = o.candidates[i + 1];
       if (next) {
-        o.log.warn({ sandboxId: o.sandboxId, instanceType: type, next, err: perr.message }, `no capacity for ${type}; trying ${next}`);
+        o.log.warn({ sandbox: o.sandboxId, instanceType: type, next, err: perr.message }, `no capacity for ${type}; trying ${next}`);
         continue;
       }
       const tried = o.candidates.length > 1 ? `; tried ${o.candidates.slice(1).join(', ')}` : '';

@@ -85,7 +85,7 @@ export class AwsProvider implements Provider {
     });
     const id = created.InstanceId!;
     const instanceType = created.InstanceType ?? type;
-    this.log.info({ sandboxId: req.sandboxId, instanceId: id, instanceType }, `created instance ${id} (${instanceType}) for ${req.instanceName}`);
+    this.log.info({ sandbox: req.sandboxId, instanceId: id, instanceType }, `created instance ${id} (${instanceType}) for ${req.instanceName}`);
     try {
       const ips = await this.addressesOf(created, signal);
       return { id, name: req.instanceName, ips, instanceType };

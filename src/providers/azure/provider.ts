@@ -120,7 +120,7 @@ export class AzureProvider implements Provider {
       },
     });
     const instanceType = created.hardwareProfile?.vmSize ?? size;
-    this.log.info({ sandboxId: req.sandboxId, instanceId: id, instanceType }, `created VM ${req.instanceName} (${instanceType}) in ${c.resourceGroup}`);
+    this.log.info({ sandbox: req.sandboxId, instanceId: id, instanceType }, `created VM ${req.instanceName} (${instanceType}) in ${c.resourceGroup}`);
     try {
       const ips = await this.addressesOf(created, signal);
       return { id, name: req.instanceName, ips, instanceType };

@@ -78,7 +78,7 @@ export class IbmCloudProvider implements Provider {
         const prototype = this.prototype(req, profile, await this.imageFor(profile, req.spec.image, signal), nicName);
         const created = await launch({ api: this.api, log: this.log, vpcId: this.settings.vpcId, fingerprint: nicName, tags, placement: this.settings.placement }, prototype, signal);
         const id = created.id;
-        this.log.info({ sandboxId: req.sandboxId, instanceId: id, instanceType: profile.name }, `created instance ${id} (${profile.name}) for ${req.instanceName}`);
+        this.log.info({ sandbox: req.sandboxId, instanceId: id, instanceType: profile.name }, `created instance ${id} (${profile.name}) for ${req.instanceName}`);
         // From here on the instance exists: every failure names it for the caller to delete.
         try {
           await this.api.attachTags(created.crn, tags, signal);

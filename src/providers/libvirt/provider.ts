@@ -90,7 +90,7 @@ export class LibvirtProvider implements Provider {
     const uuid = randomUUID();
     const mac = randomMac(this.random);
     const vols = volumeNames(name);
-    const log = this.log.child({ sandboxId: req.sandboxId, instanceName: name, instanceId: uuid });
+    const log = this.log.child({ sandbox: req.sandboxId, instanceName: name, instanceId: uuid });
 
     const created = await this.define(req, uuid, mac, signal);
     log.info({ address: created.address?.ip }, `defined domain ${name} (${uuid})`);

@@ -1,0 +1,39 @@
+/**
+ * One key for the sandbox id in every log line: `sandbox` (the shim's child logger binds it so).
+ * Before, aws, azure, ibmcloud, libvirt, the capacity fallback and the PeerPod code logged `sandboxId`,
+ * so a query for one sandbox's lines missed its cloud lines. This audit reads src/ as text.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const SRC = new URL('../../../src', import.meta.url).pathname;
+
+/** A log call or child logger whose first object names the sandbox `sandboxId`. */
+const SANDBOX_ID_KEY = /\b(?:log|logger|child)\w*(?:\.\w+)?\(\{(?:[^}]*,)?\s*sandboxId\s*[:,}]/;
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) return e.name === 'gen' ? [] : sourceFiles(p);
+    return e.name.endsWith('.ts') ? [p] : [];
+  });
+}
+
+describe('log keys', () => {
+  it('the audit recognises a sandboxId log key (and not the bound `sandbox` one)', () => {
+    expect(SANDBOX_ID_KEY.test("this.log.info({ sandboxId: req.sandboxId, instanceId: id }, 'created')")).toBe(true);
+    expect(SANDBOX_ID_KEY.test("const log = this.log.child({ sandboxId: req.sandboxId });")).toBe(true);
+    expect(SANDBOX_ID_KEY.test("o.log.warn({ instanceType: type, sandboxId }, 'no capacity')")).toBe(true);
+    expect(SANDBOX_ID_KEY.test("this.log.info({ sandbox: req.sandboxId, instanceId: id }, 'created')")).toBe(false);
+  });
+
+  it('no log line in src/ names the sandbox id `sandboxId`', () => {
+    const offenders = sourceFiles(SRC).flatMap((file) =>
+      readFileSync(file, 'utf8')
+        .split('\n')
+        .flatMap((line, i) => (SANDBOX_ID_KEY.test(line) ? [`${file.slice(SRC.length + 1)}:${i + 1}: ${line.trim()}`] : [])),
+    );
+    expect(offenders).toEqual([]);
+  });
+});
