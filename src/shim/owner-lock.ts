@@ -21,6 +21,7 @@ import { link, mkdir, readFile, rename, stat, unlink, utimes, writeFile } from '
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { sleep } from '../util/backoff.js';
 import { clampTimerDelay } from '../util/timers.js';
 
 export const OWNER_FILE = '.owner';
@@ -223,25 +224,6 @@ async function removeIfToken(path: string, token: string): Promise<void> {
   }
 }
 
-/**
- * A wait that keeps the process alive: while a starting daemon waits for PODS_DIR nothing else holds
- * the event loop open (the shared sleep's timers are unref()ed), and the CLI would exit 0 mid-wait.
- */
-function waitKeepingAlive(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason as Error);
-    const onAbort = (): void => {
-      clearTimeout(t);
-      reject(signal!.reason as Error);
-    };
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, clampTimerDelay(ms));
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
 // ---- the lock -----------------------------------------------------------------------------
 
 export class OwnerLock {
@@ -327,7 +309,8 @@ export class OwnerLock {
           requestedAt = -1;
           log.warn({ dir: o.dir }, `this pod (${o.podUid}) handed PODS_DIR ${o.dir} over to ${describeHolder(holder)}; not asking for it back (waiting up to ${o.waitMs / 1000} s for it to go)`);
         }
-        await waitKeepingAlive(pollMs, o.signal);
+        // Ref'd: while a starting daemon waits for PODS_DIR nothing else holds the event loop open.
+        await sleep(pollMs, o.signal, { keepAlive: true });
       }
     } catch (err) {
       await removeIfToken(successorPath, me.token);

@@ -2,7 +2,7 @@
  * Exponential backoff with full jitter and unref()ed timers, the one retry delay used everywhere
  * (shape after grpc-js's backoff-timeout). Timers never keep the process alive on their own.
  */
-import { setLongTimeout } from './timers.js';
+import { setLongTimeout, type LongTimerOptions } from './timers.js';
 
 export interface BackoffOptions {
   initialMs?: number;
@@ -41,8 +41,11 @@ export class Backoff {
   }
 }
 
-/** Resolves after `ms`, or rejects with the signal's reason when it aborts first. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+/**
+ * Resolves after `ms`, or rejects with the signal's reason when it aborts first. The timer does not
+ * keep the process alive unless `options.keepAlive` (see LongTimerOptions).
+ */
+export function sleep(ms: number, signal?: AbortSignal, options: LongTimerOptions = {}): Promise<void> {
   if (signal?.aborted) return Promise.reject(signal.reason);
   return new Promise((resolve, reject) => {
     const onAbort = (): void => {
@@ -53,7 +56,7 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     const timer = setLongTimeout(() => {
       signal?.removeEventListener('abort', onAbort);
       resolve();
-    }, ms);
+    }, ms, options);
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }

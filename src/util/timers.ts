@@ -33,11 +33,21 @@ export interface LongTimer {
 
 const NEVER: LongTimer = { clear: () => undefined };
 
+export interface LongTimerOptions {
+  /**
+   * Keep the process alive while the timer is armed (a ref'd timer). Default false: an unref()ed timer,
+   * for deadlines and retries that must not hold a stopping process open. A wait that is all the
+   * process is doing (a CLI waiting for PODS_DIR before anything else runs) needs true.
+   */
+  keepAlive?: boolean;
+}
+
 /**
- * An unref()ed timer for any delay (see `toTimerDelay`): longer than 2^31−1 ms it re-arms until due,
- * +Infinity arms nothing. Measured on the monotonic clock, so a wall-clock jump does not move it.
+ * A timer for any delay (see `toTimerDelay`), unref()ed unless `keepAlive`: longer than 2^31−1 ms it
+ * re-arms until due, +Infinity arms nothing. Measured on the monotonic clock, so a wall-clock jump
+ * does not move it. `clear()` may be called any number of times, also after it fired.
  */
-export function setLongTimeout(fn: () => void, ms: number): LongTimer {
+export function setLongTimeout(fn: () => void, ms: number, options: LongTimerOptions = {}): LongTimer {
   const delay = toTimerDelay(ms);
   if (delay === Infinity) return NEVER;
   let timer: NodeJS.Timeout;
@@ -49,7 +59,7 @@ export function setLongTimeout(fn: () => void, ms: number): LongTimer {
       if (rest > 0) arm(Math.ceil(rest));
       else fn();
     }, Math.min(left, MAX_TIMER_DELAY_MS));
-    timer.unref();
+    if (!options.keepAlive) timer.unref();
   };
   arm(delay);
   return { clear: () => clearTimeout(timer) };

@@ -3,6 +3,7 @@
  * early. Node's own timers refuse (AbortSignal.timeout: ERR_OUT_OF_RANGE for fractional, negative or
  * > 2^32−1) or misfire (setTimeout: after 1 ms for NaN or > 2^31−1, with a TimeoutOverflowWarning).
  */
+import { spawnSync } from 'node:child_process';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
@@ -160,5 +161,21 @@ describe('timeoutSignal and startTimeout', () => {
     h.clear();
     await new Promise((r) => setTimeout(r, 30));
     expect(h.signal.aborted).toBe(false);
+  });
+});
+
+describe('keepAlive', () => {
+  // A process whose only work is the wait: with an unref()ed timer Node exits before it fires
+  // (the owner-lock wait once exited 0 this way), a ref'd one keeps it running until it wakes.
+  const BACKOFF = new URL('../../../src/util/backoff.ts', import.meta.url).pathname;
+  const run = (keepAlive: boolean) =>
+    spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', `import { sleep } from ${JSON.stringify(BACKOFF)}; await sleep(100, undefined, { keepAlive: ${keepAlive} }); console.log('woke');`], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+
+  it('a keepAlive sleep holds the process until it wakes; the default one does not', () => {
+    expect(run(true).stdout).toContain('woke');
+    expect(run(false).stdout).not.toContain('woke');
   });
 });
