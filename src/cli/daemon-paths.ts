@@ -35,8 +35,19 @@ function owners(config: PathConfig): { dir: string; option: string }[] {
   ];
 }
 
-function within(path: string, dir: string): boolean {
-  return path === dir || path.startsWith(dir.endsWith('/') ? dir : `${dir}/`) || dir.startsWith(`${path}/`);
+/** `path` is `dir` or lies below it. */
+function isUnder(path: string, dir: string): boolean {
+  return path === dir || path.startsWith(dir.endsWith('/') ? dir : `${dir}/`);
+}
+
+/**
+ * The daemon folder a failing path belongs to: the most specific one holding it (PODS_DIR under the
+ * socket's /run/peerpod), else one below it (mkdir failed on a parent such as /run/peerpod).
+ */
+function ownerOf(path: string, config: PathConfig): { dir: string; option: string } | undefined {
+  const all = owners(config);
+  const holding = all.filter((o) => isUnder(path, o.dir)).sort((a, b) => b.dir.length - a.dir.length)[0];
+  return holding ?? all.find((o) => isUnder(o.dir, path));
 }
 
 /** The hint for a path the daemon may not write; `undefined` when `err` is not such an error. */
@@ -44,11 +55,7 @@ export function pathAccessError(err: unknown, config: PathConfig): PathAccessErr
   const e = err as NodeJS.ErrnoException | undefined;
   if (!e || typeof e.code !== 'string' || !NOT_WRITABLE.has(e.code) || typeof e.path !== 'string') return undefined;
   // Only the daemon's own folders: an unreadable provider key or kubeconfig is not a "needs root" case.
-  // The most specific folder holding the path (PODS_DIR under the socket's /run/peerpod), else one below it.
-  const inside = owners(config)
-    .filter((o) => e.path === o.dir || e.path!.startsWith(o.dir.endsWith('/') ? o.dir : `${o.dir}/`))
-    .sort((a, b) => b.dir.length - a.dir.length)[0];
-  const which = inside ?? owners(config).find((o) => within(e.path!, o.dir));
+  const which = ownerOf(e.path, config);
   if (!which) return undefined;
   const user = process.getuid?.() === 0 ? 'root' : `uid ${process.getuid?.() ?? '?'}`;
   return new PathAccessError(
