@@ -8,10 +8,13 @@
 /** The largest double that fits an int64 (2^63 − 1024): timeouts beyond it are sent as this. */
 export const MAX_TIMEOUT_NANO = 9_223_372_036_854_774_784;
 
-/** The caller's deadline in ms from now: undefined = none (0), 0 = already past (negative). May be fractional or huge. */
+/**
+ * The caller's deadline in ms from now, in `CallOptions.timeoutMs`'s terms: undefined = none (0 on the
+ * wire), -1 = already past (negative on the wire). Otherwise positive, maybe fractional or huge.
+ */
 export function timeoutNanoToMs(timeoutNano: number): number | undefined {
   if (timeoutNano === 0) return undefined;
-  return timeoutNano < 0 ? 0 : timeoutNano / 1e6;
+  return timeoutNano < 0 ? -1 : timeoutNano / 1e6;
 }
 
 /**

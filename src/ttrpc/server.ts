@@ -251,17 +251,22 @@ export class TtrpcServer {
     return this.running >= this.maxCallsInFlight;
   }
 
+  // ---- ServerConnection's accounting (@internal): each callStarted is paired with exactly one
+  // callEnded; an unbalanced call breaks maxCallsInFlight for every connection. Not for handlers.
+
+  /** @internal */
   callStarted(): void {
     this.running++;
   }
 
+  /** @internal */
   callEnded(): void {
     this.running--;
     // After the answer is written, as for a connection's own cap.
     if (this.starved.size > 0) queueMicrotask(this.wakeStarved);
   }
 
-  /** `conn` holds a request it cannot start while the server is full. */
+  /** @internal `conn` holds a request it cannot start while the server is full. */
   starve(conn: ServerConnection): void {
     this.starved.add(conn);
   }
@@ -275,7 +280,7 @@ export class TtrpcServer {
     }
   };
 
-  /** A connection's answers went over (+1) or back under (-1) the write buffer limit. */
+  /** @internal A connection's answers went over (+1) or back under (-1) the write buffer limit; paired like callStarted/callEnded. */
   writePressure(delta: 1 | -1): void {
     this.backedUp += delta;
     if (delta === 1 && this.backedUp === 1) this.options.onWritePressure?.(true);
@@ -410,7 +415,7 @@ class ServerConnection {
   /** Whether another request may start now. */
   private get open(): boolean {
     return (
-      this.calls.size + this.relayed < this.server.maxCallsPerConnection &&
+      this.inFlight < this.server.maxCallsPerConnection &&
       !this.server.full &&
       !this.backedUp &&
       !(this.server.inboundGate?.blocked ?? false)
@@ -580,19 +585,30 @@ class ServerConnection {
     this.dispatch(f.streamId, req, f.data);
   }
 
+  /** Counts a call that has just started (relayed or in `calls`) and stops reading at the caps. */
+  private admit(): void {
+    this.server.callStarted();
+    if (this.inFlight >= this.server.maxCallsPerConnection || this.server.full) this.pause();
+  }
+
+  /** A relayed call is over (answered, or declined to the fallback): the other half of `admit`. */
+  private releaseRelayed(): void {
+    this.relayed--;
+    this.server.callEnded();
+  }
+
   private dispatch(streamId: number, req: Request, envelope: Buffer): void {
     // Unknown services go to the frame relay or the fallback (raw mode); an unknown method of a
     // registered service does not.
     let handler: Handler | FallbackHandler | undefined = this.server.lookup(req.service, req.method);
     if (!handler && this.server.frameRelay && !this.server.hasService(req.service)) {
       let replied = false;
-      this.server.callStarted();
-      if (++this.relayed + this.calls.size >= this.server.maxCallsPerConnection || this.server.full) this.pause();
+      this.relayed++;
+      this.admit();
       const reply = (err: TtrpcError | undefined, response?: Uint8Array): void => {
         if (replied) return;
         replied = true;
-        this.relayed--;
-        this.server.callEnded();
+        this.releaseRelayed();
         if (err || !response) this.respondError(streamId, err ?? new TtrpcError(Code.INTERNAL, 'relay gave no response'));
         else this.respondRaw(streamId, response);
         this.callDone();
@@ -606,8 +622,7 @@ class ServerConnection {
       // Declined without answering: the call is the fallback's.
       if (!replied) {
         replied = true;
-        this.relayed--;
-        this.server.callEnded();
+        this.releaseRelayed();
       }
     }
     if (!handler && !this.server.hasService(req.service)) handler = this.server.fallback;
@@ -616,8 +631,6 @@ class ServerConnection {
       return;
     }
 
-    this.server.callStarted();
-    if (this.calls.size + 1 + this.relayed >= this.server.maxCallsPerConnection || this.server.full) this.pause();
     const call = new ServerCall(req, envelope, () => {
       this.calls.delete(streamId);
       this.server.callEnded();
@@ -625,11 +638,12 @@ class ServerConnection {
       if (this.paused) queueMicrotask(this.callDone);
     });
     this.calls.set(streamId, call);
+    this.admit();
     // Zero means no deadline. A negative value is a deadline already past: Go's client sends one when
     // its context expires on the way, and Go's server then fails the call at once. Any other value —
     // fractional ms as Go sends them, or far beyond Node's 2^31 ms timer limit — arms a long timer.
     const deadlineMs = timeoutNanoToMs(req.timeoutNano);
-    if (deadlineMs !== undefined) call.startDeadline(deadlineMs, (err) => this.respondError(streamId, err));
+    if (deadlineMs !== undefined) call.startDeadline(Math.max(0, deadlineMs), (err) => this.respondError(streamId, err));
     let result: Promise<Uint8Array | RawResponse | undefined>;
     try {
       result = Promise.resolve(handler(req.payload as Buffer, call));

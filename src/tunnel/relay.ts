@@ -4,6 +4,7 @@
  * or status with details — comes back unchanged. A few methods get their payload rewritten, and a
  * gate may refuse a call before it leaves. Unknown services and methods pass like any other.
  */
+import { timeoutNanoToMs } from '../ttrpc/deadline.js';
 import type { TtrpcClient } from '../ttrpc/client.js';
 import { DEFAULT_WRITE_BUFFER_LIMIT, RawResponse, type FallbackHandler, type FrameRelay, type InboundGate } from '../ttrpc/server.js';
 import type { ReconnectingClient } from './reconnecting-client.js';
@@ -83,9 +84,8 @@ export function createFrameRelay(o: RelayOptions): FrameRelay {
     // A method with a hook is the promise path's (createRelay) to serve.
     if (hooksOf(req.service, req.method)) return false;
     o.gate?.(req.service, req.method, req.payload as Buffer);
-    // Zero = no deadline; a negative one has passed already: -1 fails it here at once rather than wait
-    // for a connection with no deadline at all.
-    const timeoutMs = req.timeoutNano > 0 ? req.timeoutNano / 1e6 : req.timeoutNano < 0 ? -1 : undefined;
+    // A deadline already past (-1) fails here at once rather than wait for a connection with none.
+    const timeoutMs = timeoutNanoToMs(req.timeoutNano);
     o.upstream.sendRaw(envelope, timeoutMs, reply);
     return true;
   };
