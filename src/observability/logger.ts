@@ -55,26 +55,22 @@ export function boundLogValue(value: unknown, depth = 0): unknown {
   // Buffers, dates and the like serialize themselves; only plain objects are walked.
   const proto: unknown = Object.getPrototypeOf(value);
   if (proto !== Object.prototype && proto !== null) return value;
+  const record = value as Record<string, unknown>;
+  const keys = Object.keys(record);
+  if (keys.length > LOG_LIMITS.objectKeys) {
+    // Only the first keys, each bounded, and a note of how many there were.
+    const out: Record<string, unknown> = {};
+    for (const k of keys.slice(0, LOG_LIMITS.objectKeys)) out[k] = boundLogValue(record[k], depth + 1);
+    out['[truncated]'] = `${keys.length} keys`;
+    return out;
+  }
   let copy: Record<string, unknown> | undefined;
-  let keys = 0;
-  for (const key in value) {
-    if (!Object.hasOwn(value, key)) continue;
-    const v = (value as Record<string, unknown>)[key];
-    if (++keys > LOG_LIMITS.objectKeys) {
-      copy ??= firstKeys(value as Record<string, unknown>, LOG_LIMITS.objectKeys);
-      copy['[truncated]'] = `${Object.keys(value).length} keys`;
-      break;
-    }
+  for (const key of keys) {
+    const v = record[key];
     const b = boundLogValue(v, depth + 1);
-    if (b !== v) (copy ??= { ...(value as Record<string, unknown>) })[key] = b;
+    if (b !== v) (copy ??= { ...record })[key] = b;
   }
   return copy ?? value;
-}
-
-function firstKeys(o: Record<string, unknown>, n: number): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const k of Object.keys(o).slice(0, n)) out[k] = boundLogValue(o[k], 1);
-  return out;
 }
 
 /**

@@ -72,4 +72,13 @@ describe('boundLogValue', () => {
     for (let i = 0; i < 50; i++) deep = { deep };
     expect(JSON.stringify(boundLogValue(deep))).toContain('[truncated: too deep]');
   });
+
+  it('a wide object whose first values were cut keeps only its first keys, every one bounded', () => {
+    // Before: a long value among the first keys made a full copy, which the key cap then kept whole.
+    const wide: Record<string, unknown> = { first: 'y'.repeat(LIMIT + 10) };
+    for (let i = 0; i < 300; i++) wide[`k${i}`] = 'z'.repeat(LIMIT * 2);
+    const out = boundLogValue(wide) as Record<string, string>;
+    expect(Object.keys(out)).toHaveLength(LOG_LIMITS.objectKeys + 1);
+    expect(Object.values(out).every((v) => v.length < LIMIT + 40)).toBe(true);
+  });
 });
