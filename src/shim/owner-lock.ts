@@ -21,6 +21,7 @@ import { link, mkdir, readFile, rename, stat, unlink, utimes, writeFile } from '
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { writeFileAtomic } from '../util/atomic-file.js';
 import { sleep } from '../util/backoff.js';
 import { clampTimerDelay } from '../util/timers.js';
 
@@ -192,13 +193,6 @@ async function createExclusive(path: string, text: string, token: string): Promi
   }
 }
 
-/** Replaces `path` with `text` in one rename. */
-async function replaceFile(path: string, text: string, token: string): Promise<void> {
-  const tmp = `${path}.${token}.tmp`;
-  await writeFile(tmp, text, { mode: 0o644 });
-  await rename(tmp, path);
-}
-
 /** Removes `path` if its content is still `text`. Two daemons may judge the same dead owner at once. */
 async function removeIfUnchanged(path: string, text: string, token: string): Promise<void> {
   const aside = `${path}.${token}.stale`;
@@ -228,7 +222,12 @@ async function removeIfToken(path: string, token: string): Promise<void> {
 
 export class OwnerLock {
   readonly path: string;
-  /** Resolves when ownership ends without `release()`: a successor asked for it, or the lock was taken. */
+  /**
+   * Resolves when ownership ends without `release()`: a successor asked for it, or the lock was taken.
+   * After a successor's request the lock is still held and its heartbeat goes on (a draining owner is
+   * alive): the caller must drain and then call `release()`, which is what the successor waits for.
+   * Never resolves once `release()` has been called.
+   */
   readonly ended: Promise<OwnershipEnd>;
   private endWith!: (end: OwnershipEnd) => void;
   private timer: NodeJS.Timeout | undefined;
@@ -300,7 +299,7 @@ export class OwnerLock {
         if (!handedOverByUs && Date.now() - requestedAt >= heartbeatMs) {
           // (Re)written every heartbeat: a fresh request is how the owner knows we are still waiting.
           const request: SuccessorRequest = { token: me.token, pid: me.pid, host: me.host, podUid: me.podUid, since: me.since };
-          await replaceFile(successorPath, JSON.stringify(request), me.token);
+          await writeFileAtomic(successorPath, JSON.stringify(request), { mode: 0o644, durable: false });
           if (requestedAt === 0) {
             log.info({ dir: o.dir, waitMs: o.waitMs }, `PODS_DIR ${o.dir} is owned by ${describeHolder(holder)} (${verdict.why}); asked it to hand over, waiting up to ${o.waitMs / 1000} s`);
           }
@@ -338,7 +337,8 @@ export class OwnerLock {
       // A waiting newcomer rewrites its request every heartbeat; one not rewritten for three heartbeats
       // is from a newcomer that died (SIGKILL leaves the file): no handover to nobody.
       const freshMs = Math.min(this.o.staleMs, 3 * this.o.heartbeatMs);
-      if (successor && Date.now() - successor.mtimeMs <= freshMs && successor.record?.token !== this.record.token) {
+      // `done`: released while this beat was reading; `ended` must then stay unresolved.
+      if (!this.done && successor && Date.now() - successor.mtimeMs <= freshMs && successor.record?.token !== this.record.token) {
         const r = successor.record as Partial<SuccessorRequest> | undefined;
         this.end('successor', `a successor is waiting: pid ${r?.pid} on ${r?.host}${r?.podUid ? ` (pod ${r.podUid})` : ''}`);
       }
@@ -355,7 +355,10 @@ export class OwnerLock {
     this.endWith({ reason, detail });
   }
 
-  /** Stops the heartbeat and removes the lock if it is still ours. Idempotent. */
+  /**
+   * Stops the heartbeat and removes the lock if it is still ours (never another daemon's). Idempotent;
+   * safe during a heartbeat in progress (that beat then ends nothing). The last thing an owner does.
+   */
   async release(): Promise<void> {
     this.done = true;
     clearInterval(this.timer);

@@ -1,6 +1,7 @@
 /**
  * Exponential backoff with full jitter and unref()ed timers, the one retry delay used everywhere
- * (shape after grpc-js's backoff-timeout). Timers never keep the process alive on their own.
+ * (shape after grpc-js's backoff-timeout). Its timers never keep the process alive on their own, unless
+ * a caller of `sleep` asks for `keepAlive`.
  */
 import { setLongTimeout, type LongTimerOptions } from './timers.js';
 
