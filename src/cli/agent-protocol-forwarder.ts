@@ -23,8 +23,8 @@ import { exitCodeFor, printedByCommander } from './exit-code.js';
 import { normalizeGoFlags } from './go-flags.js';
 
 /** How long a call may wait for the agent socket (--agent-wait), and provision-files --timeout. */
-const AGENT_WAIT_BOUNDS: DurationBounds = { min: 1_000, max: 3_600_000 };
-const PROVISION_TIMEOUT_BOUNDS: DurationBounds = { min: 1_000, max: 3_600_000 };
+/** --agent-wait and provision-files --timeout: from 1 s to 1 h. */
+const WAIT_BOUNDS: DurationBounds = { min: 1_000, max: 3_600_000 };
 
 interface RunFlags {
   config: string;
@@ -61,7 +61,7 @@ function parseListen(listen: string): { host: string; port: number } {
 
 async function run(flags: RunFlags): Promise<void> {
   // Every flag is checked before anything starts: a bad one exits 2 naming it.
-  const agentWaitMs = parseFlag('agent-wait', flags.agentWait, duration(AGENT_WAIT_BOUNDS));
+  const agentWaitMs = parseFlag('agent-wait', flags.agentWait, duration(WAIT_BOUNDS));
   const mtuCeiling = parseFlag('mtu-ceiling', flags.mtuCeiling, int(68, 65535));
   const { host, port } = parseListen(flags.listen);
   const root = createLogger(flags.logLevel as 'info', undefined, 'agent-protocol-forwarder');
@@ -156,13 +156,13 @@ program
   .option('--timeout <duration>', 'how long to keep trying', '180s')
   .action(async (o: { root: string; cidata: string; source: 'aws' | 'azure' | 'gcp' | 'none'; timeout: string }) => {
     const logger = createLogger('info', undefined, 'agent-protocol-forwarder').child({ component: 'userdata/provision' });
-    const timeoutMs = parseFlag('timeout', o.timeout, duration(PROVISION_TIMEOUT_BOUNDS));
+    const timeoutMs = parseFlag('timeout', o.timeout, duration(WAIT_BOUNDS));
     const r = await provisionFiles({ logger, root: o.root, cidataDir: o.cidata, source: o.source, timeoutMs });
     logger.info(r, 'provisioning done');
     logger.flush(() => process.exit(0));
   });
 
 program.parseAsync(normalizeGoFlags(process.argv, FLAGS)).catch((err: unknown) => {
-  if (!printedByCommander(err)) console.error(`agent-protocol-forwarder: ${(err as { message?: string }).message ?? String(err)}`);
+  if (!printedByCommander(err)) console.error(`agent-protocol-forwarder: ${messageOf(err)}`);
   process.exit(exitCodeFor(err));
 });

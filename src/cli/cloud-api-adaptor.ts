@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** `cloud-api-adaptor <provider> [flags]`, `cloud-api-adaptor version`. Parses, builds, starts; no logic. */
-import { basename } from 'node:path';
 import { Command, Option } from 'commander';
+import { messageOf } from '../util/errors.js';
 import type { Logger } from 'pino';
 import { daemonOptions, loadDaemonConfig, type DaemonConfig } from '../config/daemon-config.js';
 import { redact, type OptionSpec, type RawSources } from '../config/options.js';
@@ -182,7 +182,7 @@ async function runReapDryRun(plugin: ProviderPlugin, host: ProviderHost, sources
       provider,
       ownership: {
         // A folder whose state cannot be read still owns its instances (left for an operator, as the daemon does).
-        sandboxIds: () => new Set([...states.map((s) => s.id), ...unreadable.map((u) => basename(u.dir))]),
+        sandboxIds: () => new Set([...states.map((s) => s.id), ...unreadable.map((u) => u.id)]),
         instanceIds: () => new Set(states.flatMap((s) => (s.instance?.id ? [s.instance.id] : []))),
       },
       clusterName: host.clusterName,
@@ -241,6 +241,6 @@ for (const spec of Object.values(webhookOptions).filter((s) => s.flag !== 'log-l
 daemonCommand(program);
 
 program.parseAsync(normalizeGoFlags(process.argv, [...allOptionSpecs(), VERIFY_FLAG, REAP_DRY_RUN_FLAG])).catch((err: unknown) => {
-  if (!printedByCommander(err)) console.error(`cloud-api-adaptor: ${(err as { message?: string }).message ?? String(err)}`);
+  if (!printedByCommander(err)) console.error(`cloud-api-adaptor: ${messageOf(err)}`);
   process.exit(exitCodeFor(err));
 });

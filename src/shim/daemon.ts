@@ -51,8 +51,6 @@ export interface DaemonDeps {
   podsReady?: ProbeChecks['podsReady'];
   /** Serve probes and metrics on PROBE_PORT (`Daemon.create` turns it on). */
   probes?: boolean;
-  /** This daemon's pod (POD_UID), recorded in the PODS_DIR lock: a pod that handed over does not ask for it back. */
-  podUid?: string;
   /**
    * The PODS_DIR lock, when the caller took it already (the CLI does, before the provider and capacity
    * advertising start); else `start()` takes it. Either way `stop()` releases it.
@@ -201,7 +199,6 @@ export class Daemon {
       (await OwnerLock.acquire({
         dir: config.podsDir,
         waitMs: config.ownerWaitMs,
-        podUid: this.deps.podUid,
         logger: logger.child({ component: 'owner-lock' }),
         signal: this.starting.signal,
       }));

@@ -1,4 +1,5 @@
 import { Code, type CodeName } from '../ttrpc/codes.js';
+import { messageOf } from '../util/errors.js';
 
 /** Errors the shim service answers with; the code is the ttrpc status the Kata shim sees. */
 export class ShimError extends Error {
@@ -28,7 +29,7 @@ const STORAGE_CODES: Readonly<Record<string, Exclude<CodeName, 'OK'>>> = {
 /** Node's fs messages read `ENOSPC: no space left on device, write`; the middle part is what we show. */
 function errnoText(err: unknown): string {
   const e = err as NodeJS.ErrnoException;
-  const message = err instanceof Error ? err.message : String(err);
+  const message = messageOf(err);
   if (typeof e?.code !== 'string') return message;
   const m = /^[A-Z0-9]+: (.+?), [a-z_]+( '|$)/.exec(message);
   return `${m ? m[1] : message} (${e.code})`;

@@ -9,7 +9,6 @@
  * whatever was created.
  */
 import { messageOf } from '../util/errors.js';
-import { basename } from 'node:path';
 import type { Logger } from 'pino';
 import { asProviderError, isProviderError } from '../providers/errors.js';
 import { instanceName, instanceTags, sandboxTags } from '../providers/naming.js';
@@ -74,9 +73,9 @@ interface Waiter {
 export class SandboxManager {
   private readonly sandboxes = new Map<string, Sandbox>();
   private readonly waiters = new Set<Waiter>();
-  /** Background deletions with their follow-up (state change, folder removal). */
   /** StartVM calls still running (whenSettled waits for them). */
   private readonly startsInFlight = new Set<Promise<void>>();
+  /** Background deletions with their follow-up (state change, folder removal). */
   private readonly background = new Set<Promise<void>>();
   /** VNI indexes handed out to CreateVMs still inspecting their namespace. */
   private readonly reservedIndexes = new Set<number>();
@@ -554,8 +553,8 @@ export class SandboxManager {
   async recover(): Promise<{ adopted: number; reclaiming: number }> {
     const loaded = await this.o.store.loadAll();
     for (const u of loaded.unreadable) {
-      this.unreadable.set(basename(u.dir), { file: u.file, reason: u.reason });
-      this.log.error(u, `cannot read sandbox state ${u.file}: ${u.reason}; left as it is`);
+      this.unreadable.set(u.id, { file: u.file, reason: u.reason });
+      this.log.error({ sandbox: u.id, dir: u.dir, file: u.file, reason: u.reason }, `cannot read sandbox state ${u.file}: ${u.reason}; left as it is`);
     }
     for (const d of loaded.removedEmpty) this.log.warn({ dir: d }, `removed sandbox folder ${d} that had no state`);
     let adopted = 0;

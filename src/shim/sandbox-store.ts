@@ -135,12 +135,17 @@ export function parseSandboxState(text: string, folderName: string): SandboxStat
 export interface LoadResult {
   states: SandboxState[];
   /** Folders whose state could not be read back, with the file and why; left on disk for an operator. */
-  unreadable: { dir: string; file: string; reason: string }[];
+  unreadable: { id: string; dir: string; file: string; reason: string }[];
   /** Folders without a state file (a crash between mkdir and the first write), removed. */
   removedEmpty: string[];
 }
 
-/** The file operations that write; a test injects failures here (the real ones: node:fs). */
+/**
+ * The file operations that write; a test injects failures here (the real ones: node:fs and
+ * writeFileAtomic). A stand-in must reject with Node's errno errors (`code`: ENOSPC, EEXIST, …):
+ * `create` relies on EEXIST and `storageError` maps the code. Reads (readFile, readdir, `access` in
+ * `hasState`) go to node:fs directly.
+ */
 export interface StoreFs {
   mkdir(path: string, options: { recursive?: boolean; mode?: number }): Promise<unknown>;
   writeFileAtomic(path: string, data: string, options: AtomicWriteOptions): Promise<void>;
@@ -274,17 +279,17 @@ export class SandboxStore {
         const code = (err as NodeJS.ErrnoException).code;
         if (code === 'ENOENT') {
           if (options.readOnly) continue;
-          await rm(dir, { recursive: true, force: true });
+          await this.fs.rm(dir, { recursive: true, force: true });
           result.removedEmpty.push(dir);
         } else if (code !== 'ENOTDIR') {
-          result.unreadable.push({ dir, file, reason: messageOf(err) });
+          result.unreadable.push({ id: name, dir, file, reason: messageOf(err) });
         }
         continue;
       }
       try {
         result.states.push(parseSandboxState(text, name));
       } catch (err) {
-        result.unreadable.push({ dir, file, reason: messageOf(err) });
+        result.unreadable.push({ id: name, dir, file, reason: messageOf(err) });
       }
     }
     return result;
