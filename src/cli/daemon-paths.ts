@@ -15,7 +15,7 @@ const NOT_WRITABLE = new Set(['EACCES', 'EPERM', 'EROFS']);
 const PATH_OPTIONS = '--socket / REMOTE_HYPERVISOR_ENDPOINT, --pods-dir / PODS_DIR and --state-dir / CAA_STATE_DIR';
 
 /** A folder of the daemon cannot be created or written. Exits 2, like any bad configuration. */
-export class PathAccessError extends ConfigError {
+class PathAccessError extends ConfigError {
   constructor(
     readonly path: string,
     readonly errno: string,

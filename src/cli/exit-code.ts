@@ -8,10 +8,10 @@ import { ConfigError } from '../config/errors.js';
 import { TlsError } from '../tunnel/tls/errors.js';
 import { WebhookError, WebhookErrorCode } from '../webhook/errors.js';
 
-export const EXIT_FAILURE = 1;
-export const EXIT_BAD_CONFIG = 2;
+const EXIT_FAILURE = 1;
+const EXIT_BAD_CONFIG = 2;
 /** Another daemon owns PODS_DIR or serves on the socket (docs/operations.md, "Rolling updates"). */
-export const EXIT_OWNED = 3;
+const EXIT_OWNED = 3;
 
 /** TLS failures at start that are about the operator's files (manual mode: CACERT_FILE, CERT_FILE, CERT_KEY). */
 const TLS_CONFIG_CODES = new Set(['INVALID_CONFIG', 'FILE_UNREADABLE', 'INVALID_CERTIFICATE', 'CERTIFICATE_EXPIRED']);

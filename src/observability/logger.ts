@@ -19,7 +19,7 @@ export const LOG_LIMITS = {
 } as const;
 
 /** A string cut to `LOG_LIMITS.stringChars`, saying how long it was. */
-export function truncateString(s: string): string {
+function truncateString(s: string): string {
   if (s.length <= LOG_LIMITS.stringChars) return s;
   return `${s.slice(0, LOG_LIMITS.stringChars)}…[truncated: ${s.length} chars]`;
 }

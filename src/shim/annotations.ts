@@ -29,7 +29,7 @@ const LIMITS = { vcpus: 4096, memoryMiB: 64 * 1024 * 1024, gpus: 64 };
 const SHOWN_CHARS = 64;
 
 /** A value for an error message: JSON-quoted, cut to 64 characters with its full length said. */
-export function shownValue(value: string): string {
+function shownValue(value: string): string {
   if (value.length <= SHOWN_CHARS) return JSON.stringify(value);
   return `${JSON.stringify(value.slice(0, SHOWN_CHARS))}… (${value.length} characters)`;
 }

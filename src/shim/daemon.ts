@@ -27,7 +27,7 @@ import type { SandboxObserver } from './sandbox-observer.js';
 import { OwnerLock, type OwnershipEnd } from './owner-lock.js';
 
 /** The hypervisor socket runs at most this many connections' worth of calls at once (4 × 1024 by default). */
-export const HYPERVISOR_CONNECTIONS_AT_CAP = 4;
+const HYPERVISOR_CONNECTIONS_AT_CAP = 4;
 
 export interface DaemonDeps {
   config: DaemonConfig;

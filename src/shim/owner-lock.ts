@@ -144,7 +144,7 @@ async function readHolder(path: string): Promise<Holder | undefined> {
 }
 
 /** Whether the holder is alive, and why we think so (for the log). */
-export function judgeHolder(h: Holder, me: OwnerRecord, staleMs: number, now = Date.now()): { alive: boolean; why: string } {
+function judgeHolder(h: Holder, me: OwnerRecord, staleMs: number, now = Date.now()): { alive: boolean; why: string } {
   const r = h.record;
   const age = Math.max(0, now - h.mtimeMs);
   const heartbeat = `last heartbeat ${(age / 1000).toFixed(1)} s ago`;

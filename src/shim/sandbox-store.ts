@@ -17,7 +17,7 @@ import { ShimError, storageError } from './errors.js';
  * running  — the instance is recorded in `instance`.
  * stopping — its deletion is under way; finished by whoever runs next (this daemon or its successor).
  */
-export const SANDBOX_PHASES = ['created', 'creating', 'running', 'stopping'] as const;
+const SANDBOX_PHASES = ['created', 'creating', 'running', 'stopping'] as const;
 export type SandboxPhase = (typeof SANDBOX_PHASES)[number];
 
 export interface SandboxState {
@@ -119,7 +119,7 @@ function describeIssues(error: z.ZodError, value: unknown): string {
 }
 
 /** Reads one state file's text; throws an Error saying what is wrong with it. */
-export function parseSandboxState(text: string, folderName: string): SandboxState {
+function parseSandboxState(text: string, folderName: string): SandboxState {
   let value: unknown;
   try {
     value = JSON.parse(text);

@@ -5,7 +5,7 @@
 import { messageOf } from '../util/errors.js';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
-import { Code, TtrpcError } from './codes.js';
+import { Code, TtrpcError, deadlineExceeded } from './codes.js';
 import { decodeResponse, encodeRequestParts, responseError, type KeyValue } from './envelope.js';
 import { FrameReader, MAX_MESSAGE_LENGTH, MessageType, type Frame, type FrameHeader } from './frame.js';
 import { FrameWriter, partsLength } from './frame-writer.js';
@@ -152,7 +152,7 @@ export class TtrpcClient {
    */
   sendRaw(requestEnvelope: Uint8Array, timeoutMs: number | undefined, done: (err: TtrpcError | undefined, response?: Buffer) => void): void {
     if (this.closedError) return done(this.closedError);
-    if (timeoutMs !== undefined && timeoutMs < 0) return done(deadlinePassed());
+    if (timeoutMs !== undefined && timeoutMs < 0) return done(deadlineExceeded());
     if (this.nextStreamId > MAX_STREAM_ID) return done(new TtrpcError(Code.UNAVAILABLE, 'ttrpc: stream ids exhausted, reconnect'));
     if (requestEnvelope.length > this.maxMessageLength) {
       return done(new TtrpcError(Code.RESOURCE_EXHAUSTED, `message length ${requestEnvelope.length} exceed maximum message size of ${this.maxMessageLength}`));
@@ -174,7 +174,7 @@ export class TtrpcClient {
       },
     });
     if (timeoutMs !== undefined && timeoutMs > 0) {
-      timer = setLongTimeout(() => this.pending.get(streamId)?.reject(deadlinePassed()), timeoutMs);
+      timer = setLongTimeout(() => this.pending.get(streamId)?.reject(deadlineExceeded()), timeoutMs);
     }
     this.writer.write(streamId, MessageType.REQUEST, 0, [requestEnvelope]);
   }
@@ -183,7 +183,7 @@ export class TtrpcClient {
     if (this.closedError) return Promise.reject(this.closedError);
     const { signal, timeoutMs } = options;
     if (signal?.aborted) return Promise.reject(abortError(signal));
-    if (timeoutMs !== undefined && timeoutMs < 0) return Promise.reject(deadlinePassed());
+    if (timeoutMs !== undefined && timeoutMs < 0) return Promise.reject(deadlineExceeded());
     if (this.nextStreamId > MAX_STREAM_ID) {
       return Promise.reject(new TtrpcError(Code.UNAVAILABLE, 'ttrpc: stream ids exhausted, reconnect'));
     }
@@ -224,7 +224,7 @@ export class TtrpcClient {
       if (timeoutMs !== undefined && timeoutMs > 0) {
         timer = setLongTimeout(() => {
           cleanup();
-          reject(deadlinePassed());
+          reject(deadlineExceeded());
         }, timeoutMs);
       }
       signal?.addEventListener('abort', onAbort, { once: true });
@@ -275,15 +275,11 @@ export class TtrpcClient {
   }
 }
 
-function deadlinePassed(): TtrpcError {
-  return new TtrpcError(Code.DEADLINE_EXCEEDED, 'context deadline exceeded');
-}
-
 function abortError(signal: AbortSignal): TtrpcError {
   const reason: unknown = signal.reason;
   if (reason instanceof TtrpcError) return reason;
   if (reason instanceof Error && reason.name === 'TimeoutError') {
-    return new TtrpcError(Code.DEADLINE_EXCEEDED, 'context deadline exceeded');
+    return deadlineExceeded();
   }
   return new TtrpcError(Code.CANCELLED, 'context canceled');
 }

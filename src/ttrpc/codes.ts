@@ -72,3 +72,8 @@ export function toTtrpcError(err: unknown): TtrpcError {
   }
   return new TtrpcError(Code.UNKNOWN, String(err));
 }
+
+/** A call whose deadline passed, in the words Go's ttrpc uses (`context deadline exceeded`). */
+export function deadlineExceeded(): TtrpcError {
+  return new TtrpcError(Code.DEADLINE_EXCEEDED, 'context deadline exceeded');
+}

@@ -6,7 +6,7 @@
  */
 
 /** The largest double that fits an int64 (2^63 − 1024): timeouts beyond it are sent as this. */
-export const MAX_TIMEOUT_NANO = 9_223_372_036_854_774_784;
+const MAX_TIMEOUT_NANO = 9_223_372_036_854_774_784;
 
 /**
  * The caller's deadline in ms from now, in `CallOptions.timeoutMs`'s terms: undefined = none (0 on the

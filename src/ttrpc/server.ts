@@ -18,7 +18,7 @@
  */
 import { messageOf } from '../util/errors.js';
 import type { Server as NetServer, Socket } from 'node:net';
-import { Code, TtrpcError, toTtrpcError } from './codes.js';
+import { Code, TtrpcError, deadlineExceeded, toTtrpcError } from './codes.js';
 import { DecodeError, decodeRequest, encodeResponseParts, type KeyValue, type Request } from './envelope.js';
 import { Flags, FrameReader, HEADER_LENGTH, MAX_MESSAGE_LENGTH, MessageType, type Frame, type FrameHeader } from './frame.js';
 import { FrameWriter, partsLength } from './frame-writer.js';
@@ -71,11 +71,11 @@ export type FrameRelay = (
 ) => boolean;
 
 /** The default cap of calls running at once on one connection (the daemon's MAX_CALLS_PER_CONNECTION). */
-export const DEFAULT_MAX_CALLS_PER_CONNECTION = 1024;
+const DEFAULT_MAX_CALLS_PER_CONNECTION = 1024;
 /** Answers waiting to be written beyond which a connection reads no more requests. */
 export const DEFAULT_WRITE_BUFFER_LIMIT = 1 << 20;
 /** Bytes of requests a connection at its call cap may hold, unstarted, before it is cut off. */
-export const HELD_REQUESTS_LIMIT = 1 << 20;
+const HELD_REQUESTS_LIMIT = 1 << 20;
 
 /**
  * Something downstream of the handlers that can be full (a relay's upstream connection): while
@@ -156,7 +156,7 @@ class ServerCall implements CallContext {
   startDeadline(ms: number, respond: (err: TtrpcError) => void): void {
     this.deadline = Date.now() + ms;
     this.timer = setLongTimeout(() => {
-      const err = new TtrpcError(Code.DEADLINE_EXCEEDED, 'context deadline exceeded');
+      const err = deadlineExceeded();
       this.finish(() => respond(err));
       this.abort(err);
     }, ms);

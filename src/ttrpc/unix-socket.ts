@@ -33,7 +33,7 @@ export class SocketInUseError extends Error {
 }
 
 /** Whether something accepts connections on `path` (a stale socket file refuses them). */
-export function socketAnswers(path: string, timeoutMs = 1_000): Promise<boolean> {
+function socketAnswers(path: string, timeoutMs = 1_000): Promise<boolean> {
   return new Promise((resolve) => {
     const sock = connect(path);
     const done = (live: boolean): void => {

@@ -63,16 +63,17 @@ export class ReconnectingClient {
     // The common case, on every relayed call: connected — no signals, no timers.
     const current = this.client;
     if (current && !current.isClosed) return current.call(service, method, payload, options);
-    const started = performance.now();
-    const client = await this.waitForConnection(options);
-    return client.call(service, method, payload, { ...options, timeoutMs: timeLeft(options.timeoutMs, started) });
+    const { client, timeoutMs } = await this.waitForConnection(options);
+    return client.call(service, method, payload, { ...options, timeoutMs });
   }
 
   /**
    * Waits for a connection within the call's deadline, or `connectWaitMs` when it has none (timeoutMs
    * undefined or 0, ttrpc's "no deadline"). Any deadline shape works: the Go shim's are fractional ms.
+   * Resolves with the connection and what is left of the call's deadline (see `timeLeft`).
    */
-  private async waitForConnection(options: Pick<CallOptions, 'signal' | 'timeoutMs'>): Promise<TtrpcClient> {
+  private async waitForConnection(options: Pick<CallOptions, 'signal' | 'timeoutMs'>): Promise<{ client: TtrpcClient; timeoutMs: number | undefined }> {
+    const started = performance.now();
     const limit = startTimeout(options.timeoutMs || this.o.connectWaitMs);
     const waitSignal = options.signal ? AbortSignal.any([options.signal, limit.signal]) : limit.signal;
     let client: TtrpcClient;
@@ -84,25 +85,23 @@ export class ReconnectingClient {
     } finally {
       limit.clear();
     }
-    return client;
+    return { client, timeoutMs: timeLeft(options.timeoutMs, started) };
   }
 
   /** Frame-level pass-through (TtrpcClient.callRaw) with the same connection handling as `call`. */
   async callRaw(requestEnvelope: Uint8Array, options: Pick<CallOptions, 'signal' | 'timeoutMs'> = {}): Promise<Buffer> {
     const current = this.client;
     if (current && !current.isClosed) return current.callRaw(requestEnvelope, options);
-    const started = performance.now();
-    const client = await this.waitForConnection(options);
-    return client.callRaw(requestEnvelope, { ...options, timeoutMs: timeLeft(options.timeoutMs, started) });
+    const { client, timeoutMs } = await this.waitForConnection(options);
+    return client.callRaw(requestEnvelope, { ...options, timeoutMs });
   }
 
   /** `TtrpcClient.sendRaw` with the same connection handling: waits for a connection when there is none. */
   sendRaw(requestEnvelope: Uint8Array, timeoutMs: number | undefined, done: (err: TtrpcError | undefined, response?: Buffer) => void): void {
     const current = this.client;
     if (current && !current.isClosed) return current.sendRaw(requestEnvelope, timeoutMs, done);
-    const started = performance.now();
     this.waitForConnection({ timeoutMs }).then(
-      (client) => client.sendRaw(requestEnvelope, timeLeft(timeoutMs, started), done),
+      (waited) => waited.client.sendRaw(requestEnvelope, waited.timeoutMs, done),
       (err: unknown) => done(err instanceof TtrpcError ? err : new TtrpcError(Code.UNAVAILABLE, String(err))),
     );
   }

@@ -19,7 +19,7 @@ export class CommandError extends Error {
 
 export interface RunOptions {
   signal?: AbortSignal;
-  /** Default 30 s. */
+  /** Default 30 s; fractional ms round up; 0, negative or NaN means no timeout (execFile's 0). */
   timeoutMs?: number;
   cwd?: string;
   env?: NodeJS.ProcessEnv;

@@ -66,7 +66,7 @@ export function setLongTimeout(fn: () => void, ms: number, options: LongTimerOpt
 }
 
 /** The reason a timeout signal aborts with: the same DOMException `AbortSignal.timeout` uses. */
-export function timeoutError(): DOMException {
+function timeoutError(): DOMException {
   return new DOMException('The operation was aborted due to timeout', 'TimeoutError');
 }
 

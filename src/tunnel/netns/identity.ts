@@ -7,10 +7,10 @@
 import { stat } from 'node:fs/promises';
 
 /** The daemon's own network namespace. */
-export const OWN_NETNS = '/proc/self/ns/net';
+const OWN_NETNS = '/proc/self/ns/net';
 
 /** `dev:ino` of the namespace `path` names (symlinks followed); throws what `stat` throws. */
-export async function netnsIdentity(path: string): Promise<string> {
+async function netnsIdentity(path: string): Promise<string> {
   const s = await stat(path, { bigint: true });
   return `${s.dev}:${s.ino}`;
 }

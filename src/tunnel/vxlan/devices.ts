@@ -1,4 +1,5 @@
 /** Reading links and recognising "already gone" answers of `ip`, `tc` and `nsenter`. */
+import { messageOf } from '../../util/errors.js';
 import { isIPv4 } from 'node:net';
 import { CommandError } from '../../util/run-command.js';
 import { ipJson, type NetToolOptions } from '../netns/exec.js';
@@ -95,12 +96,6 @@ export function checkPort(port: number): void {
   }
 }
 
-/** Message of a failed command or error, for wrapping. */
-export function reason(err: unknown): string {
-  if (err instanceof CommandError) return err.message;
-  return err instanceof Error ? err.message : String(err);
-}
-
 /** One step of a set-up that can be undone. */
 export interface UndoStep {
   what: string;
@@ -114,7 +109,7 @@ export async function runUndo(steps: UndoStep[]): Promise<Error[]> {
     try {
       await unlessGone(() => step.run());
     } catch (err) {
-      failures.push(new Error(`undo ${step.what}: ${reason(err)}`, { cause: err }));
+      failures.push(new Error(`undo ${step.what}: ${messageOf(err)}`, { cause: err }));
     }
   }
   return failures;
@@ -129,7 +124,7 @@ export function setupFailure(err: unknown, step: string, where: string, undoFail
   if (signal?.aborted) {
     return new VxlanError(VxlanErrorCode.CANCELLED, step, `${where}: cancelled at step ${step} (${undone})`, { cause: err, otherErrors: undoFailures });
   }
-  return new VxlanError(VxlanErrorCode.VXLAN_SETUP_FAILED, step, `${where}: step ${step} failed: ${reason(err)} (${undone})`, {
+  return new VxlanError(VxlanErrorCode.VXLAN_SETUP_FAILED, step, `${where}: step ${step} failed: ${messageOf(err)} (${undone})`, {
     cause: err,
     otherErrors: undoFailures,
   });

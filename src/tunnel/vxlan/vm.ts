@@ -11,6 +11,7 @@
  * Deviation from upstream: the MTU is `min(pod MTU, underlay MTU − 50, ceiling)` instead of
  * `min(pod MTU, 1450)`, so a jumbo-frame underlay carries jumbo frames.
  */
+import { messageOf } from '../../util/errors.js';
 import { isIPv4, isIPv6 } from 'node:net';
 import type { ApfRoute, PodNetworkConfig } from '../../podvm/apf-config.js';
 import { CommandError } from '../../util/run-command.js';
@@ -22,7 +23,7 @@ import {
   checkVni,
   getLink,
   isGone,
-  reason,
+  
   runUndo,
   setupFailure,
   unlessGone,
@@ -348,7 +349,7 @@ export async function setupVmPodNetwork(cfg: PodNetworkConfig, options: VmPodNet
       try {
         await ip(args, pod);
       } catch (err) {
-        throw new VxlanError(VxlanErrorCode.VXLAN_SETUP_FAILED, step, `cannot add route ${shown} in ${p.podNetnsName}: ${reason(err)}`, { cause: err });
+        throw new VxlanError(VxlanErrorCode.VXLAN_SETUP_FAILED, step, `cannot add route ${shown} in ${p.podNetnsName}: ${messageOf(err)}`, { cause: err });
       }
       routes.push(shown);
     }
@@ -436,7 +437,7 @@ export async function teardownVmPodNetwork(cfg: PodNetworkConfig, options: VmTea
     throw new VxlanError(
       signal?.aborted ? VxlanErrorCode.CANCELLED : VxlanErrorCode.VXLAN_TEARDOWN_FAILED,
       first!.step,
-      `pod network tear-down (VNI ${p.vni}) in ${p.podNetnsName}: ${failures.map((f) => `${f.step}: ${reason(f.err)}`).join('; ')}`,
+      `pod network tear-down (VNI ${p.vni}) in ${p.podNetnsName}: ${failures.map((f) => `${f.step}: ${messageOf(f.err)}`).join('; ')}`,
       { cause: first!.err, otherErrors: rest.map((f) => f.err) },
     );
   }

@@ -8,6 +8,7 @@
  * whatever the cluster sends to the pod goes to the VM, and the VM's answers go out of `eth0`.
  * CAA owns the pod namespace's tc configuration: tear-down removes the ingress qdiscs of both.
  */
+import { messageOf } from '../../util/errors.js';
 import { CommandError } from '../../util/run-command.js';
 import { ip, netnsProblem, tc, type NetToolOptions } from '../netns/exec.js';
 import {
@@ -17,7 +18,7 @@ import {
   checkVni,
   getLink,
   isGone,
-  reason,
+  
   runUndo,
   setupFailure,
   unlessGone,
@@ -282,7 +283,7 @@ export async function teardownWorkerTunnel(options: WorkerTeardownOptions): Prom
     throw new VxlanError(
       code,
       first!.step,
-      `VXLAN tunnel tear-down (VNI ${vni}, pod network namespace ${podNetns}): ${failures.map((f) => `${f.step}: ${reason(f.err)}`).join('; ')}`,
+      `VXLAN tunnel tear-down (VNI ${vni}, pod network namespace ${podNetns}): ${failures.map((f) => `${f.step}: ${messageOf(f.err)}`).join('; ')}`,
       { cause: first!.err, otherErrors: rest.map((f) => f.err) },
     );
   }
