@@ -21,6 +21,7 @@ import { chmod, copyFile, cp, mkdir, mkdtemp, readFile, readdir, readlink, renam
 import { basename, dirname, join, relative } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { runCommand } from '../src/util/run-command.js';
+import { bundleEsm } from './bundle.js';
 import { indexModules, loadOrder } from './kernel-modules.js';
 
 export const PODVM_DIR = new URL('.', import.meta.url).pathname;
@@ -138,31 +139,10 @@ async function kernelDeb(cacheDir: string, o: BuildOptions): Promise<string> {
 
 /** The forwarder and the agent stand-in as single ES modules, so the VM needs no node_modules. */
 async function bundles(): Promise<Record<string, string>> {
-  const { build } = await import('esbuild');
-  const entries = {
-    'agent-protocol-forwarder': join(PROJECT, 'src/cli/agent-protocol-forwarder.ts'),
-    'kata-agent': join(PROJECT, 'test/fakes/kata-agent-main.ts'),
+  return {
+    'agent-protocol-forwarder.mjs': await bundleEsm(join(PROJECT, 'src/cli/agent-protocol-forwarder.ts')),
+    'kata-agent.mjs': await bundleEsm(join(PROJECT, 'test/fakes/kata-agent-main.ts')),
   };
-  const out: Record<string, string> = {};
-  for (const [name, entry] of Object.entries(entries)) {
-    const r = await build({
-      entryPoints: [entry],
-      // Paths in the bundle's comments are relative to this: the same wherever the project is checked out.
-      absWorkingDir: PROJECT,
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      write: false,
-      minify: false,
-      legalComments: 'none',
-      logLevel: 'silent',
-      // CommonJS dependencies call require(); an ES module has none of its own.
-      banner: { js: "import { createRequire as __caaRequire } from 'node:module'; const require = __caaRequire(import.meta.url);" },
-    });
-    out[`${name}.mjs`] = r.outputFiles[0]!.text;
-  }
-  return out;
 }
 
 /** The shared libraries `binary` loads, as absolute paths (ldd's view). */

@@ -2,9 +2,9 @@
  * The daemon as an operator runs it: the CLI in a child process, the local provider, real signals.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { access, chmod, chown, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { access, chmod, chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Hypervisor } from '../../src/proto/gen/hypervisor/hypervisor_pb.js';
 import { TtrpcClient } from '../../src/ttrpc/client.js';
@@ -12,6 +12,7 @@ import { serviceClient } from '../../src/ttrpc/typed.js';
 import { awsEnv } from '../helpers/aws.js';
 import { SANDBOX_ID, shimAnnotations } from '../helpers/daemon-harness.js';
 import { FakeEc2 } from '../fakes/ec2/index.js';
+import { bundleEsm } from '../../podvm/bundle.js';
 
 const CLI = new URL('../../src/cli/cloud-api-adaptor.ts', import.meta.url).pathname;
 const TSX = new URL('../../node_modules/.bin/tsx', import.meta.url).pathname;
@@ -136,9 +137,23 @@ describe('cloud-api-adaptor CLI', () => {
   });
 
   // Another user than root: setpriv (util-linux) drops to nobody. As that user the default paths under /run/peerpod cannot be created.
-  const asNobody = (args: string[]): Run => {
-    const child = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--import', 'tsx', CLI, ...args], {
-      cwd: new URL('../..', import.meta.url).pathname,
+  // Nobody may not be able to read the checkout (a clone under a 0700 folder such as mktemp -d's): it runs
+  // the CLI bundled into one module (as the pod VM runs the forwarder) from a folder anyone can read.
+  let bundled: Promise<string> | undefined;
+  const nobodyCli = (): Promise<string> =>
+    (bundled ??= (async () => {
+      const out = await mkdtemp(join(tmpdir(), 'caa-cli-bundle-'));
+      await chmod(out, 0o755);
+      const file = join(out, 'cloud-api-adaptor.mjs');
+      await writeFile(file, await bundleEsm(CLI), { mode: 0o644 });
+      return file;
+    })());
+  afterAll(async () => {
+    if (bundled) await rm(dirname(await bundled), { recursive: true, force: true });
+  });
+  const asNobody = async (args: string[]): Promise<Run> => {
+    const child = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, await nobodyCli(), ...args], {
+      cwd: '/',
       env: { ...process.env, HOME: '/tmp', NODE_EXTRA_CA_CERTS: '' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -150,7 +165,7 @@ describe('cloud-api-adaptor CLI', () => {
   const notRoot = process.getuid?.() !== 0 ? ' (skipped: needs root to run the CLI as another user with setpriv)' : '';
 
   it.skipIf(notRoot !== '')(`as a non-root user with the default paths: exits 2 naming the path and the flags that move every path${notRoot}`, async () => {
-    const r = asNobody(['local', '--probe-port', '0']);
+    const r = await asNobody(['local', '--probe-port', '0']);
     running.push(r);
     expect(await r.exited).toBe(2);
     const out = r.out.join('');
@@ -164,7 +179,7 @@ describe('cloud-api-adaptor CLI', () => {
     await mkdir(own);
     await chown(own, 65534, 65534);
     await chmod(dir, 0o711); // mkdtemp's 0700 would keep nobody out of its own folder
-    const r = asNobody(['local', '--probe-port', '0', '--socket', join(own, 'hv.sock'), '--pods-dir', join(own, 'p')]);
+    const r = await asNobody(['local', '--probe-port', '0', '--socket', join(own, 'hv.sock'), '--pods-dir', join(own, 'p')]);
     running.push(r);
     expect(await r.exited).toBe(2);
     expect(r.out.join('')).toMatch(/cannot create or write \/run\/peerpod\S*, needed for the state dir \(CAA_STATE_DIR \/ --state-dir\)/);
