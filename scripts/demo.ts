@@ -19,7 +19,7 @@ import { presetPolicy } from '../src/tunnel/policy/index.js';
 import { runCommand } from '../src/util/run-command.js';
 import { bridgeFor } from '../src/providers/local/network.js';
 import { forceCleanLocalInstances } from '../test/helpers/local-instances.js';
-import { POD_NETWORK_TOOLS, installHint, missingTools } from './host-tools.js';
+import { PING_TOOL, POD_NETWORK_TOOLS, installHint, missingTools } from './host-tools.js';
 
 const root = new URL('..', import.meta.url).pathname;
 const SANDBOX = 'd3m0' + '0123456789abcdef'.repeat(3) + '0123456789ab';
@@ -61,7 +61,7 @@ const POD_IP = '10.244.77.5';
 const NETNS_CIDR = '10.237.0.0/16';
 
 if (withPodNetwork && process.env.CAA_DEMO_NO_PREFLIGHT !== '1') {
-  const missing = await missingTools([...POD_NETWORK_TOOLS, { tool: 'ping', pkg: 'iputils-ping', why: 'the peer pod pinging the pod' }]);
+  const missing = await missingTools([...POD_NETWORK_TOOLS, PING_TOOL]);
   if (missing.length > 0) {
     console.error(`npm run demo as root gives the pod a network and ${installHint(missing)}`);
     console.error('(run it as a non-root user for the demo without a pod network)');

@@ -21,6 +21,9 @@ export const POD_NETWORK_TOOLS: readonly HostTool[] = [
   { tool: 'iptables', pkg: 'iptables', why: 'the VXLAN NOTRACK rules' },
 ];
 
+/** What a peer pinging the pod needs (the demo and the pod network tests check the path end to end). */
+export const PING_TOOL: HostTool = { tool: 'ping', pkg: 'iputils-ping', why: 'the peer pod pinging the pod' };
+
 /** The tools among `tools` that cannot be run here. */
 export async function missingTools(tools: readonly HostTool[]): Promise<HostTool[]> {
   const found = await Promise.all(tools.map((t) => commandExists(t.tool)));

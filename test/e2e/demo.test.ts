@@ -10,24 +10,19 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { POD_NETWORK_TOOLS, missingTools } from '../../scripts/host-tools.js';
+import { PING_TOOL, POD_NETWORK_TOOLS, missingTools } from '../../scripts/host-tools.js';
 import { runCommand } from '../../src/util/run-command.js';
 import { ChildDaemon } from '../helpers/child-daemon.js';
-import { POD_NETWORK_REQUIRED, podNetworkUnavailable } from '../helpers/pod-network.js';
+import { podNetworkUnavailable, skipOrRequirePodNetwork } from '../helpers/pod-network.js';
 
 const root = new URL('../..', import.meta.url).pathname;
 const demo = `${root}scripts/demo.ts`;
 const isRoot = process.getuid?.() === 0;
-const PING = { tool: 'ping', pkg: 'iputils-ping', why: 'the peer pod pinging the pod' };
 // As root the demo wires a pod network; without its tools the full run cannot pass here.
-const fullRunUnavailable = isRoot ? await podNetworkUnavailable([PING]) : undefined;
+const fullRunUnavailable = isRoot ? await podNetworkUnavailable([PING_TOOL]) : undefined;
 
 describe('npm run demo', () => {
-  if (fullRunUnavailable && POD_NETWORK_REQUIRED) {
-    it('the pod network tools are installed (CAA_REQUIRE_PODNET=1)', () => {
-      throw new Error(`the full demo cannot run: ${fullRunUnavailable}`);
-    });
-  }
+  skipOrRequirePodNetwork(fullRunUnavailable, 'the full demo');
 
   it.skipIf(fullRunUnavailable !== undefined)(
     fullRunUnavailable ? `plays the shim through every step (skipped: ${fullRunUnavailable})` : 'plays the shim through every step, shows the policy refusal, and leaves nothing behind',
@@ -44,7 +39,7 @@ describe('npm run demo', () => {
 });
 
 // The other pod network tools, for the runs that must get as far as the iptables step.
-const otherToolsMissing = isRoot ? (await missingTools([...POD_NETWORK_TOOLS.filter((t) => t.tool !== 'iptables'), PING])).map((t) => t.tool) : [];
+const otherToolsMissing = isRoot ? (await missingTools([...POD_NETWORK_TOOLS.filter((t) => t.tool !== 'iptables'), PING_TOOL])).map((t) => t.tool) : [];
 const noIptablesUnavailable = !isRoot ? 'needs root (the demo wires a pod network only as root)' : otherToolsMissing.length ? `needs ${otherToolsMissing.join(', ')}` : undefined;
 
 describe.skipIf(noIptablesUnavailable !== undefined)(

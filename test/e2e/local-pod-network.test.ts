@@ -18,13 +18,14 @@ import { TtrpcClient, serviceClient } from '../../src/ttrpc/index.js';
 import { ChildDaemon } from '../helpers/child-daemon.js';
 import { SANDBOX_ID, shimAnnotations } from '../helpers/daemon-harness.js';
 import { TestNet } from '../helpers/netns.js';
-import { POD_NETWORK_REQUIRED, podNetworkUnavailable } from '../helpers/pod-network.js';
+import { podNetworkUnavailable, skipOrRequirePodNetwork } from '../helpers/pod-network.js';
+import { PING_TOOL } from '../../scripts/host-tools.js';
 import { forceCleanLocalInstances, localInstanceRecords } from '../helpers/local-instances.js';
 
 const run = promisify(execFile);
 const root = new URL('../..', import.meta.url).pathname;
-const unavailable = await podNetworkUnavailable([{ tool: 'ping', pkg: 'iputils-ping', why: 'the peer pinging the pod' }]);
-if (unavailable && !POD_NETWORK_REQUIRED) console.warn(`[e2e] skipping the local pod network test: ${unavailable}`);
+const unavailable = await podNetworkUnavailable([PING_TOOL]);
+skipOrRequirePodNetwork(unavailable, 'the local pod network test');
 
 let dir: string;
 let net: TestNet;
@@ -32,12 +33,6 @@ let daemon: ChildDaemon | undefined;
 const CIDR = '10.235.0.0/16';
 
 const records = () => localInstanceRecords(join(dir, 'state'));
-
-if (unavailable && POD_NETWORK_REQUIRED) {
-  it('the pod network tools are installed (CAA_REQUIRE_PODNET=1)', () => {
-    throw new Error(`the local pod network test cannot run: ${unavailable}`);
-  });
-}
 
 describe.skipIf(unavailable !== undefined)(unavailable ? `pod network of a local peer pod (skipped: ${unavailable})` : 'pod network of a local peer pod', () => {
   beforeAll(async () => {

@@ -17,6 +17,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import { runCommand } from '../../src/util/run-command.js';
+import { POD_NETWORK_TOOLS, installHint, missingTools } from '../../scripts/host-tools.js';
 import { pidAlive } from './pids.js';
 
 export const NETNS_DIR = '/var/run/netns';
@@ -24,14 +25,8 @@ export const NETNS_DIR = '/var/run/netns';
 /** Why root-only network tests cannot run here, or `undefined` when they can. */
 export async function netnsTestsUnavailable(): Promise<string | undefined> {
   if (process.getuid?.() !== 0) return 'needs root (creates network namespaces)';
-  for (const tool of ['ip', 'nsenter']) {
-    try {
-      await runCommand([tool, '-V'], { timeoutMs: 5000 });
-    } catch {
-      return `needs ${tool} (iproute2 / util-linux)`;
-    }
-  }
-  return undefined;
+  const missing = await missingTools(POD_NETWORK_TOOLS.filter((t) => t.tool === 'ip' || t.tool === 'nsenter'));
+  return missing.length > 0 ? installHint(missing) : undefined;
 }
 
 const escapeRe = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

@@ -15,11 +15,14 @@ import {
 } from '../../../../src/tunnel/netns/index.js';
 import { makeTempDir, rejectionOf, removeDir } from '../../../helpers/async.js';
 import { TestNet, netnsTestsUnavailable } from '../../../helpers/netns.js';
+import { skipOrRequirePodNetwork } from '../../../helpers/pod-network.js';
+import { POD_NETWORK_TOOLS, installHint } from '../../../../scripts/host-tools.js';
 
 const skipReason = await netnsTestsUnavailable();
 if (skipReason) console.warn(`[netns] skipping namespace tests of the exec wrapper: ${skipReason}`);
-const haveIptables = skipReason === undefined && (await commandExists('iptables'));
-if (skipReason === undefined && !haveIptables) console.warn('[netns] skipping the iptables test: iptables is not installed');
+const noIptables = skipReason === undefined && !(await commandExists('iptables')) ? installHint(POD_NETWORK_TOOLS.filter((t) => t.tool === 'iptables')) : undefined;
+skipOrRequirePodNetwork(noIptables, 'the iptables test of the exec wrapper');
+const haveIptables = skipReason === undefined && noIptables === undefined;
 
 describe('inNetns', () => {
   it('runs in the current namespace without a path', () => {

@@ -11,10 +11,11 @@ import {
   VxlanError,
 } from '../../../../src/tunnel/vxlan/index.js';
 import { runCommand } from '../../../../src/util/run-command.js';
+import { skipOrRequirePodNetwork } from '../../../helpers/pod-network.js';
 import { labUnavailable, VxlanLab, type LabOptions, type LabPod } from './lab.js';
 
-const skipReason = process.getuid?.() !== 0 ? 'needs root (creates network namespaces, VXLAN devices, iptables rules)' : await labUnavailable();
-if (skipReason) console.warn(`[vxlan failure tests] skipped: ${skipReason}`);
+const skipReason = await labUnavailable();
+skipOrRequirePodNetwork(skipReason, 'the VXLAN failure tests');
 
 const EMPTY_RAW = ['-P PREROUTING ACCEPT', '-P OUTPUT ACCEPT'];
 

@@ -8,10 +8,12 @@
  * pod IP then lives: peer reaches it through pod<i>'s eth0 → tc → vxlan1 → host → vm<i>.
  * Nothing is created in the machine's own namespace; `cleanup()` removes everything.
  */
+import { PING_TOOL } from '../../../../scripts/host-tools.js';
+import { podNetworkUnavailable } from '../../../helpers/pod-network.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { PodNetworkConfig } from '../../../../src/podvm/apf-config.js';
 import { runCommand } from '../../../../src/util/run-command.js';
-import { NETNS_DIR, TestNet, netnsTestsUnavailable } from '../../../helpers/netns.js';
+import { NETNS_DIR, TestNet } from '../../../helpers/netns.js';
 
 export interface LabPod {
   /** Worker-side pod namespace path. */
@@ -40,22 +42,9 @@ export interface LabOptions {
   prefix?: string;
 }
 
-/** Why the lab cannot be built here, or undefined. */
-export async function labUnavailable(): Promise<string | undefined> {
-  const base = await netnsTestsUnavailable();
-  if (base) return base;
-  for (const [tool, arg] of [
-    ['tc', '-V'],
-    ['iptables', '-V'],
-    ['ping', '-V'],
-  ] as const) {
-    try {
-      await runCommand([tool, arg], { timeoutMs: 5000 });
-    } catch {
-      return `needs ${tool} (apt-get install -y iptables iputils-ping)`;
-    }
-  }
-  return undefined;
+/** Why the lab cannot be built here, or undefined: root and the pod network's tools, plus ping. */
+export function labUnavailable(): Promise<string | undefined> {
+  return podNetworkUnavailable([PING_TOOL]);
 }
 
 export class VxlanLab {

@@ -13,10 +13,11 @@ import {
   type VmPodNetwork,
   type WorkerTunnel,
 } from '../../../../src/tunnel/vxlan/index.js';
+import { skipOrRequirePodNetwork } from '../../../helpers/pod-network.js';
 import { labUnavailable, VxlanLab, type LabOptions, type LabPod } from './lab.js';
 
-const skipReason = process.getuid?.() !== 0 ? 'needs root (creates network namespaces, VXLAN devices, iptables rules)' : await labUnavailable();
-if (skipReason) console.warn(`[vxlan tunnel tests] skipped: ${skipReason}`);
+const skipReason = await labUnavailable();
+skipOrRequirePodNetwork(skipReason, 'the VXLAN tunnel tests');
 
 /** What `iptables -t raw -S` shows in a namespace nobody touched. */
 const EMPTY_RAW = ['-P PREROUTING ACCEPT', '-P OUTPUT ACCEPT'];
