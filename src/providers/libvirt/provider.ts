@@ -32,7 +32,8 @@ import { metadataElement, readMetadata, type InstanceMetadata } from './metadata
 import { VirErr } from './rpc/protocol.js';
 import { parseLibvirtUri } from './rpc/uri.js';
 import { resolveBaseVolume, type BaseVolume, type LibvirtSettings } from './setup.js';
-import { Serializer, netmaskOf, pickAddress } from './static-ip.js';
+import { netmaskOf, pickAddress } from './static-ip.js';
+import { Serializer } from '../../util/serializer.js';
 import { el, elements, find, parseXml, serialize, text, type XmlElement } from './xml.js';
 import { timeoutSignal } from '../../util/timers.js';
 

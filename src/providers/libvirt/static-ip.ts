@@ -59,14 +59,3 @@ export function pickAddress(r: Ipv4Range, used: ReadonlySet<string>, reserved: R
   }
   return undefined;
 }
-
-/** A mutex: one allocation (pick + define) at a time in this process. */
-export class Serializer {
-  private tail: Promise<unknown> = Promise.resolve();
-
-  run<T>(fn: () => Promise<T>): Promise<T> {
-    const result = this.tail.then(fn, fn);
-    this.tail = result.catch(() => undefined);
-    return result;
-  }
-}

@@ -21,7 +21,10 @@ export interface ProcessExit {
 
 export interface Spawned {
   pid: number;
-  /** Settles when the process ends (while this daemon runs; a detached child outlives a restart). */
+  /**
+   * Settles when the process ends (while this daemon runs; a detached child outlives a restart). Never
+   * rejects: a spawn that failed resolves `{ code: null, signal: null }`.
+   */
   exited: Promise<ProcessExit>;
 }
 
@@ -109,6 +112,15 @@ export async function findByMarker(marker: string): Promise<number[]> {
   return pids;
 }
 
+/**
+ * Resolves once `pid` is no longer our process (gone, or the pid reused by another), polling every
+ * `pollMs`; rejects with the signal's reason when it aborts first. For processes we did not start in
+ * this process (no exit event to wait on).
+ */
+export async function processGone(pid: number, marker: string, pollMs: number, signal?: AbortSignal): Promise<void> {
+  while (await isOurs(pid, marker)) await sleep(pollMs, signal);
+}
+
 /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process is gone. */
 export async function stopProcess(pid: number, marker: string, graceMs = 2000): Promise<void> {
   if (!(await isOurs(pid, marker))) return;
@@ -131,5 +143,5 @@ export async function stopProcess(pid: number, marker: string, graceMs = 2000): 
   } catch {
     /* already gone */
   }
-  while (await isOurs(pid, marker)) await sleep(25);
+  await processGone(pid, marker, 25);
 }

@@ -14,13 +14,12 @@ import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { ProviderError } from '../errors.js';
-import { sleep } from '../../util/backoff.js';
 import { raceAbort } from '../../util/abort.js';
 import type { CreateInstanceRequest, Instance, InstanceSummary, Provider, ProviderHost } from '../provider.js';
 import { writeFileAtomic } from '../../util/atomic-file.js';
-import { Serializer } from '../libvirt/static-ip.js';
+import { Serializer } from '../../util/serializer.js';
 import type { LocalConfig } from './config.js';
-import { describeExit, findByMarker, isOurs, lastLogLine, nodeCommand, spawnDetached, stopProcess, type ProcessExit } from './processes.js';
+import { describeExit, findByMarker, lastLogLine, nodeCommand, processGone, spawnDetached, stopProcess, type ProcessExit } from './processes.js';
 import { bridgeFor, createNetns, deleteBridge, deleteNetns, ensureBridge, inNetns, netnsAddress, netnsNames, type InstanceNetwork, type NetworkMode } from './network.js';
 
 interface InstanceRecord {
@@ -52,7 +51,10 @@ export class LocalProvider implements Provider {
    * create that picked an address before another's record appeared would take the same one.
    */
   private readonly allocation = new Serializer();
-  /** The forwarders this daemon started, by instance id: how each one ends (for watchForExit). */
+  /**
+   * The forwarders this provider object started, by instance id: how each one ends (for watchForExit).
+   * An entry lives until deleteInstance removes it.
+   */
   private readonly forwarderExits = new Map<string, Promise<ProcessExit>>();
   readonly mode: NetworkMode;
   /** netns mode: the host bridge, the worker's underlay for the instances' pod networks. */
@@ -162,6 +164,10 @@ export class LocalProvider implements Provider {
    * Resolves once the instance's forwarder process has ended — the "VM" has stopped — with how it
    * ended and its last log line (an unreadable policy, a bad apf.json: the forwarder says why and
    * exits at once), so StartVM fails with that reason instead of waiting out PROXY_TIMEOUT.
+   * A forwarder this provider object started is awaited through its exit event; one a previous
+   * daemon started is polled by pid (its status is then unknown). May be called any number of times,
+   * also at once, for one instance; never rejects; resolves undefined once `signal` aborts. Nothing
+   * to release but the caller's signal.
    */
   async watchForExit(instance: Instance, signal: AbortSignal): Promise<string | undefined> {
     try {
@@ -174,12 +180,12 @@ export class LocalProvider implements Provider {
         // Started by a previous daemon: no exit status to wait on, only the pid to look at.
         const pid = (await this.read(instance.id))?.pids.at(-1);
         if (pid === undefined) return signal.aborted ? undefined : `local instance ${instance.id} has no record`;
-        while (await isOurs(pid, dir)) await sleep(EXIT_POLL_MS, signal);
+        await processGone(pid, dir, EXIT_POLL_MS, signal);
         how = 'an unknown status';
       }
       if (signal.aborted) return undefined;
-      const last = await lastLogLine(join(dir, 'forwarder.log'));
       const log = join(dir, 'forwarder.log');
+      const last = await lastLogLine(log);
       return `its forwarder process ended with ${how}; ${last ? `its last line: ${last}` : 'it wrote nothing'} (log ${log})`;
     } catch {
       // Aborted (the watch ended) or an id that is not ours: nothing to report.

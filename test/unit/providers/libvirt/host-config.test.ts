@@ -7,7 +7,8 @@ import { versionString, type LibvirtApi } from '../../../../src/providers/libvir
 import { HostCapabilityError, decideDomainType, hostFacts, knownFirmware, launchSecurityTypes } from '../../../../src/providers/libvirt/host.js';
 import { METADATA_NS, metadataElement, readMetadata } from '../../../../src/providers/libvirt/metadata.js';
 import { resolveHost, resolveLaunchSecurity, resolveSettings } from '../../../../src/providers/libvirt/setup.js';
-import { Serializer, contains, intToIp, ipToInt, netmaskOf, parseCidr, pickAddress } from '../../../../src/providers/libvirt/static-ip.js';
+import { contains, intToIp, ipToInt, netmaskOf, parseCidr, pickAddress } from '../../../../src/providers/libvirt/static-ip.js';
+import { Serializer } from '../../../../src/util/serializer.js';
 import { el, parseXml, serialize } from '../../../../src/providers/libvirt/xml.js';
 
 const caps = (arch: string, features: string[], domains: string[]): string => `<capabilities>
