@@ -12,6 +12,7 @@ import { loadDaemonConfig } from '../../src/config/daemon-config.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { Daemon } from '../../src/shim/daemon.js';
 import { MemoryProvider } from '../../test/fakes/memory-provider.js';
+import { NoAgentTunnel } from '../../test/helpers/no-agent-tunnel.js';
 
 const base = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
 const dir = await mkdtemp(join(base, 'caa-mem-'));
@@ -21,7 +22,7 @@ const config = loadDaemonConfig({
   env: { REAPER_PERIOD: '0s', ...(process.env.MEMORY_BENCH_ENV ? (JSON.parse(process.env.MEMORY_BENCH_ENV) as Record<string, string>) : {}) },
 });
 const logger = createLogger('info', pino.destination({ dest: logFile, sync: true }) as unknown as NodeJS.WritableStream);
-const daemon = new Daemon({ config, provider: new MemoryProvider(), logger });
+const daemon = new Daemon({ config, provider: new MemoryProvider(), logger, tunnel: new NoAgentTunnel((msg) => logger.warn({ component: 'tunnel' }, msg)) });
 await daemon.start();
 console.log(`READY ${config.socket} ${dir}`);
 process.on('SIGTERM', () => void daemon.stop().then(() => process.exit(0)));

@@ -64,7 +64,7 @@ function daemonCommand(program: Command): void {
       // effects starts (the provider on the shared state dir, capacity advertising); the daemon releases it on stop.
       // Loaded here, not at the top: the Kubernetes and gRPC clients cost ≈ 1 s that `version` and `--help` need not pay;
       // and before the lock, so that a handover does not wait for it (the shim's calls are refused meanwhile).
-      const { assembleDaemon } = await import('./daemon-assembly.js');
+      const { composeDaemon } = await import('./compose-daemon.js');
       const ownerLock = await takeOwnership(config, logger);
       // A signal while the provider and the daemon are being built (seconds on a cloud): hand PODS_DIR back
       // at once rather than leave a lock that the next daemon must wait out as stale.
@@ -74,10 +74,10 @@ function daemonCommand(program: Command): void {
       };
       process.once('SIGTERM', stopWhileBuilding);
       process.once('SIGINT', stopWhileBuilding);
-      let assembled: Awaited<ReturnType<typeof assembleDaemon>>;
+      let composed: Awaited<ReturnType<typeof composeDaemon>>;
       try {
         const provider = await plugin.create(host, sources);
-        assembled = await assembleDaemon({ config, provider, logger, env: process.env, ownerLock });
+        composed = await composeDaemon({ config, provider, logger, env: process.env, ownerLock });
       } catch (err) {
         await ownerLock.release();
         throw pathAccessError(err, config) ?? err;
@@ -85,7 +85,7 @@ function daemonCommand(program: Command): void {
         process.off('SIGTERM', stopWhileBuilding);
         process.off('SIGINT', stopWhileBuilding);
       }
-      const { daemon, stop } = assembled;
+      const { daemon, stop } = composed;
       let signals = 0;
       const onSignal = (sig: NodeJS.Signals): void => {
         if (++signals > 1) {

@@ -7,7 +7,7 @@
 import { messageOf } from '../util/errors.js';
 import { stat } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import type { SandboxObserver } from '../shim/sandbox-observer.js';
+import type { SandboxObserver } from '../shim/ports.js';
 import { PeerPodDevicePlugin } from './device-plugin/index.js';
 import { setLongTimeout, type LongTimer } from '../util/timers.js';
 

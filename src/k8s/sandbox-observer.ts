@@ -7,7 +7,7 @@
  */
 import { messageOf } from '../util/errors.js';
 import type { Logger } from 'pino';
-import type { ObservedSandbox, SandboxObserver } from '../shim/sandbox-observer.js';
+import type { ObservedSandbox, SandboxObserver } from '../shim/ports.js';
 import type { PodEvents } from './events.js';
 import type { PeerPodRegistry } from './peerpods.js';
 

@@ -5,11 +5,11 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ProviderErrorCode } from '../providers/errors.js';
-import type { SandboxObserver } from '../shim/sandbox-observer.js';
+import type { MetricsSink, ProviderOperation, SandboxObserver } from '../shim/ports.js';
 
 const SECONDS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300];
 
-export class DaemonMetrics {
+export class DaemonMetrics implements MetricsSink {
   readonly registry = new Registry();
   readonly vmCreate: Histogram<'provider' | 'instance_type' | 'outcome'>;
   readonly startPhase: Histogram<'phase'>;
@@ -62,8 +62,13 @@ export class DaemonMetrics {
   }
 
   /** Counts one provider operation. */
-  providerCall(operation: 'create' | 'delete' | 'list', code: ProviderErrorCode | 'ok'): void {
+  providerCall(operation: ProviderOperation, code: ProviderErrorCode | 'ok'): void {
     this.providerCalls.inc({ provider: this.provider, operation, code });
+  }
+
+  /** Counts one leaked instance the reaper deleted. */
+  instanceReaped(): void {
+    this.reaped.inc({ provider: this.provider });
   }
 
   /** The sandbox observer that feeds the histograms. */

@@ -1,29 +1,23 @@
 /**
- * Assembles the daemon: provider, sandbox store, recovery, and the ttrpc server on the hypervisor
- * socket. `stop()` is the graceful SIGTERM path: stop accepting, let calls in flight finish
- * (bounded), leave every VM running — pods outlive a daemon restart.
+ * The daemon: provider, sandbox store, recovery, and the ttrpc server on the hypervisor socket, with
+ * every outside part (agent tunnel, pod network, user-data, metrics, probes, observers) handed in as a
+ * port (src/shim/ports.ts) by the composition root (src/cli/compose-daemon.ts). `stop()` is the graceful
+ * SIGTERM path: stop accepting, let calls in flight finish (bounded), leave every VM running — pods
+ * outlive a daemon restart.
  */
 import type { Logger } from 'pino';
 import type { DaemonConfig } from '../config/daemon-config.js';
 import type { Provider } from '../providers/provider.js';
 import { TtrpcServer } from '../ttrpc/server.js';
 import { listenUnix, type UnixListener } from '../ttrpc/unix-socket.js';
-import { NoAgentTunnel, type AgentTunnel } from './agent-tunnel.js';
 import { registerHypervisorServices } from './hypervisor-handlers.js';
 import { InstanceReclaimer, type ReclaimerOptions } from './instance-reclaimer.js';
 import { SandboxManager } from './sandbox-manager.js';
-import { SandboxStore, type SandboxState } from './sandbox-store.js';
-import { UserDataComposer, type UserDataComposerOptions } from './user-data-composer.js';
-import type { PodNetwork } from './pod-network.js';
-import { validateGlobalInitdata } from '../podvm/initdata.js';
-import { ProxyAgentTunnel } from '../tunnel/proxy-tunnel.js';
-import { VxlanPodNetwork } from '../tunnel/pod-network.js';
-import { TlsMaterial, clientOptions, parseTlsProfile } from '../tunnel/tls/index.js';
-import { DaemonMetrics } from '../observability/metrics.js';
-import { ProbeServer, type ProbeChecks } from '../observability/probe-server.js';
+import { SandboxStore } from './sandbox-store.js';
+import { UserDataComposer } from './user-data-composer.js';
 import { InstanceReaper, type ReaperOwnership } from './instance-reaper.js';
 import { InstrumentedProvider } from './instrumented-provider.js';
-import type { SandboxObserver } from './sandbox-observer.js';
+import type { AgentTunnel, MetricsSink, PodNetwork, ProbeEndpoint, SandboxObserver, UserDataBuilder } from './ports.js';
 import { OwnerLock, type OwnershipEnd } from './owner-lock.js';
 
 /** The hypervisor socket runs at most this many connections' worth of calls at once (4 × 1024 by default). */
@@ -34,23 +28,21 @@ export interface DaemonDeps {
   provider: Provider;
   /** The root logger (no `component`): each part adds its own. */
   logger: Logger;
-  /** Default: NoAgentTunnel (tests of the shim alone); `Daemon.create` wires the real one. */
-  tunnel?: AgentTunnel;
+  /** The agent tunnel: the agent proxy in production, a stand-in in tests of the shim alone. */
+  tunnel: AgentTunnel;
   /** Default: user-data without TLS material (tests of the shim alone). */
-  userData?: (state: SandboxState) => Promise<string>;
+  userData?: UserDataBuilder;
   /** Default: no pod network (apf.json `pod-network: null`). */
   podNetwork?: PodNetwork;
   reclaimer?: ReclaimerOptions;
-  /** Metrics of this daemon (`Daemon.create` makes them); undefined = none. */
-  metrics?: DaemonMetrics;
-  /** Further sandbox observers (PeerPod objects, Pod events). */
+  /** Where the daemon reports provider calls, reaped instances, sandbox counts; undefined = none. */
+  metrics?: MetricsSink;
+  /** Further sandbox observers (PeerPod objects, Pod events, capacity). */
   observers?: readonly SandboxObserver[];
   /** Instance ids owned outside the daemon (PeerPod objects), for the reaper. */
   externalOwners?: ReaperOwnership['externalInstanceIds'];
-  /** Upstream's startup condition (b), with a Kubernetes API. */
-  podsReady?: ProbeChecks['podsReady'];
-  /** Serve probes and metrics on PROBE_PORT (`Daemon.create` turns it on). */
-  probes?: boolean;
+  /** Probes and metrics on PROBE_PORT, opened first by `start()` and closed last by `stop()`; undefined = none. */
+  probes?: ProbeEndpoint;
   /**
    * The PODS_DIR lock, when the caller took it already (the CLI does, before the provider and capacity
    * advertising start); else `start()` takes it. Either way `stop()` releases it.
@@ -63,15 +55,13 @@ export class Daemon {
   readonly reclaimer: InstanceReclaimer;
   readonly server: TtrpcServer;
   readonly reaper: InstanceReaper;
-  readonly probes: ProbeServer | undefined;
-  readonly metrics: DaemonMetrics | undefined;
   private readonly provider: Provider;
   private readonly tunnel: AgentTunnel;
   private listener: UnixListener | undefined;
   private ownerLock: OwnerLock | undefined;
   /** Aborts a start that is still waiting for PODS_DIR when `stop()` is called. */
   private readonly starting = new AbortController();
-  /** Set by the first `stop()`; also what `/readyz` reads. */
+  /** Set by the first `stop()` (`serving` reads it). */
   private stopped: Promise<void> | undefined;
   /**
    * Resolves, once this daemon has stopped, when it stopped because it no longer owns PODS_DIR: a
@@ -83,17 +73,15 @@ export class Daemon {
   constructor(private readonly deps: DaemonDeps) {
     this.ownershipEnded = new Promise((resolve) => (this.resolveOwnershipEnded = resolve));
     const { config, logger, metrics } = deps;
-    this.metrics = metrics;
     const provider = metrics ? new InstrumentedProvider(deps.provider, (op, code) => metrics.providerCall(op, code)) : deps.provider;
     this.provider = provider;
     this.reclaimer = new InstanceReclaimer(provider, deps.reclaimer);
-    const tunnel = deps.tunnel ?? new NoAgentTunnel((msg) => logger.warn({ component: 'tunnel' }, msg));
-    this.tunnel = tunnel;
-    const plainUserData = new UserDataComposer({ material: undefined, profile: parseTlsProfile(), globalInitdata: '', scratchSpace: false });
+    this.tunnel = deps.tunnel;
+    const plainUserData = new UserDataComposer({ globalInitdata: '', scratchSpace: false });
     this.manager = new SandboxManager({
       store: new SandboxStore(config.podsDir),
       provider,
-      tunnel,
+      tunnel: deps.tunnel,
       reclaimer: this.reclaimer,
       logger,
       buildUserData: deps.userData ?? ((s) => plainUserData.compose(s)),
@@ -122,66 +110,13 @@ export class Daemon {
       periodMs: config.reaperPeriodMs,
       graceMs: config.reaperGraceMs,
       logger,
-      onReaped: () => metrics?.reaped.inc({ provider: provider.name }),
+      onReaped: () => metrics?.instanceReaped(),
     });
-    this.probes = deps.probes
-      ? new ProbeServer(
-          {
-            socketPath: () => this.listener?.path,
-            serving: () => this.stopped === undefined,
-            podsReady: deps.podsReady,
-            metrics: metrics ? () => metrics.text() : undefined,
-          },
-          logger.child({ component: 'probe' }),
-        )
-      : undefined;
   }
 
-  /**
-   * The daemon as it runs in production: TLS material (persisted automatic mode, manual files, or
-   * none with --disable-tls), INITDATA checked, and the agent proxy as the tunnel.
-   */
-  static async create(
-    deps: Omit<DaemonDeps, 'tunnel' | 'userData' | 'podNetwork'> & { registryAuth?: UserDataComposerOptions['registryAuth'] },
-  ): Promise<Daemon> {
-    const { config, logger } = deps;
-    const tlsLog = logger.child({ component: 'tunnel/tls' });
-    validateGlobalInitdata(config.initdata);
-    const profile = parseTlsProfile({ minVersion: config.tlsMinVersion, cipherSuites: config.tlsCipherSuites });
-    let material: TlsMaterial | undefined;
-    if (config.disableTls) {
-      logger.child({ component: 'daemon' }).warn('TLS to the forwarders is DISABLED (--disable-tls): agent traffic crosses the network in clear text; for tests only');
-    } else {
-      material = await TlsMaterial.fromConfig(
-        { stateDir: config.stateDir, caCertFile: config.caCertFile, certFile: config.certFile, certKey: config.certKey },
-        tlsLog,
-      );
-      tlsLog.info({ mode: material.mode, caFingerprint: material.caFingerprint }, `TLS material ready (${material.mode} mode)`);
-    }
-    const composer = new UserDataComposer({
-      material,
-      profile,
-      globalInitdata: config.initdata,
-      scratchSpace: config.enableScratchSpace,
-      registryAuth: deps.registryAuth,
-    });
-    const metrics = deps.metrics ?? new DaemonMetrics(deps.provider.name);
-    const tunnel = new ProxyAgentTunnel({
-      onReconnect: () => metrics.proxyReconnects.inc(),
-      forwarderPort: config.forwarderPort,
-      proxyTimeoutMs: config.proxyTimeoutMs,
-      maxCallsPerConnection: config.maxCallsPerConnection,
-      tlsFor: (instanceName) => clientOptions(material, profile, { instanceName, skipVerify: config.tlsSkipVerify }),
-      logger,
-    });
-    const podNetwork = new VxlanPodNetwork({
-      hostInterface: config.hostInterface || deps.provider.underlayInterface || '',
-      vxlanPort: config.vxlanPort,
-      externalNetViaPodVm: config.externalNetworkViaPodvm,
-      podSubnetCidrs: config.podSubnetCidrs,
-      logger: logger.child({ component: 'podnetwork' }),
-    });
-    return new Daemon({ probes: true, ...deps, metrics, tunnel, podNetwork, userData: (s) => composer.compose(s) });
+  /** True from construction until `stop()` begins (what `/readyz` reads). */
+  get serving(): boolean {
+    return this.stopped === undefined;
   }
 
   /**
@@ -193,7 +128,7 @@ export class Daemon {
     const { config, logger } = this.deps;
     const log = logger.child({ component: 'daemon' });
     // Probes first: the startup probe answers "not yet" while we wait and recover.
-    await this.probes?.listen(config.probePort);
+    await this.deps.probes?.listen(config.probePort);
     this.ownerLock =
       this.deps.ownerLock ??
       (await OwnerLock.acquire({
@@ -247,7 +182,7 @@ export class Daemon {
       await this.provider.teardown();
       // Last: until here this daemon may still write PODS_DIR.
       await (this.ownerLock ?? this.deps.ownerLock)?.release();
-      await this.probes?.close();
+      await this.deps.probes?.close();
       log.info('stopped');
     })();
     return this.stopped;

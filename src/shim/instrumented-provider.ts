@@ -2,11 +2,11 @@
  * A Provider that reports every operation's outcome (for the `caa_provider_calls_total` metric)
  * and otherwise passes everything through unchanged.
  */
-import { asProviderError, type ProviderErrorCode } from '../providers/errors.js';
+import { asProviderError } from '../providers/errors.js';
 import type { CreateInstanceRequest, Instance, InstanceSummary, Provider } from '../providers/provider.js';
+import type { MetricsSink, ProviderOperation } from './ports.js';
 
-export type ProviderOperation = 'create' | 'delete' | 'list';
-export type OutcomeSink = (operation: ProviderOperation, outcome: ProviderErrorCode | 'ok') => void;
+export type OutcomeSink = MetricsSink['providerCall'];
 
 export class InstrumentedProvider implements Provider {
   constructor(

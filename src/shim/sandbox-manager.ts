@@ -14,17 +14,16 @@ import { asProviderError, isProviderError } from '../providers/errors.js';
 import { instanceName, instanceTags, sandboxTags } from '../providers/naming.js';
 import type { Instance, Provider } from '../providers/provider.js';
 import { checkUnixSocketPath } from '../ttrpc/unix-socket.js';
-import { NetnsError, NetnsErrorCode } from '../tunnel/netns/errors.js';
-import { isOwnNetns } from '../tunnel/netns/identity.js';
+import { isOwnNetns } from '../util/netns-identity.js';
 import { Code, TtrpcError, codeName, type CodeName } from '../ttrpc/codes.js';
-import type { AgentTunnel } from './agent-tunnel.js';
+import { isHostNetnsRefusal, type AgentTunnel, type ObservedSandbox, type PodNetwork, type SandboxObserver } from './ports.js';
 import { Annotation, instanceSpec, podIdentity, podInitdata, validateSandboxId } from './annotations.js';
 import { parseInitdata } from '../podvm/initdata.js';
 import { ShimError } from './errors.js';
 import type { InstanceReclaimer } from './instance-reclaimer.js';
-import { allocateIndex, type PodNetwork } from './pod-network.js';
+import { allocateIndex } from './pod-network.js';
 import type { SandboxState, SandboxStore } from './sandbox-store.js';
-import { combineObservers, type ObservedSandbox, type SandboxObserver } from './sandbox-observer.js';
+import { combineObservers } from './sandbox-observer.js';
 import { timeoutSignal } from '../util/timers.js';
 
 export interface SandboxManagerOptions {
@@ -215,7 +214,7 @@ export class SandboxManager {
       const config = await this.o.podNetwork!.prepare(netnsPath, vni, index, AbortSignal.timeout(30_000));
       return { index, vni, config };
     } catch (err) {
-      if (err instanceof NetnsError && err.code === NetnsErrorCode.POD_NETNS_IS_HOST) throw new ShimError('INVALID_ARGUMENT', err.message, { cause: err });
+      if (isHostNetnsRefusal(err)) throw new ShimError('INVALID_ARGUMENT', err.message, { cause: err });
       throw new ShimError('FAILED_PRECONDITION', `pod network of ${netnsPath}: ${messageOf(err)}`, { cause: err });
     } finally {
       this.reservedIndexes.delete(index);

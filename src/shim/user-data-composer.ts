@@ -3,13 +3,12 @@
  * the TLS profile), initdata (the pod's, else the global INITDATA), the scratch marker.
  */
 import { buildUserData } from '../podvm/user-data.js';
-import { apfTlsFields, type TlsMaterial, type TlsProfile } from '../tunnel/tls/index.js';
+import type { CertIssuer } from './ports.js';
 import type { SandboxState } from './sandbox-store.js';
 
 export interface UserDataComposerOptions {
-  /** undefined with --disable-tls: the VM gets no TLS material. */
-  material: TlsMaterial | undefined;
-  profile: TlsProfile;
+  /** The VM's TLS material and profile (src/tunnel/tls); undefined: the VM gets none. */
+  certs?: CertIssuer;
   /** INITDATA, already gzip+base64 and checked at start-up; '' when unset. */
   globalInitdata: string;
   scratchSpace: boolean;
@@ -25,7 +24,7 @@ export class UserDataComposer {
 
   async compose(state: SandboxState): Promise<string> {
     const [tls, authJson] = await Promise.all([
-      apfTlsFields(this.o.material, this.o.profile, state.instanceName),
+      this.o.certs?.apfTlsFields(state.instanceName) ?? {},
       this.o.registryAuth?.({ name: state.podName, namespace: state.podNamespace }),
     ]);
     return buildUserData({

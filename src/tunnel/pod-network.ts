@@ -5,7 +5,7 @@
  */
 import type { Logger } from 'pino';
 import type { PodNetworkConfig } from '../podvm/apf-config.js';
-import type { PodNetwork } from '../shim/pod-network.js';
+import type { PodNetwork } from '../shim/ports.js';
 import { inspectHost, inspectPodNetns, podNetworkConfig, refuseOwnNetns } from './netns/index.js';
 import { setupWorkerTunnel, teardownWorkerTunnel } from './vxlan/index.js';
 

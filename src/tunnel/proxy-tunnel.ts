@@ -3,7 +3,7 @@
  */
 import type { ConnectionOptions } from 'node:tls';
 import type { Logger } from 'pino';
-import type { AgentTunnel, AgentTunnelTarget } from '../shim/agent-tunnel.js';
+import type { AgentTunnel, AgentTunnelTarget } from '../shim/ports.js';
 import { AgentProxy } from './agent-proxy.js';
 
 export interface ProxyTunnelOptions {

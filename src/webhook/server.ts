@@ -9,7 +9,7 @@
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Logger } from '../observability/logger.js';
+import type { Logger } from 'pino';
 import { reviewAdmission } from './admission.js';
 import { CertificateWatcher, loadServingCertificate } from './certificates.js';
 import type { WebhookConfig } from './config.js';

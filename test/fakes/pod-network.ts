@@ -3,7 +3,7 @@
  * (netns inspection + VXLAN) has its own tests as root.
  */
 import type { PodNetworkConfig } from '../../src/podvm/apf-config.js';
-import type { PodNetwork } from '../../src/shim/pod-network.js';
+import type { PodNetwork } from '../../src/shim/ports.js';
 
 export class FakePodNetwork implements PodNetwork {
   readonly connected = new Map<string, { vni: number; vmIp: string }>();

@@ -10,12 +10,15 @@ import { pino, type Logger } from 'pino';
 import { loadDaemonConfig, type DaemonConfig } from '../../src/config/daemon-config.js';
 import { Hypervisor } from '../../src/proto/gen/hypervisor/hypervisor_pb.js';
 import { PodVMInfo } from '../../src/proto/gen/podvminfo/podvminfo_pb.js';
-import type { AgentTunnel } from '../../src/shim/agent-tunnel.js';
-import type { PodNetwork } from '../../src/shim/pod-network.js';
+import { daemonProbes } from '../../src/cli/compose-daemon.js';
+import type { DaemonMetrics } from '../../src/observability/metrics.js';
+import type { ProbeServer } from '../../src/observability/probe-server.js';
+import type { AgentTunnel, PodNetwork } from '../../src/shim/ports.js';
 import { Daemon, type DaemonDeps } from '../../src/shim/daemon.js';
 import { TtrpcClient } from '../../src/ttrpc/client.js';
 import { serviceClient } from '../../src/ttrpc/typed.js';
 import { MemoryProvider } from '../fakes/memory-provider.js';
+import { NoAgentTunnel } from './no-agent-tunnel.js';
 
 export interface LogLine {
   level: number;
@@ -23,11 +26,18 @@ export interface LogLine {
   [k: string]: unknown;
 }
 
-/** Daemon parts a test may add: metrics, probes, observers, reaper owners. */
-export type HarnessExtras = Partial<Pick<DaemonDeps, 'metrics' | 'probes' | 'observers' | 'externalOwners' | 'podsReady'>>;
+/** Daemon parts a test may add: metrics, probes (with upstream's startup condition), observers, reaper owners. */
+export type HarnessExtras = Partial<Pick<DaemonDeps, 'observers' | 'externalOwners'>> & {
+  metrics?: DaemonMetrics;
+  /** Serve probes (and metrics, when given) on PROBE_PORT, as the composition root does. */
+  probes?: boolean;
+  podsReady?: (signal: AbortSignal) => Promise<boolean>;
+};
 
 export class DaemonHarness {
   daemon!: Daemon;
+  /** The daemon's probe server, with `extra.probes`. */
+  probes: ProbeServer | undefined;
   readonly logs: LogLine[] = [];
   private readonly clients: TtrpcClient[] = [];
 
@@ -61,14 +71,18 @@ export class DaemonHarness {
   }
 
   private async boot(): Promise<void> {
+    const { probes, podsReady, ...extra } = this.extra;
+    const logger = this.logger();
+    this.probes = probes ? daemonProbes(() => this.daemon, { podsReady, metrics: extra.metrics }, logger) : undefined;
     this.daemon = new Daemon({
       config: this.config,
       provider: this.provider,
-      logger: this.logger(),
-      tunnel: this.tunnel,
+      logger,
+      tunnel: this.tunnel ?? new NoAgentTunnel((msg) => logger.warn({ component: 'tunnel' }, msg)),
       podNetwork: this.podNetwork,
       reclaimer: { backoff: { initialMs: 5, maxMs: 20 } },
-      ...this.extra,
+      probes: this.probes,
+      ...extra,
     });
     await this.daemon.start();
   }

@@ -1,5 +1,5 @@
 /**
- * The daemon as production assembles it (src/cli/daemon-assembly.ts), with the fake kube-apiserver
+ * The daemon as production assembles it (src/cli/compose-daemon.ts), with the fake kube-apiserver
  * in RBAC mode: PeerPod per instance and its release, Events on the Pod, image-pull secrets in the
  * VM's user-data, the startup probe's pods-Ready condition, PeerPod claims honoured by the reaper.
  */
@@ -8,7 +8,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { assembleDaemon, type Assembled } from '../../src/cli/daemon-assembly.js';
+import { composeDaemon, type ComposedDaemon } from '../../src/cli/compose-daemon.js';
 import { loadDaemonConfig } from '../../src/config/daemon-config.js';
 import { Hypervisor } from '../../src/proto/gen/hypervisor/hypervisor_pb.js';
 import { ProviderError } from '../../src/providers/errors.js';
@@ -27,7 +27,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
 });
 
-async function setup(): Promise<{ kube: KubeUnderTest; provider: MemoryProvider; a: Assembled; hv: () => Promise<HvClient>; dir: string }> {
+async function setup(): Promise<{ kube: KubeUnderTest; provider: MemoryProvider; a: ComposedDaemon; hv: () => Promise<HvClient>; dir: string }> {
   const kube = await startKube();
   cleanups.push(() => kube.close());
   const dir = await mkdtemp(join(tmpdir(), 'caa-kube-'));
@@ -51,7 +51,7 @@ async function setup(): Promise<{ kube: KubeUnderTest; provider: MemoryProvider;
   const provider = new MemoryProvider();
   provider.ips = ['127.0.0.1'];
   const { logger } = captureLogger();
-  const a = await assembleDaemon({ config, provider, logger, env: { KUBECONFIG: join(dir, 'kubeconfig') } });
+  const a = await composeDaemon({ config, provider, logger, env: { KUBECONFIG: join(dir, 'kubeconfig') } });
   await a.daemon.start();
   cleanups.push(() => a.stop());
   const clients: TtrpcClient[] = [];
@@ -116,7 +116,7 @@ describe('the assembled daemon with a Kubernetes API', () => {
 
   it('the startup probe waits for the kata-remote pods of the node to be Ready since start; node capacity is patched', async () => {
     const { kube, a } = await setup();
-    const port = a.daemon.probes!.port;
+    const port = a.probes.port;
     kube.fake.addPod({ name: 'old', nodeName: 'node-a', runtimeClassName: 'kata-remote', readySince: new Date(Date.now() - 3_600_000) });
     expect((await fetch(`http://127.0.0.1:${port}/startup`)).status).toBe(500);
     kube.fake.setPodReady('default', 'old', new Date(Date.now() + 1_000));

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ProviderError } from '../../src/providers/errors.js';
 import { TagKey } from '../../src/providers/naming.js';
-import type { AgentTunnel } from '../../src/shim/agent-tunnel.js';
+import type { AgentTunnel } from '../../src/shim/ports.js';
 import { TtrpcError } from '../../src/ttrpc/codes.js';
 import { DaemonHarness, SANDBOX_ID, shimAnnotations } from '../helpers/daemon-harness.js';
 import { MemoryProvider } from '../fakes/memory-provider.js';

@@ -24,7 +24,7 @@ function sample(text: string, name: string): number | undefined {
 async function start(extra: Parameters<typeof DaemonHarness.start>[0] = {}) {
   const metrics = new DaemonMetrics('memory', { processMetrics: false });
   h = await DaemonHarness.start({ ...extra, env: { PROBE_PORT: '0', ...extra.env }, extra: { metrics, probes: true, ...extra.extra } });
-  return { h, metrics, port: h.daemon.probes!.port };
+  return { h, metrics, port: h.probes!.port };
 }
 
 describe('probes', () => {

@@ -1,6 +1,6 @@
 export { NetnsError, NetnsErrorCode, isNetnsError, describeNetns, type NetnsErrorDetails } from './errors.js';
 export { inNetns, ip, ipJson, iptables, netnsExists, netnsProblem, tc, type NetToolOptions } from './exec.js';
-export { isOwnNetns } from './identity.js';
+export { isOwnNetns } from '../../util/netns-identity.js';
 export {
   inspectHost,
   inspectPodNetns,

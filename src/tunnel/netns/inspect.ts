@@ -12,7 +12,7 @@ import type { ApfNeighbor, ApfRoute, PodNetworkConfig, RouteProtocol, RouteScope
 import { CommandError } from '../../util/run-command.js';
 import { NetnsError, NetnsErrorCode, describeNetns } from './errors.js';
 import { ipJson, netnsProblem, type NetToolOptions } from './exec.js';
-import { isOwnNetns } from './identity.js';
+import { isOwnNetns } from '../../util/netns-identity.js';
 
 /** The pod side of the `pod-network` config. */
 export interface PodNetnsInfo {

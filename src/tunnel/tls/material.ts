@@ -7,7 +7,7 @@ import { messageOf } from '../../util/errors.js';
 import { chmod, mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
-import type { Logger } from '../../observability/logger.js';
+import type { Logger } from 'pino';
 import { writeFileAtomic } from '../../util/atomic-file.js';
 import {
   checkCertKeyPair,
