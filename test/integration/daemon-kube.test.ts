@@ -125,6 +125,17 @@ describe('the assembled daemon with a Kubernetes API', () => {
     expect(node.status.capacity['kata.peerpods.io/vm']).toBe('10');
   });
 
+  it('one metrics sink serves the daemon and the probe server: a StartVM shows in /metrics', async () => {
+    const { a, hv } = await setup();
+    const h = await hv();
+    await h.createVM({ id: SANDBOX_ID, annotations: annotations('web'), networkNamespacePath: '' });
+    await h.startVM({ id: SANDBOX_ID }, { timeoutMs: 10_000 });
+    const text = await (await fetch(`http://127.0.0.1:${a.probes.port}/metrics`)).text();
+    expect(text).toContain('caa_provider_calls_total{provider="memory",operation="create",code="ok"} 1');
+    expect(text).toContain('caa_sandboxes{phase="running"} 1');
+    expect(text).toContain('caa_startvm_phase_seconds_count{phase="total"} 1');
+  });
+
   it('the reaper leaves alone an instance a PeerPod claims, and deletes an unclaimed one', async () => {
     const { kube, provider, a } = await setup();
     kube.fake.addPod({ name: 'claimed', nodeName: 'node-a' });
