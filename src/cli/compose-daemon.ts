@@ -55,6 +55,8 @@ export interface ComposedDaemon {
 
 export async function composeDaemon(o: ComposeDaemonInput): Promise<ComposedDaemon> {
   const { config, provider, logger } = o;
+  // Upstream's startup condition: the node's kata-remote pods Ready since this moment.
+  const started = new Date();
   validateGlobalInitdata(config.initdata);
   const { material, profile } = await loadTls(config, logger);
   const kube = kubeIntegration(o);
@@ -66,7 +68,6 @@ export async function composeDaemon(o: ComposeDaemonInput): Promise<ComposedDaem
     setNodeCapacity: kube ? (n) => kube.nodeCapacity.set(VM_RESOURCE, n) : undefined,
   });
   const kubeObserver = kube ? new KubeSandboxObserver({ peerPods: kube.peerPods, events: kube.events, logger }) : undefined;
-  const started = new Date();
   const pullLog = logger.child({ component: 'k8s/pull-secrets' });
   const certs: CertIssuer = { apfTlsFields: (instanceName) => apfTlsFields(material, profile, instanceName) };
   const userData = new UserDataComposer({
