@@ -53,8 +53,8 @@ export async function assembleDaemon(o: { config: DaemonConfig; provider: Provid
     ownerLock: o.ownerLock,
     observers,
     registryAuth: kube
-      ? (pod) =>
-          kube.pullSecrets.authJson(pod).catch((err: unknown) => {
+      ? (pod, signal) =>
+          kube.pullSecrets.authJson(pod, signal).catch((err: unknown) => {
             pullLog.warn({ pod: `${pod.namespace}/${pod.name}`, err: messageOf(err) }, 'image-pull secrets unreadable; the VM gets no registry credentials');
             return undefined;
           })

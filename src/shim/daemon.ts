@@ -37,7 +37,7 @@ export interface DaemonDeps {
   /** Default: NoAgentTunnel (tests of the shim alone); `Daemon.create` wires the real one. */
   tunnel?: AgentTunnel;
   /** Default: user-data without TLS material (tests of the shim alone). */
-  userData?: (state: SandboxState) => Promise<string>;
+  userData?: (state: SandboxState, signal: AbortSignal) => Promise<string>;
   /** Default: no pod network (apf.json `pod-network: null`). */
   podNetwork?: PodNetwork;
   reclaimer?: ReclaimerOptions;
@@ -96,7 +96,7 @@ export class Daemon {
       tunnel,
       reclaimer: this.reclaimer,
       logger,
-      buildUserData: deps.userData ?? ((s) => plainUserData.compose(s)),
+      buildUserData: deps.userData ?? ((s, signal) => plainUserData.compose(s, signal)),
       clusterName: config.clusterName,
       nodeName: config.nodeName,
       externalNetworkViaPodvm: config.externalNetworkViaPodvm,
@@ -181,7 +181,7 @@ export class Daemon {
       podSubnetCidrs: config.podSubnetCidrs,
       logger: logger.child({ component: 'podnetwork' }),
     });
-    return new Daemon({ probes: true, ...deps, metrics, tunnel, podNetwork, userData: (s) => composer.compose(s) });
+    return new Daemon({ probes: true, ...deps, metrics, tunnel, podNetwork, userData: (s, signal) => composer.compose(s, signal) });
   }
 
   /**

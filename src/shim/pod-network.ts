@@ -13,14 +13,9 @@ export interface PodNetwork {
   prepare(netnsPath: string, vni: number, index: number, signal: AbortSignal): Promise<PodNetworkConfig>;
   /** StartVM: the worker side of the tunnel to the VM at `vmIp`. Undoes itself on failure. */
   connect(netnsPath: string, cfg: PodNetworkConfig, vmIp: string, signal: AbortSignal): Promise<void>;
-  /** StopVM / cleanup: idempotent; also when the pod namespace is already gone. Never throws for "already gone". */
-  disconnect(netnsPath: string, cfg: PodNetworkConfig, vmIp: string): Promise<void>;
-}
-
-/** The lowest index not in use; VNI = VXLAN_MIN_ID + index (upstream's counter restarts at 0 after a restart). */
-export function allocateIndex(used: Iterable<number>): number {
-  const taken = new Set(used);
-  let i = 0;
-  while (taken.has(i)) i++;
-  return i;
+  /**
+   * StopVM / cleanup: idempotent; also when the pod namespace is already gone. Never throws for "already
+   * gone". `signal`: the caller's bound (the daemon's stop, a timeout).
+   */
+  disconnect(netnsPath: string, cfg: PodNetworkConfig, vmIp: string, signal: AbortSignal): Promise<void>;
 }
