@@ -21,7 +21,7 @@ export class PodVmWaiters {
   }
 
   /** Resolves with the id `notify` gives for this pod; rejects with the signal's reason when it aborts. */
-  wait(pod: PodRef, signal: AbortSignal): Promise<string> {
+  async wait(pod: PodRef, signal: AbortSignal): Promise<string> {
     signal.throwIfAborted();
     return new Promise<string>((resolve, reject) => {
       const waiter: Waiter = {
