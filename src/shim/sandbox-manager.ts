@@ -68,7 +68,10 @@ export interface CreateVMInput {
 }
 
 interface Sandbox {
-  /** Changed only through `transition` and `record` (but for `intent`, set at once by StopVM). */
+  /**
+   * Saved changes go through `transition` (a phase) and `record` (within a phase). Set directly, in
+   * memory only until the next of those: `intent` by StopVM, an instance a failed start hands to its clean-up.
+   */
   state: SandboxState;
   log: Logger;
   /** Aborts an in-flight StartVM (StopVM sets it off). */
@@ -93,7 +96,7 @@ export class SandboxManager {
   private readonly vnis: VniAllocator;
   /** Ids whose saved state could not be read at `recover` (their folders are left for an operator). */
   private readonly unreadable = new Map<string, { file: string; reason: string }>();
-  /** Aborted by `stop()`: tunnel re-opens of re-adopted sandboxes. */
+  /** Aborted by `stop()`: tunnel re-opens of re-adopted sandboxes, pod network removals. */
   private readonly stopping = new AbortController();
   private readonly log: Logger;
   private readonly observe: Required<SandboxObserver>;
@@ -458,9 +461,9 @@ export class SandboxManager {
    * is a bug: logged at error level and thrown, nothing changed), applies `patch` and the phase in
    * memory before the first await (a concurrent call sees them), and saves once.
    */
-  private transition(sb: Sandbox, to: SandboxPhase, patch: Partial<SandboxState>, onSaveError: OnSaveError): Promise<void> {
+  private async transition(sb: Sandbox, to: SandboxPhase, patch: Partial<SandboxState>, onSaveError: OnSaveError): Promise<void> {
     this.checkMove(sb, to);
-    return this.record(sb, { ...patch, phase: to }, onSaveError);
+    await this.record(sb, { ...patch, phase: to }, onSaveError);
   }
 
   /** Applies `patch` (a key set to undefined is removed) and saves once; `transition` for a phase change. */
@@ -638,7 +641,7 @@ export class SandboxManager {
     }
   }
 
-  /** Stops background work that must not outlive the daemon (tunnel re-opens). */
+  /** Stops background work that must not outlive the daemon (tunnel re-opens, pod network removals). */
   stop(): void {
     this.stopping.abort(new Error('daemon stopping'));
   }
