@@ -30,10 +30,11 @@ import { combineObservers, type ObservedSandbox, type SandboxObserver } from './
 import { VniAllocator } from './vni-allocator.js';
 import { timeoutSignal } from '../util/timers.js';
 
-/** Bound on inspecting a pod's network namespace at CreateVM, when the call's deadline is later or absent. */
-const PREPARE_TIMEOUT_MS = 30_000;
-/** Bound on removing a pod's network once its instances are deleted. */
-const DISCONNECT_TIMEOUT_MS = 30_000;
+/**
+ * The daemon's own bounds on pod network calls: `prepare` (CreateVM's inspection, when the call's
+ * deadline is later or absent) and `disconnect` (the removal once the instances are deleted).
+ */
+const POD_NETWORK_TIMEOUT_MS = { prepare: 30_000, disconnect: 30_000 } as const;
 
 export interface SandboxManagerOptions {
   store: SandboxStore;
@@ -223,12 +224,12 @@ export class SandboxManager {
   /**
    * Takes a VNI and inspects the pod's namespace into `state.network`. The VNI stays reserved until
    * the sandbox records it, so concurrent CreateVMs differ. The inspection ends at the call's deadline
-   * or after PREPARE_TIMEOUT_MS, whichever comes first.
+   * or after its bound (POD_NETWORK_TIMEOUT_MS), whichever comes first.
    */
   private async planNetwork(state: SandboxState, podNetwork: PodNetwork, callSignal: AbortSignal): Promise<void> {
     const lease = this.vnis.reserve();
     try {
-      const signal = AbortSignal.any([callSignal, timeoutSignal(PREPARE_TIMEOUT_MS)]);
+      const signal = AbortSignal.any([callSignal, timeoutSignal(POD_NETWORK_TIMEOUT_MS.prepare)]);
       const config = await podNetwork.prepare(state.netnsPath, lease.vni, lease.index, signal);
       state.network = { index: lease.index, vni: lease.vni, config };
     } catch (err) {
@@ -526,14 +527,14 @@ export class SandboxManager {
   }
 
   /**
-   * Removes the worker side of the pod network (idempotent; errors logged, never thrown), within
-   * DISCONNECT_TIMEOUT_MS. False when the daemon's stop cut it short: the state stays `stopping` with
+   * Removes the worker side of the pod network (idempotent; errors logged, never thrown), within its
+   * bound (POD_NETWORK_TIMEOUT_MS). False when the daemon's stop cut it short: the state stays `stopping` with
    * the network recorded, and the next daemon finishes the job.
    */
   private async disconnectNetwork(sb: Sandbox): Promise<boolean> {
     const { state } = sb;
     if (!state.network || !this.o.podNetwork || !state.networkConnected || !state.instance) return true;
-    const signal = AbortSignal.any([this.stopping.signal, timeoutSignal(DISCONNECT_TIMEOUT_MS)]);
+    const signal = AbortSignal.any([this.stopping.signal, timeoutSignal(POD_NETWORK_TIMEOUT_MS.disconnect)]);
     try {
       await this.o.podNetwork.disconnect(state.netnsPath, state.network.config, state.instance.ips[0] ?? '', signal);
       await this.record(sb, { networkConnected: false }, 'throw');
