@@ -75,8 +75,8 @@ export async function composeDaemon(o: ComposeDaemonInput): Promise<ComposedDaem
     globalInitdata: config.initdata,
     scratchSpace: config.enableScratchSpace,
     registryAuth: kube
-      ? (pod) =>
-          kube.pullSecrets.authJson(pod).catch((err: unknown) => {
+      ? (pod, signal) =>
+          kube.pullSecrets.authJson(pod, signal).catch((err: unknown) => {
             pullLog.warn({ pod: `${pod.namespace}/${pod.name}`, err: messageOf(err) }, 'image-pull secrets unreadable; the VM gets no registry credentials');
             return undefined;
           })
@@ -110,7 +110,7 @@ export async function composeDaemon(o: ComposeDaemonInput): Promise<ComposedDaem
     ownerLock: o.ownerLock,
     tunnel,
     podNetwork,
-    userData: (s) => userData.compose(s),
+    userData: (s, signal) => userData.compose(s, signal),
     metrics,
     observers: [capacity.observer, ...(kubeObserver ? [kubeObserver] : [])],
     externalOwners: kube ? (signal) => kube.peerPods.ownedInstanceIds(signal) : undefined,

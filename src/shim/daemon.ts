@@ -84,7 +84,7 @@ export class Daemon {
       tunnel: deps.tunnel,
       reclaimer: this.reclaimer,
       logger,
-      buildUserData: deps.userData ?? ((s) => plainUserData.compose(s)),
+      buildUserData: deps.userData ?? ((s, signal) => plainUserData.compose(s, signal)),
       clusterName: config.clusterName,
       nodeName: config.nodeName,
       externalNetworkViaPodvm: config.externalNetworkViaPodvm,

@@ -15,8 +15,8 @@ export const HYPERVISOR_API_VERSION = '0.0.0';
 
 export function registerHypervisorServices(server: TtrpcServer, manager: SandboxManager): void {
   registerService(server, Hypervisor, {
-    createVM: (req) =>
-      manager.createVM({ id: req.id, annotations: req.annotations, networkNamespacePath: req.networkNamespacePath }),
+    createVM: (req, ctx) =>
+      manager.createVM({ id: req.id, annotations: req.annotations, networkNamespacePath: req.networkNamespacePath }, ctx.signal),
     startVM: async (req, ctx) => {
       validateSandboxId(req.id);
       await manager.startVM(req.id, ctx.signal);

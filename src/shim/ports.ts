@@ -47,8 +47,11 @@ export interface PodNetwork {
   prepare(netnsPath: string, vni: number, index: number, signal: AbortSignal): Promise<PodNetworkConfig>;
   /** StartVM: the worker side of the tunnel to the VM at `vmIp`. Undoes itself on failure. */
   connect(netnsPath: string, cfg: PodNetworkConfig, vmIp: string, signal: AbortSignal): Promise<void>;
-  /** StopVM / cleanup: idempotent; also when the pod namespace is already gone. Never throws for "already gone". */
-  disconnect(netnsPath: string, cfg: PodNetworkConfig, vmIp: string): Promise<void>;
+  /**
+   * StopVM / cleanup: idempotent; also when the pod namespace is already gone. Never throws for "already
+   * gone". `signal`: the caller's bound (the daemon's stop, a timeout).
+   */
+  disconnect(netnsPath: string, cfg: PodNetworkConfig, vmIp: string, signal: AbortSignal): Promise<void>;
 }
 
 /** The `code` of the error `PodNetwork.prepare` throws for the daemon's own (host) network namespace. */
@@ -61,8 +64,8 @@ export function isHostNetnsRefusal(err: unknown): err is Error & { code: typeof 
 
 // ---- User-data (src/shim/user-data-composer.ts; certificates from src/tunnel/tls) --------------
 
-/** Builds the cloud-config a sandbox's VM boots with. */
-export type UserDataBuilder = (state: SandboxState) => Promise<string>;
+/** Builds the cloud-config a sandbox's VM boots with; rejects once `signal` (the StartVM's) aborts. */
+export type UserDataBuilder = (state: SandboxState, signal: AbortSignal) => Promise<string>;
 
 /** The TLS part of a sandbox's apf.json; absent keys are left out. */
 export type ApfTlsFields = Pick<ApfConfig, 'tls-server-cert' | 'tls-server-key' | 'tls-client-ca' | 'tls-min-version' | 'tls-cipher-suites'>;

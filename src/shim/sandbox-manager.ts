@@ -21,10 +21,18 @@ import { Annotation, instanceSpec, podIdentity, podInitdata, validateSandboxId }
 import { parseInitdata } from '../podvm/initdata.js';
 import { ShimError } from './errors.js';
 import type { InstanceReclaimer } from './instance-reclaimer.js';
-import { allocateIndex } from './pod-network.js';
-import type { SandboxState, SandboxStore } from './sandbox-store.js';
+import { PodVmWaiters } from './pod-vm-waiters.js';
+import { IllegalTransitionError, adoptSavedState, isAllowedMove, type LifecycleStep } from './sandbox-lifecycle.js';
+import type { SandboxPhase, SandboxState, SandboxStore } from './sandbox-store.js';
 import { combineObservers } from './sandbox-observer.js';
+import { VniAllocator } from './vni-allocator.js';
 import { timeoutSignal } from '../util/timers.js';
+
+/**
+ * The daemon's own bounds on pod network calls: `prepare` (CreateVM's inspection, when the call's
+ * deadline is later or absent) and `disconnect` (the removal once the instances are deleted).
+ */
+const POD_NETWORK_TIMEOUT_MS = { prepare: 30_000, disconnect: 30_000 } as const;
 
 export interface SandboxManagerOptions {
   store: SandboxStore;
@@ -32,8 +40,11 @@ export interface SandboxManagerOptions {
   tunnel: AgentTunnel;
   reclaimer: InstanceReclaimer;
   logger: Logger;
-  /** The cloud-config for the sandbox's VM (issues the VM's TLS server certificate). */
-  buildUserData(state: SandboxState): Promise<string>;
+  /**
+   * The cloud-config for the sandbox's VM (issues the VM's TLS server certificate, reads the pod's
+   * image-pull secrets). `signal` is the StartVM's: its deadline, or a StopVM, aborts it.
+   */
+  buildUserData(state: SandboxState, signal: AbortSignal): Promise<string>;
   clusterName: string;
   nodeName: string;
   externalNetworkViaPodvm: boolean;
@@ -56,31 +67,35 @@ export interface CreateVMInput {
 }
 
 interface Sandbox {
+  /**
+   * Saved changes go through `transition` (a phase) and `record` (within a phase). Set directly, in
+   * memory only until the next of those: `intent` by StopVM, an instance a failed start hands to its clean-up.
+   */
   state: SandboxState;
   log: Logger;
   /** Aborts an in-flight StartVM (StopVM sets it off). */
   startAbort?: AbortController;
-  stopRequested: boolean;
 }
 
-interface Waiter {
-  podName: string;
-  podNamespace: string;
-  resolve(instanceId: string): void;
-}
+/**
+ * What a failed save does: `throw` keeps the change in memory and rethrows the store's ShimError;
+ * `undo` puts back what was there and rethrows (the disk still says the old phase); `{ log }` logs
+ * "could not record <log>" and goes on.
+ */
+type OnSaveError = 'throw' | 'undo' | { log: string };
 
 export class SandboxManager {
   private readonly sandboxes = new Map<string, Sandbox>();
-  private readonly waiters = new Set<Waiter>();
+  private readonly waiters = new PodVmWaiters();
   /** StartVM calls still running (whenSettled waits for them). */
   private readonly startsInFlight = new Set<Promise<void>>();
   /** Background deletions with their follow-up (state change, folder removal). */
   private readonly background = new Set<Promise<void>>();
-  /** VNI indexes handed out to CreateVMs still inspecting their namespace. */
-  private readonly reservedIndexes = new Set<number>();
+  /** VNIs: those of every sandbox held (re-adopted ones too), and those of CreateVMs still inspecting their namespace. */
+  private readonly vnis: VniAllocator;
   /** Ids whose saved state could not be read at `recover` (their folders are left for an operator). */
   private readonly unreadable = new Map<string, { file: string; reason: string }>();
-  /** Aborted by `stop()`: tunnel re-opens of re-adopted sandboxes. */
+  /** Aborted by `stop()`: tunnel re-opens of re-adopted sandboxes, pod network removals. */
   private readonly stopping = new AbortController();
   private readonly log: Logger;
   private readonly observe: Required<SandboxObserver>;
@@ -88,6 +103,7 @@ export class SandboxManager {
   constructor(private readonly o: SandboxManagerOptions) {
     this.log = o.logger.child({ component: 'sandbox' });
     this.observe = combineObservers(o.observers ?? [], (err) => this.log.error({ err: String(err) }, 'a sandbox observer threw'));
+    this.vnis = new VniAllocator(() => [...this.sandboxes.values()].flatMap((s) => (s.state.network ? [s.state.network.index] : [])), o.vxlanMinId);
   }
 
   /**
@@ -130,7 +146,8 @@ export class SandboxManager {
 
   // ---- CreateVM ----------------------------------------------------------------------------
 
-  async createVM(input: CreateVMInput): Promise<{ agentSocketPath: string }> {
+  /** `signal`: the call's (its deadline, or the caller gone); it bounds the pod network inspection. */
+  async createVM(input: CreateVMInput, signal: AbortSignal): Promise<{ agentSocketPath: string }> {
     const { id, annotations, networkNamespacePath } = input;
     validateSandboxId(id);
     const agentSocketPath = this.o.store.agentSocketPath(id);
@@ -166,14 +183,15 @@ export class SandboxManager {
       spec,
       initdata,
       phase: 'created',
+      intent: 'run',
       createdAt: now,
       updatedAt: now,
     };
-    const sb: Sandbox = { state, log: this.sandboxLogger(state), stopRequested: false };
+    const sb: Sandbox = { state, log: this.sandboxLogger(state) };
     // Claimed in memory before the first await, so two concurrent CreateVMs for one id cannot both win.
     this.sandboxes.set(id, sb);
     try {
-      if (networkNamespacePath !== '' && this.o.podNetwork) state.network = await this.planNetwork(networkNamespacePath);
+      if (networkNamespacePath !== '' && this.o.podNetwork) await this.planNetwork(state, this.o.podNetwork, signal);
       await this.o.store.create(state);
     } catch (err) {
       this.sandboxes.delete(id);
@@ -202,22 +220,22 @@ export class SandboxManager {
   }
 
   /**
-   * Picks the lowest VNI index no live sandbox (also re-adopted ones) uses and inspects the pod's
-   * namespace. The index is reserved across the inspection's await, so concurrent CreateVMs differ.
+   * Takes a VNI and inspects the pod's namespace into `state.network`. The VNI stays reserved until
+   * the sandbox records it, so concurrent CreateVMs differ. The inspection ends at the call's deadline
+   * or after its bound (POD_NETWORK_TIMEOUT_MS), whichever comes first.
    */
-  private async planNetwork(netnsPath: string): Promise<NonNullable<SandboxState['network']>> {
-    const used = [...this.sandboxes.values()].flatMap((s) => (s.state.network ? [s.state.network.index] : []));
-    const index = allocateIndex([...used, ...this.reservedIndexes]);
-    const vni = (this.o.vxlanMinId ?? 555000) + index;
-    this.reservedIndexes.add(index);
+  private async planNetwork(state: SandboxState, podNetwork: PodNetwork, callSignal: AbortSignal): Promise<void> {
+    const lease = this.vnis.reserve();
     try {
-      const config = await this.o.podNetwork!.prepare(netnsPath, vni, index, AbortSignal.timeout(30_000));
-      return { index, vni, config };
+      const signal = AbortSignal.any([callSignal, timeoutSignal(POD_NETWORK_TIMEOUT_MS.prepare)]);
+      const config = await podNetwork.prepare(state.netnsPath, lease.vni, lease.index, signal);
+      state.network = { index: lease.index, vni: lease.vni, config };
     } catch (err) {
+      if (callSignal.aborted) throw callEnded(callSignal, 'CreateVM', err);
       if (isHostNetnsRefusal(err)) throw new ShimError('INVALID_ARGUMENT', err.message, { cause: err });
-      throw new ShimError('FAILED_PRECONDITION', `pod network of ${netnsPath}: ${messageOf(err)}`, { cause: err });
+      throw new ShimError('FAILED_PRECONDITION', `pod network of ${state.netnsPath}: ${messageOf(err)}`, { cause: err });
     } finally {
-      this.reservedIndexes.delete(index);
+      lease.release();
     }
   }
 
@@ -249,7 +267,7 @@ export class SandboxManager {
     // A state saved before CreateVM refused the host's namespace must not get it wired now. (Before
     // the checks below: nothing may await between them and the move to `creating`.)
     if (sb.state.network && this.o.podNetwork) await this.refuseHostNetns(sb.state.netnsPath);
-    if (sb.stopRequested) throw new ShimError('FAILED_PRECONDITION', `sandbox ${id} is being stopped`);
+    if (sb.state.intent === 'remove') throw new ShimError('FAILED_PRECONDITION', `sandbox ${id} is being stopped`);
     if (sb.state.phase !== 'created') {
       throw new ShimError('FAILED_PRECONDITION', `sandbox ${id} cannot start: it is ${sb.state.phase}`);
     }
@@ -259,16 +277,15 @@ export class SandboxManager {
     const callSignal = AbortSignal.any([signal, startAbort.signal]);
     const started = performance.now();
 
-    state.phase = 'creating';
     try {
-      await this.o.store.save(state); // intent: a crash from here on may leave an instance to find by tags
+      // Written before the cloud is asked: a crash from here on may leave an instance to find by tags.
+      // On failure nothing was asked of the cloud: back to `created` (what the disk still says), so a
+      // retry once the disk is fixed can start it, and a StopVM that came meanwhile can remove it.
+      await this.transition(sb, 'creating', {}, 'undo');
     } catch (err) {
-      // Nothing was asked of the cloud: back to `created` (what the disk still says), so a retry
-      // once the disk is fixed can start it, and a StopVM that came meanwhile can remove it.
-      state.phase = 'created';
       sb.startAbort = undefined;
       log.error({ err: messageOf(err) }, `StartVM failed for sandbox ${id}: its intent could not be recorded`);
-      if (sb.stopRequested) await this.removeSandbox(sb).catch((e: unknown) => log.error({ err: messageOf(e) }, `sandbox ${id} could not be removed`));
+      if (state.intent === 'remove') await this.removeSandbox(sb).catch((e: unknown) => log.error({ err: messageOf(e) }, `sandbox ${id} could not be removed`));
       throw err;
     }
 
@@ -277,13 +294,15 @@ export class SandboxManager {
       let instance: Instance;
       const createStarted = performance.now();
       try {
+        const userData = await this.o.buildUserData(state, callSignal);
+        callSignal.throwIfAborted(); // a builder that finished despite the abort must not lead to a create
         instance = await this.o.provider.createInstance(
           {
             sandboxId: id,
             podName: state.podName,
             podNamespace: state.podNamespace,
             instanceName: state.instanceName,
-            userData: await this.o.buildUserData(state),
+            userData,
             spec: state.spec,
             tags: instanceTags({ ...this.identity(), sandboxId: id, podName: state.podName, podNamespace: state.podNamespace }),
           },
@@ -291,19 +310,19 @@ export class SandboxManager {
         );
       } catch (err) {
         const perr = asProviderError(err, callSignal);
+        // Held in memory for the clean-up, whose move to `stopping` saves it.
         if (perr.partialInstanceId) state.instance = { id: perr.partialInstanceId, name: state.instanceName, ips: [] };
         this.observe.instanceCreateFailed(who, perr.code, perr.message, performance.now() - createStarted);
         throw perr;
       }
-      state.instance = instance;
       this.observe.instanceCreated(who, instance, performance.now() - createStarted);
       this.observe.startPhase(who, 'create_instance', performance.now() - createStarted);
       if (instance.ips.length === 0) {
+        state.instance = instance; // for the clean-up, as above
         throw new ShimError('INTERNAL', `instance ${instance.id} has no IP address`);
       }
-      state.phase = 'running';
-      await this.o.store.save(state);
-      this.notifyWaiters(state, instance.id);
+      await this.transition(sb, 'running', { instance }, 'throw');
+      this.waiters.notify(state, instance.id);
       log.info(
         { instanceId: instance.id, ips: instance.ips, instanceType: instance.instanceType, createMs: Math.round(performance.now() - started) },
         `created instance ${instance.id} (${state.instanceName}) for sandbox ${id}`,
@@ -312,8 +331,7 @@ export class SandboxManager {
       if (state.network && this.o.podNetwork) {
         const t = performance.now();
         await this.o.podNetwork.connect(state.netnsPath, state.network.config, instance.ips[0]!, callSignal);
-        state.networkConnected = true;
-        await this.o.store.save(state);
+        await this.record(sb, { networkConnected: true }, 'throw');
         this.observe.startPhase(who, 'pod_network', performance.now() - t);
       }
       const t = performance.now();
@@ -363,11 +381,7 @@ export class SandboxManager {
 
   /** Names the cause: the shim's deadline, a StopVM, or the provider's or tunnel's own error. */
   private startFailure(err: unknown, callSignal: AbortSignal, shimSignal: AbortSignal): ShimError {
-    if (shimSignal.aborted) {
-      const r: unknown = shimSignal.reason;
-      if (r instanceof TtrpcError && r.code === Code.DEADLINE_EXCEEDED) return new ShimError('DEADLINE_EXCEEDED', 'StartVM deadline exceeded', { cause: err });
-      return new ShimError('CANCELLED', 'StartVM cancelled by the caller', { cause: err });
-    }
+    if (shimSignal.aborted) return callEnded(shimSignal, 'StartVM', err);
     if (callSignal.aborted) return new ShimError('CANCELLED', 'StartVM cancelled: StopVM was called', { cause: err });
     if (err instanceof ShimError) return err;
     if (isProviderError(err)) {
@@ -377,13 +391,25 @@ export class SandboxManager {
     return new ShimError('INTERNAL', `StartVM failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
 
-  /** After a failed start: close the tunnel and delete what may exist, detached from the caller. */
+  /**
+   * After a failed start: close the tunnel and delete what may exist, detached from the caller. The
+   * intent decides what follows the deletion: `remove` (a StopVM came) or back to `created`.
+   */
   private cleanupFailedStart(sb: Sandbox): void {
-    const { state } = sb;
-    void this.o.tunnel.close(state.id);
-    state.phase = 'stopping';
-    state.removeAfterDelete = sb.stopRequested;
-    this.inBackground(this.reclaim(sb, this.o.startFailureCleanupTimeoutMs));
+    void this.o.tunnel.close(sb.state.id);
+    // In `stopping` at once (before any await): a StopVM or the daemon's stop sees it.
+    this.inBackground(this.stopAndReclaim(sb, {}, this.o.startFailureCleanupTimeoutMs));
+  }
+
+  /** Moves the sandbox to `stopping` (saved, or logged when the disk refuses) and deletes its instances. */
+  private async stopAndReclaim(sb: Sandbox, patch: Partial<SandboxState>, timeoutMs?: number): Promise<void> {
+    await this.toStopping(sb, patch, { log: 'the stopping state' });
+    await this.reclaim(sb, timeoutMs);
+  }
+
+  /** `stopping` from any phase that may delete; a sandbox already there only records `patch`. */
+  private toStopping(sb: Sandbox, patch: Partial<SandboxState>, onSaveError: OnSaveError): Promise<void> {
+    return sb.state.phase === 'stopping' ? this.record(sb, patch, onSaveError) : this.transition(sb, 'stopping', patch, onSaveError);
   }
 
   // ---- StopVM ------------------------------------------------------------------------------
@@ -404,7 +430,8 @@ export class SandboxManager {
       return;
     }
     const { state, log } = sb;
-    sb.stopRequested = true;
+    // In memory at once, so a StartVM unwinding from the abort below sees it; saved by the steps below.
+    state.intent = 'remove';
     sb.startAbort?.abort(new ShimError('CANCELLED', 'StopVM was called'));
     await this.o.tunnel.close(id);
     log.info({ phase: state.phase, instanceId: state.instance?.id }, `stopping sandbox ${id}`);
@@ -413,29 +440,54 @@ export class SandboxManager {
         await this.removeSandbox(sb);
         return;
       case 'creating':
-        // StartVM is unwinding after the abort above; its cleanup sees stopRequested.
-        state.removeAfterDelete = true;
-        await this.saveOrLog(sb, 'the stop request');
+        // StartVM is unwinding after the abort above; its clean-up reads the intent.
+        await this.record(sb, { intent: 'remove' }, { log: 'the stop request' });
         return;
       case 'running':
       case 'stopping':
-        state.phase = 'stopping';
-        state.removeAfterDelete = true;
         // The deletion goes ahead even when the disk refuses the record: a full disk must not
         // keep a cloud instance alive. Only a crash before it ends would forget the request.
-        await this.saveOrLog(sb, 'the stop request');
+        await this.toStopping(sb, { intent: 'remove' }, { log: 'the stop request' });
         this.inBackground(this.reclaim(sb));
         return;
     }
   }
 
-  /** Saves the state; a failure (full or read-only disk) is logged, not thrown. */
-  private async saveOrLog(sb: Sandbox, what: string): Promise<void> {
+  // ---- state changes -----------------------------------------------------------------------
+
+  /**
+   * The one way a sandbox's phase changes: checks `phase → to` against SANDBOX_MOVES (an illegal move
+   * is a bug: logged at error level and thrown, nothing changed), applies `patch` and the phase in
+   * memory before the first await (a concurrent call sees them), and saves once.
+   */
+  private async transition(sb: Sandbox, to: SandboxPhase, patch: Partial<SandboxState>, onSaveError: OnSaveError): Promise<void> {
+    this.checkMove(sb, to);
+    await this.record(sb, { ...patch, phase: to }, onSaveError);
+  }
+
+  /** Applies `patch` (a key set to undefined is removed) and saves once; `transition` for a phase change. */
+  private async record(sb: Sandbox, patch: Partial<SandboxState>, onSaveError: OnSaveError): Promise<void> {
+    const { state } = sb;
+    const before = Object.fromEntries(Object.keys(patch).map((k) => [k, state[k as keyof SandboxState]])) as Partial<SandboxState>;
+    applyPatch(state, patch);
     try {
-      await this.o.store.save(sb.state);
+      await this.o.store.save(state);
     } catch (err) {
-      sb.log.error({ err: messageOf(err) }, `could not record ${what} of sandbox ${sb.state.id}; going on without it`);
+      if (onSaveError === 'throw') throw err;
+      if (onSaveError === 'undo') {
+        applyPatch(state, before);
+        throw err;
+      }
+      sb.log.error({ err: messageOf(err) }, `could not record ${onSaveError.log} of sandbox ${state.id}; going on without it`);
     }
+  }
+
+  private checkMove(sb: Sandbox, to: LifecycleStep): void {
+    const from = sb.state.phase;
+    if (isAllowedMove(from, to)) return;
+    const err = new IllegalTransitionError(sb.state.id, from, to);
+    sb.log.error({ err: err.message, reason: err.reason, from, to, stack: err.stack }, `BUG: ${err.message}`);
+    throw err;
   }
 
   private inBackground(task: Promise<void>): void {
@@ -449,11 +501,9 @@ export class SandboxManager {
     while (this.background.size > 0) await Promise.allSettled([...this.background]);
   }
 
-  /** Deletes the sandbox's instances in the background and moves the state on when they are gone. */
+  /** Deletes a `stopping` sandbox's instances and moves it on when they are gone (as its intent says). */
   private async reclaim(sb: Sandbox, timeoutMs?: number): Promise<void> {
     const { state } = sb;
-    state.phase = 'stopping';
-    await this.saveOrLog(sb, 'the stopping state');
     const done = await this.o.reclaimer.reclaim({
       sandboxId: state.id,
       instanceId: state.instance?.id,
@@ -464,33 +514,42 @@ export class SandboxManager {
     });
     if (!done || this.sandboxes.get(state.id) !== sb) return;
     this.observe.instancesDeleted(observed(state), state.instance?.id);
-    await this.disconnectNetwork(sb);
-    if (state.removeAfterDelete || sb.stopRequested) {
+    if (!(await this.disconnectNetwork(sb))) return;
+    // A second StopVM joins the first's deletion: whichever gets here first moves the sandbox on.
+    if (this.sandboxes.get(state.id) !== sb || state.phase !== 'stopping') return;
+    if (state.intent === 'remove') {
       await this.removeSandbox(sb);
     } else {
-      state.phase = 'created';
-      delete state.instance;
-      delete state.removeAfterDelete;
-      await this.o.store.save(state);
+      await this.transition(sb, 'created', { instance: undefined }, 'throw');
     }
   }
 
-  /** Removes the worker side of the pod network (idempotent; errors logged, never thrown). */
-  private async disconnectNetwork(sb: Sandbox): Promise<void> {
+  /**
+   * Removes the worker side of the pod network (idempotent; errors logged, never thrown), within its
+   * bound (POD_NETWORK_TIMEOUT_MS). False when the daemon's stop cut it short: the state stays `stopping` with
+   * the network recorded, and the next daemon finishes the job.
+   */
+  private async disconnectNetwork(sb: Sandbox): Promise<boolean> {
     const { state } = sb;
-    if (!state.network || !this.o.podNetwork || !state.networkConnected || !state.instance) return;
+    if (!state.network || !this.o.podNetwork || !state.networkConnected || !state.instance) return true;
+    const signal = AbortSignal.any([this.stopping.signal, timeoutSignal(POD_NETWORK_TIMEOUT_MS.disconnect)]);
     try {
-      await this.o.podNetwork.disconnect(state.netnsPath, state.network.config, state.instance.ips[0] ?? '');
-      state.networkConnected = false;
-      await this.o.store.save(state);
+      await this.o.podNetwork.disconnect(state.netnsPath, state.network.config, state.instance.ips[0] ?? '', signal);
+      await this.record(sb, { networkConnected: false }, 'throw');
       sb.log.info({ vni: state.network.vni }, `pod network of sandbox ${state.id} removed`);
     } catch (err) {
+      if (this.stopping.signal.aborted) {
+        sb.log.warn({ err: messageOf(err) }, `removing the pod network of sandbox ${state.id} was cut short by the daemon's stop; the next daemon finishes it`);
+        return false;
+      }
       sb.log.error({ err: messageOf(err) }, `removing the pod network of sandbox ${state.id} failed`);
     }
+    return true;
   }
 
   private async removeSandbox(sb: Sandbox): Promise<void> {
     const { id } = sb.state;
+    this.checkMove(sb, 'removed');
     this.sandboxes.delete(id);
     try {
       await this.o.store.remove(id);
@@ -514,32 +573,7 @@ export class SandboxManager {
       if (s.podName === podName && s.podNamespace === podNamespace && s.instance && s.phase === 'running') return s.instance.id;
     }
     if (!wait) throw new ShimError('NOT_FOUND', `no pod VM for pod ${podNamespace}/${podName}`);
-    signal.throwIfAborted();
-    return new Promise<string>((resolve, reject) => {
-      const waiter: Waiter = {
-        podName,
-        podNamespace,
-        resolve: (instanceId) => {
-          signal.removeEventListener('abort', onAbort);
-          resolve(instanceId);
-        },
-      };
-      const onAbort = (): void => {
-        this.waiters.delete(waiter);
-        reject(signal.reason);
-      };
-      this.waiters.add(waiter);
-      signal.addEventListener('abort', onAbort, { once: true });
-    });
-  }
-
-  private notifyWaiters(state: SandboxState, instanceId: string): void {
-    for (const w of this.waiters) {
-      if (w.podName === state.podName && w.podNamespace === state.podNamespace) {
-        this.waiters.delete(w);
-        w.resolve(instanceId);
-      }
-    }
+    return this.waiters.wait({ podName, podNamespace }, signal);
   }
 
   // ---- restart -----------------------------------------------------------------------------
@@ -558,8 +592,9 @@ export class SandboxManager {
     for (const d of loaded.removedEmpty) this.log.warn({ dir: d }, `removed sandbox folder ${d} that had no state`);
     let adopted = 0;
     let reclaiming = 0;
-    for (const state of loaded.states) {
-      const sb: Sandbox = { state, log: this.sandboxLogger(state), stopRequested: false };
+    for (const saved of loaded.states) {
+      const state = adoptSavedState(saved); // a file of the previous version too (sandbox-lifecycle.ts)
+      const sb: Sandbox = { state, log: this.sandboxLogger(state) };
       this.sandboxes.set(state.id, sb);
       switch (state.phase) {
         case 'created':
@@ -573,13 +608,12 @@ export class SandboxManager {
           break;
         case 'creating':
           sb.log.warn(`sandbox ${state.id} was mid-create when the daemon stopped; deleting what it may have created`);
-          state.removeAfterDelete = false;
           reclaiming++;
-          this.inBackground(this.reclaim(sb));
+          // Back to `created` afterwards, also when a StopVM was recorded mid-create (as ever: `run`).
+          this.inBackground(this.stopAndReclaim(sb, { intent: 'run' }));
           break;
         case 'stopping':
           sb.log.info(`finishing the deletion of sandbox ${state.id}`);
-          sb.stopRequested = state.removeAfterDelete === true;
           reclaiming++;
           this.inBackground(this.reclaim(sb));
           break;
@@ -606,7 +640,7 @@ export class SandboxManager {
     }
   }
 
-  /** Stops background work that must not outlive the daemon (tunnel re-opens). */
+  /** Stops background work that must not outlive the daemon (tunnel re-opens, pod network removals). */
   stop(): void {
     this.stopping.abort(new Error('daemon stopping'));
   }
@@ -622,4 +656,20 @@ export class SandboxManager {
 
 function observed(state: SandboxState): ObservedSandbox {
   return { sandboxId: state.id, podName: state.podName, podNamespace: state.podNamespace, instanceName: state.instanceName };
+}
+
+/** Sets each key of `patch` on `state`; a key whose value is undefined is removed. */
+function applyPatch(state: SandboxState, patch: Partial<SandboxState>): void {
+  const target = state as unknown as Record<string, unknown>;
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === undefined) delete target[k];
+    else target[k] = v;
+  }
+}
+
+/** The caller's own end of a call: its deadline (DEADLINE_EXCEEDED), or it cancelled or went away. */
+function callEnded(signal: AbortSignal, call: string, cause: unknown): ShimError {
+  const r: unknown = signal.reason;
+  if (r instanceof TtrpcError && r.code === Code.DEADLINE_EXCEEDED) return new ShimError('DEADLINE_EXCEEDED', `${call} deadline exceeded`, { cause });
+  return new ShimError('CANCELLED', `${call} cancelled by the caller`, { cause });
 }

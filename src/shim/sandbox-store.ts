@@ -20,6 +20,14 @@ import { ShimError, storageError } from './errors.js';
 const SANDBOX_PHASES = ['created', 'creating', 'running', 'stopping'] as const;
 export type SandboxPhase = (typeof SANDBOX_PHASES)[number];
 
+/**
+ * What the shim last asked for: `run` (CreateVM, StartVM) or `remove` (StopVM). A `stopping` sandbox
+ * whose intent is `remove` goes away once its instances are deleted; with `run` it returns to `created`
+ * (a failed start). The moves between phases: sandbox-lifecycle.ts.
+ */
+const SANDBOX_INTENTS = ['run', 'remove'] as const;
+export type SandboxIntent = (typeof SANDBOX_INTENTS)[number];
+
 export interface SandboxState {
   version: 1;
   id: string;
@@ -36,13 +44,31 @@ export interface SandboxState {
   /** Set once the worker side of the pod network is up (StartVM); cleared after teardown. */
   networkConnected?: boolean;
   instance?: Instance;
-  /** Set in `stopping`: the sandbox goes away once its instances are deleted (false: back to `created`). */
+  /**
+   * Absent only in files written before it existed (then `removeAfterDelete` says it):
+   * `intentOf` in sandbox-lifecycle.ts reads either.
+   */
+  intent?: SandboxIntent;
+  /**
+   * The previous version's form of `intent: 'remove'`. Read only through `intentOf`; `save` writes it
+   * from `intent` so that a rolled-back daemon, which knows only this flag, reads the file the same.
+   */
   removeAfterDelete?: boolean;
   createdAt: string;
   updatedAt: string;
 }
 
 export const STATE_FILE = 'state.json';
+
+/**
+ * The state as written: `removeAfterDelete` follows `intent`, so a daemon rolled back to the version
+ * before `intent` (it reads only the flag, and keeps `intent` as a key it does not know) means the same.
+ */
+function withRollbackFlag(state: SandboxState): SandboxState {
+  if (state.intent === undefined) return state;
+  const { removeAfterDelete: _legacy, ...rest } = state;
+  return state.intent === 'remove' ? { ...rest, removeAfterDelete: true } : rest;
+}
 export const AGENT_SOCKET = 'agent.ttrpc';
 
 /**
@@ -86,6 +112,7 @@ const stateSchema: z.ZodType<SandboxState> = z.looseObject({
     .optional(),
   networkConnected: z.boolean().optional(),
   instance: instanceSchema.optional(),
+  intent: z.enum(SANDBOX_INTENTS).optional(),
   removeAfterDelete: z.boolean().optional(),
   createdAt: z.string(),
   updatedAt: z.string(),
@@ -219,7 +246,7 @@ export class SandboxStore {
   /** Writes the state atomically; concurrent saves of one sandbox land in call order. */
   save(state: SandboxState): Promise<void> {
     state.updatedAt = new Date().toISOString();
-    const data = JSON.stringify(state, null, 2);
+    const data = JSON.stringify(withRollbackFlag(state), null, 2);
     const path = join(this.dir(state.id), STATE_FILE);
     const prev = this.chains.get(state.id) ?? Promise.resolve();
     this.durable ??= survivesReboot(this.podsDir);

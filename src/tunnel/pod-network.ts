@@ -44,7 +44,7 @@ export class VxlanPodNetwork implements PodNetwork {
     this.o.logger.info({ netns: netnsPath, vni: cfg['vxlan-id'], vmIp }, `VXLAN ${cfg['vxlan-id']} from ${netnsPath} to ${vmIp} up`);
   }
 
-  async disconnect(netnsPath: string, cfg: PodNetworkConfig, vmIp: string): Promise<void> {
-    await teardownWorkerTunnel({ podNetns: netnsPath, podInterface: cfg.interface, vmIp, vni: cfg['vxlan-id'] ?? 0, port: cfg['vxlan-port'] });
+  async disconnect(netnsPath: string, cfg: PodNetworkConfig, vmIp: string, signal: AbortSignal): Promise<void> {
+    await teardownWorkerTunnel({ podNetns: netnsPath, podInterface: cfg.interface, vmIp, vni: cfg['vxlan-id'] ?? 0, port: cfg['vxlan-port'], signal });
   }
 }

@@ -26,6 +26,20 @@ async function code(p: Promise<unknown>): Promise<number> {
 
 const exists = (p: string) => access(p).then(() => true, () => false);
 
+/** Creates sandbox SANDBOX_ID as the shim does; returns the hypervisor client it used. */
+async function createSandbox(d: DaemonHarness, annotations = shimAnnotations()) {
+  const hv = await d.hypervisor();
+  await hv.createVM({ id: SANDBOX_ID, annotations, networkNamespacePath: '' });
+  return hv;
+}
+
+/** Creates and starts sandbox SANDBOX_ID; returns the hypervisor client. */
+async function startedSandbox(d: DaemonHarness) {
+  const hv = await createSandbox(d);
+  await hv.startVM({ id: SANDBOX_ID });
+  return hv;
+}
+
 describe('hypervisor.Hypervisor lifecycle', () => {
   it('CreateVM prepares without a cloud call, StartVM creates, StopVM deletes', async () => {
     h = await DaemonHarness.start();
@@ -69,24 +83,16 @@ describe('hypervisor.Hypervisor lifecycle', () => {
 
   it('takes the pod name from a CRI-O sandbox name', async () => {
     h = await DaemonHarness.start();
-    const hv = await h.hypervisor();
-    await hv.createVM({
-      id: SANDBOX_ID,
-      annotations: shimAnnotations({
-        'io.kubernetes.cri.sandbox-name': 'k8s_web-0_shop_0e8c6d0f-1111-2222-3333-444455556666_0',
-        'io.kubernetes.cri.sandbox-namespace': '',
-      }),
-      networkNamespacePath: '',
-    });
+    const crioName = 'k8s_web-0_shop_0e8c6d0f-1111-2222-3333-444455556666_0';
+    await createSandbox(h, shimAnnotations({ 'io.kubernetes.cri.sandbox-name': crioName, 'io.kubernetes.cri.sandbox-namespace': '' }));
     expect(h.daemon.manager.get(SANDBOX_ID)).toMatchObject({ podName: 'web-0', podNamespace: 'shop', instanceName: 'podvm-web-0-a1b2c3d4' });
   });
 
   it('passes the annotated instance spec to the provider', async () => {
     h = await DaemonHarness.start();
-    const hv = await h.hypervisor();
-    await hv.createVM({
-      id: SANDBOX_ID,
-      annotations: shimAnnotations({
+    const hv = await createSandbox(
+      h,
+      shimAnnotations({
         'io.katacontainers.config.hypervisor.machine_type': 'm6a.xlarge',
         'io.katacontainers.config.hypervisor.default_vcpus': '4',
         'io.katacontainers.config.hypervisor.default_memory': '8192',
@@ -94,8 +100,7 @@ describe('hypervisor.Hypervisor lifecycle', () => {
         'io.katacontainers.config.hypervisor.default_gpu_model': 'nvidia-a100',
         'io.katacontainers.config.hypervisor.image': 'ami-0123',
       }),
-      networkNamespacePath: '',
-    });
+    );
     await hv.startVM({ id: SANDBOX_ID });
     const req = [...h.provider.instances.values()][0]!.request;
     expect(req.spec).toEqual({ instanceType: 'm6a.xlarge', vcpus: 4, memoryMiB: 8192, gpus: 1, gpuModel: 'nvidia-a100', image: 'ami-0123', multiNic: false });
@@ -165,8 +170,7 @@ describe('failures leave no instance behind', () => {
     const provider = new MemoryProvider();
     provider.failAfterCreate = new ProviderError('CAPACITY', 'InsufficientInstanceCapacity for m6a.large');
     h = await DaemonHarness.start({ provider });
-    const hv = await h.hypervisor();
-    await hv.createVM({ id: SANDBOX_ID, annotations: shimAnnotations(), networkNamespacePath: '' });
+    const hv = await createSandbox(h);
     const err = (await hv.startVM({ id: SANDBOX_ID }).catch((e: unknown) => e)) as TtrpcError;
     expect(err.code).toBe(8); // RESOURCE_EXHAUSTED
     expect(err.message).toMatch(/CAPACITY.*InsufficientInstanceCapacity/);
@@ -184,8 +188,7 @@ describe('failures leave no instance behind', () => {
       close: async () => undefined,
     };
     h = await DaemonHarness.start({ tunnel });
-    const hv = await h.hypervisor();
-    await hv.createVM({ id: SANDBOX_ID, annotations: shimAnnotations(), networkNamespacePath: '' });
+    const hv = await createSandbox(h);
     expect(await code(hv.startVM({ id: SANDBOX_ID }, { timeoutMs: 300 }))).toBe(4);
     // The client's own timer may fire a moment before the server's; wait for the server side.
     await h.waitFor(() => h!.logged('StartVM failed'));
@@ -202,8 +205,7 @@ describe('failures leave no instance behind', () => {
     provider.exitAfterMs = 50;
     provider.exitReason = 'shut off; console: PODVM_FAILED: no root disk';
     h = await DaemonHarness.start({ provider, tunnel: neverReady });
-    const hv = await h.hypervisor();
-    await hv.createVM({ id: SANDBOX_ID, annotations: shimAnnotations(), networkNamespacePath: '' });
+    const hv = await createSandbox(h);
     const err = (await hv.startVM({ id: SANDBOX_ID }, { timeoutMs: 20_000 }).catch((e: unknown) => e)) as TtrpcError;
     expect(err.code).toBe(14);
     expect(err.message).toMatch(/^pod VM podvm-nginx-\S+ \(i-1\) stopped before its agent-protocol-forwarder answered: podvm-nginx-\S+: shut off; console: PODVM_FAILED: no root disk$/);
@@ -216,9 +218,7 @@ describe('failures leave no instance behind', () => {
     const opened: AbortSignal[] = [];
     const tunnel: AgentTunnel = { open: async (_t, signal) => void opened.push(signal), close: async () => undefined };
     h = await DaemonHarness.start({ provider, tunnel });
-    const hv = await h.hypervisor();
-    await hv.createVM({ id: SANDBOX_ID, annotations: shimAnnotations(), networkNamespacePath: '' });
-    await hv.startVM({ id: SANDBOX_ID });
+    await startedSandbox(h);
     expect(provider.calls.some((c) => c.op === 'watch')).toBe(true);
     expect(opened[0]?.aborted).toBe(true);
     expect(provider.instances.size).toBe(1);
@@ -233,9 +233,7 @@ describe('failures leave no instance behind', () => {
     const provider = new RejectingWatch();
     const tunnel: AgentTunnel = { open: async () => new Promise((r) => setTimeout(r, 20)), close: async () => undefined };
     h = await DaemonHarness.start({ provider, tunnel });
-    const hv = await h.hypervisor();
-    await hv.createVM({ id: SANDBOX_ID, annotations: shimAnnotations(), networkNamespacePath: '' });
-    await hv.startVM({ id: SANDBOX_ID });
+    await startedSandbox(h);
     expect(h.logs.some((l) => l.msg === 'watching the instance failed' && l.err === 'the watch broke')).toBe(true);
     expect(provider.instances.size).toBe(1);
   });
@@ -243,8 +241,7 @@ describe('failures leave no instance behind', () => {
   it('a tunnel that fails: StartVM reports it and the instance is deleted', async () => {
     const tunnel: AgentTunnel = { open: async () => Promise.reject(new Error('forwarder refused the connection')), close: async () => undefined };
     h = await DaemonHarness.start({ tunnel });
-    const hv = await h.hypervisor();
-    await hv.createVM({ id: SANDBOX_ID, annotations: shimAnnotations(), networkNamespacePath: '' });
+    const hv = await createSandbox(h);
     const err = (await hv.startVM({ id: SANDBOX_ID }).catch((e: unknown) => e)) as TtrpcError;
     expect(err.message).toMatch(/forwarder refused the connection/);
     await h.settle();
@@ -255,8 +252,7 @@ describe('failures leave no instance behind', () => {
     const provider = new MemoryProvider();
     provider.ips = [];
     h = await DaemonHarness.start({ provider });
-    const hv = await h.hypervisor();
-    await hv.createVM({ id: SANDBOX_ID, annotations: shimAnnotations(), networkNamespacePath: '' });
+    const hv = await createSandbox(h);
     expect(await code(hv.startVM({ id: SANDBOX_ID }))).toBe(13);
     await h.settle();
     expect(provider.instances.size).toBe(0);
@@ -269,9 +265,7 @@ describe('failures leave no instance behind', () => {
       if (op === 'delete' && failures-- > 0) throw new ProviderError('THROTTLED', 'RequestLimitExceeded');
     };
     h = await DaemonHarness.start({ provider });
-    const hv = await h.hypervisor();
-    await hv.createVM({ id: SANDBOX_ID, annotations: shimAnnotations(), networkNamespacePath: '' });
-    await hv.startVM({ id: SANDBOX_ID });
+    const hv = await startedSandbox(h);
     await hv.stopVM({ id: SANDBOX_ID });
     await h.settle();
     expect(provider.instances.size).toBe(0);
@@ -284,9 +278,7 @@ describe('StopVM under the Rust shim deadline', () => {
   it('answers within 1 s while a slow delete goes on, and the instance ends deleted', async () => {
     const provider = new MemoryProvider();
     h = await DaemonHarness.start({ provider });
-    const hv = await h.hypervisor();
-    await hv.createVM({ id: SANDBOX_ID, annotations: shimAnnotations(), networkNamespacePath: '' });
-    await hv.startVM({ id: SANDBOX_ID });
+    const hv = await startedSandbox(h);
     provider.latency.delete = 1500;
     const t0 = performance.now();
     await hv.stopVM({ id: SANDBOX_ID }, { timeoutMs: 1000 });
@@ -301,8 +293,7 @@ describe('StopVM under the Rust shim deadline', () => {
     const provider = new MemoryProvider();
     provider.latency.create = 2000;
     h = await DaemonHarness.start({ provider });
-    const hv = await h.hypervisor();
-    await hv.createVM({ id: SANDBOX_ID, annotations: shimAnnotations(), networkNamespacePath: '' });
+    const hv = await createSandbox(h);
     const start = code(hv.startVM({ id: SANDBOX_ID }));
     await new Promise((r) => setTimeout(r, 100));
     await (await h.hypervisor()).stopVM({ id: SANDBOX_ID }, { timeoutMs: 1000 });
@@ -314,9 +305,7 @@ describe('StopVM under the Rust shim deadline', () => {
 
   it('StopVM twice is fine', async () => {
     h = await DaemonHarness.start();
-    const hv = await h.hypervisor();
-    await hv.createVM({ id: SANDBOX_ID, annotations: shimAnnotations(), networkNamespacePath: '' });
-    await hv.startVM({ id: SANDBOX_ID });
+    const hv = await startedSandbox(h);
     await hv.stopVM({ id: SANDBOX_ID });
     await hv.stopVM({ id: SANDBOX_ID });
     await h.settle();
@@ -329,8 +318,7 @@ describe('a restarted daemon converges', () => {
     const provider = new MemoryProvider();
     provider.latency.create = 60_000; // the create never returns before the "crash"
     h = await DaemonHarness.start({ provider });
-    const hv = await h.hypervisor();
-    await hv.createVM({ id: SANDBOX_ID, annotations: shimAnnotations(), networkNamespacePath: '' });
+    const hv = await createSandbox(h);
     const pending = hv.startVM({ id: SANDBOX_ID }).catch(() => undefined);
     await new Promise((r) => setTimeout(r, 100));
     expect(provider.instances.size).toBe(1);
@@ -348,9 +336,7 @@ describe('a restarted daemon converges', () => {
 
   it('mid-run: the sandbox is re-adopted, its instance kept, and a later StopVM deletes it', async () => {
     h = await DaemonHarness.start();
-    const hv = await h.hypervisor();
-    await hv.createVM({ id: SANDBOX_ID, annotations: shimAnnotations(), networkNamespacePath: '' });
-    await hv.startVM({ id: SANDBOX_ID });
+    await startedSandbox(h);
     await h.restart();
     expect(h.provider.instances.size).toBe(1);
     expect(h.daemon.manager.get(SANDBOX_ID)?.phase).toBe('running');
@@ -365,9 +351,7 @@ describe('a restarted daemon converges', () => {
   it('mid-stop: the deletion is finished by the next daemon', async () => {
     const provider = new MemoryProvider();
     h = await DaemonHarness.start({ provider });
-    const hv = await h.hypervisor();
-    await hv.createVM({ id: SANDBOX_ID, annotations: shimAnnotations(), networkNamespacePath: '' });
-    await hv.startVM({ id: SANDBOX_ID });
+    const hv = await startedSandbox(h);
     provider.fault = (op) => {
       if (op === 'delete') throw new ProviderError('UNAVAILABLE', 'cloud API down');
     };
@@ -394,8 +378,7 @@ describe('a restarted daemon converges', () => {
 
   it('a corrupt state file is reported and left alone; other sandboxes still load', async () => {
     h = await DaemonHarness.start();
-    const hv = await h.hypervisor();
-    await hv.createVM({ id: SANDBOX_ID, annotations: shimAnnotations(), networkNamespacePath: '' });
+    await createSandbox(h);
     const { mkdir, writeFile } = await import('node:fs/promises');
     await mkdir(join(h.config.podsDir, 'broken'), { recursive: true });
     await writeFile(join(h.config.podsDir, 'broken', 'state.json'), '{not json');
@@ -463,9 +446,7 @@ describe('podvminfo.PodVMInfo/GetInfo', () => {
 describe('shutdown', () => {
   it('leaves VMs running and tears the provider down', async () => {
     h = await DaemonHarness.start();
-    const hv = await h.hypervisor();
-    await hv.createVM({ id: SANDBOX_ID, annotations: shimAnnotations(), networkNamespacePath: '' });
-    await hv.startVM({ id: SANDBOX_ID });
+    await startedSandbox(h);
     await h.stopDaemon();
     expect(h.provider.instances.size).toBe(1);
     expect(h.provider.tornDown).toBe(true);
@@ -476,8 +457,7 @@ describe('shutdown', () => {
     const provider = new MemoryProvider();
     provider.latency.create = 300;
     h = await DaemonHarness.start({ provider });
-    const hv = await h.hypervisor();
-    await hv.createVM({ id: SANDBOX_ID, annotations: shimAnnotations(), networkNamespacePath: '' });
+    const hv = await createSandbox(h);
     const start = hv.startVM({ id: SANDBOX_ID });
     await new Promise((r) => setTimeout(r, 50));
     const stopping = h.daemon.stop();
@@ -500,8 +480,7 @@ describe('shutdown past the grace', () => {
       throw new ProviderError('CANCELLED', 'the create was abandoned');
     };
     h = await DaemonHarness.start({ provider, env: { SHUTDOWN_GRACE: '0s' } });
-    const hv = await h.hypervisor();
-    await hv.createVM({ id: SANDBOX_ID, annotations: shimAnnotations(), networkNamespacePath: '' });
+    const hv = await createSandbox(h);
     void hv.startVM({ id: SANDBOX_ID }).catch(() => undefined); // cut off by the stop
     await inCreate;
     await h.daemon.stop();

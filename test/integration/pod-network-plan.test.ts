@@ -16,17 +16,21 @@ afterEach(async () => {
 const id = (n: number) => `sandbox${n}`;
 const annotations = (n: number) => shimAnnotations({ 'io.kubernetes.cri.sandbox-name': `pod${n}` });
 
+/** CreateVM, one after another, for pods `ns`, each in its own namespace /var/run/netns/cni-<n>. */
+async function createPods(hv: Awaited<ReturnType<DaemonHarness['hypervisor']>>, ...ns: number[]): Promise<void> {
+  for (const n of ns) await hv.createVM({ id: id(n), annotations: annotations(n), networkNamespacePath: `/var/run/netns/cni-${n}` });
+}
+
 describe('pod network plan', () => {
   it('gives each live sandbox its own VNI, reuses freed ones, and carries the plan into user-data', async () => {
     const net = new FakePodNetwork();
     h = await DaemonHarness.start({ podNetwork: net });
     const hv = await h.hypervisor();
-    await hv.createVM({ id: id(1), annotations: annotations(1), networkNamespacePath: '/var/run/netns/cni-1' });
-    await hv.createVM({ id: id(2), annotations: annotations(2), networkNamespacePath: '/var/run/netns/cni-2' });
+    await createPods(hv, 1, 2);
     expect(h.daemon.manager.get(id(1))?.network?.vni).toBe(555000);
     expect(h.daemon.manager.get(id(2))?.network?.vni).toBe(555001);
     await hv.stopVM({ id: id(1) });
-    await hv.createVM({ id: id(3), annotations: annotations(3), networkNamespacePath: '/var/run/netns/cni-3' });
+    await createPods(hv, 3);
     expect(h.daemon.manager.get(id(3))?.network?.vni).toBe(555000);
     // Concurrent CreateVMs never share a VNI.
     await Promise.all([4, 5, 6].map((n) => hv.createVM({ id: id(n), annotations: annotations(n), networkNamespacePath: `/var/run/netns/cni-${n}` })));
@@ -43,15 +47,13 @@ describe('pod network plan', () => {
     const net = new FakePodNetwork();
     h = await DaemonHarness.start({ podNetwork: net });
     let hv = await h.hypervisor();
-    await hv.createVM({ id: id(1), annotations: annotations(1), networkNamespacePath: '/var/run/netns/cni-1' });
-    await hv.createVM({ id: id(2), annotations: annotations(2), networkNamespacePath: '/var/run/netns/cni-2' });
+    await createPods(hv, 1, 2);
     await hv.startVM({ id: id(2) });
     await hv.stopVM({ id: id(1) });
     await h.settle();
     await h.restart();
     hv = await h.hypervisor();
-    await hv.createVM({ id: id(3), annotations: annotations(3), networkNamespacePath: '/var/run/netns/cni-3' });
-    await hv.createVM({ id: id(4), annotations: annotations(4), networkNamespacePath: '/var/run/netns/cni-4' });
+    await createPods(hv, 3, 4);
     expect(h.daemon.manager.get(id(2))?.network?.vni).toBe(555001);
     expect(h.daemon.manager.get(id(3))?.network?.vni).toBe(555000);
     expect(h.daemon.manager.get(id(4))?.network?.vni).toBe(555002);
@@ -61,7 +63,7 @@ describe('pod network plan', () => {
     const net = new FakePodNetwork();
     h = await DaemonHarness.start({ podNetwork: net });
     const hv = await h.hypervisor();
-    await hv.createVM({ id: id(1), annotations: annotations(1), networkNamespacePath: '/var/run/netns/cni-1' });
+    await createPods(hv, 1);
     await hv.startVM({ id: id(1) });
     expect(net.connected.get('/var/run/netns/cni-1')).toEqual({ vni: 555000, vmIp: '10.99.0.10' });
     await hv.stopVM({ id: id(1) });
@@ -87,7 +89,7 @@ describe('pod network plan', () => {
     net.failConnect = new Error('vxlan device ppvx555000 exists');
     h = await DaemonHarness.start({ podNetwork: net });
     const hv = await h.hypervisor();
-    await hv.createVM({ id: id(1), annotations: annotations(1), networkNamespacePath: '/var/run/netns/cni-1' });
+    await createPods(hv, 1);
     const err = (await hv.startVM({ id: id(1) }).catch((e: unknown) => e)) as TtrpcError;
     expect(err.message).toMatch(/vxlan device ppvx555000 exists/);
     await h.settle();

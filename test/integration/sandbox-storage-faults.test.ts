@@ -45,6 +45,13 @@ async function startOnTinyDisk(provider = new MemoryProvider()): Promise<DaemonH
   return harness;
 }
 
+/** Creates sandbox SANDBOX_ID as the shim does; returns the hypervisor client it used. */
+async function createSandbox(harness: DaemonHarness) {
+  const hv = await harness.hypervisor();
+  await hv.createVM({ id: SANDBOX_ID, annotations: shimAnnotations(), networkNamespacePath: '' });
+  return hv;
+}
+
 const fillFile = (harness: DaemonHarness) => join(harness.config.podsDir, 'fill');
 
 /** Writes until the tmpfs is full (ENOSPC), then checks that it is. */
@@ -96,8 +103,7 @@ describe.skipIf(skipReason !== undefined)(`a full or read-only PODS_DIR${skipRea
 
   it('StartVM on a full disk: RESOURCE_EXHAUSTED before any cloud call; the sandbox stays startable and stoppable', async () => {
     const d = await startOnTinyDisk();
-    const hv = await d.hypervisor();
-    await hv.createVM({ id: SANDBOX_ID, annotations: shimAnnotations(), networkNamespacePath: '' });
+    const hv = await createSandbox(d);
     await fill(d);
     const err = await failure(hv.startVM({ id: SANDBOX_ID }));
     expect(err.code).toBe(RESOURCE_EXHAUSTED);
@@ -119,8 +125,7 @@ describe.skipIf(skipReason !== undefined)(`a full or read-only PODS_DIR${skipRea
   it('the disk fills while the instance is being created: StartVM answers RESOURCE_EXHAUSTED and the instance is deleted', async () => {
     const provider = new MemoryProvider();
     const d = await startOnTinyDisk(provider);
-    const hv = await d.hypervisor();
-    await hv.createVM({ id: SANDBOX_ID, annotations: shimAnnotations(), networkNamespacePath: '' });
+    const hv = await createSandbox(d);
     provider.fault = async (op) => {
       if (op === 'create') await fill(d);
     };
@@ -139,8 +144,7 @@ describe.skipIf(skipReason !== undefined)(`a full or read-only PODS_DIR${skipRea
 
   it('StopVM of a running sandbox on a full disk: answers OK and the instance and folder still go', async () => {
     const d = await startOnTinyDisk();
-    const hv = await d.hypervisor();
-    await hv.createVM({ id: SANDBOX_ID, annotations: shimAnnotations(), networkNamespacePath: '' });
+    const hv = await createSandbox(d);
     await hv.startVM({ id: SANDBOX_ID });
     await fill(d);
     await hv.stopVM({ id: SANDBOX_ID });

@@ -77,6 +77,21 @@ describe('loading state files', () => {
     expect(loaded.states).toEqual([s]);
   });
 
+  it('writes intent remove with removeAfterDelete: true (what a rolled-back daemon reads), intent run without it', async () => {
+    const store = new SandboxStore(podsDir);
+    const removing = state('removing', { phase: 'stopping', intent: 'remove' });
+    const running = state('running', { phase: 'running', intent: 'run', removeAfterDelete: true });
+    await store.create(removing);
+    await store.create(running);
+    const onDisk = async (id: string) => JSON.parse(await readFile(join(podsDir, id, STATE_FILE), 'utf8')) as Record<string, unknown>;
+    expect(await onDisk('removing')).toMatchObject({ intent: 'remove', removeAfterDelete: true });
+    expect(await onDisk('running')).toMatchObject({ intent: 'run' });
+    expect(await onDisk('running')).not.toHaveProperty('removeAfterDelete');
+    // The state handed in is not changed by the save.
+    expect(running.removeAfterDelete).toBe(true);
+    expect('removeAfterDelete' in removing).toBe(false);
+  });
+
   it('keeps keys it does not know (a newer version\'s record survives a re-save)', async () => {
     const text = JSON.stringify({ ...state('newer'), futureField: { a: 1 } });
     await placeState('newer', text);
