@@ -27,25 +27,10 @@ export const ProviderErrorCode = {
 
 export type ProviderErrorCode = (typeof ProviderErrorCode)[keyof typeof ProviderErrorCode];
 
-/** gRPC status each kind maps to when it reaches the Kata shim. */
-const grpcCodes: Record<ProviderErrorCode, number> = {
-  CAPACITY: 8, // RESOURCE_EXHAUSTED
-  QUOTA: 8,
-  THROTTLED: 14, // UNAVAILABLE
-  NOT_FOUND: 5,
-  INVALID_CONFIG: 9, // FAILED_PRECONDITION
-  INVALID_REQUEST: 3, // INVALID_ARGUMENT
-  UNAUTHORIZED: 16, // UNAUTHENTICATED
-  UNAVAILABLE: 14,
-  CANCELLED: 1,
-  INTERNAL: 13,
-};
-
 const retryable = new Set<ProviderErrorCode>(['THROTTLED', 'UNAVAILABLE', 'CAPACITY']);
 
 export class ProviderError extends Error {
   override readonly name = 'ProviderError';
-  readonly grpcCode: number;
   /** Id of an instance the failed call did create, so the caller can delete it. */
   readonly partialInstanceId: string | undefined;
 
@@ -55,7 +40,6 @@ export class ProviderError extends Error {
     options: { partialInstanceId?: string; cause?: unknown } = {},
   ) {
     super(message, { cause: options.cause });
-    this.grpcCode = grpcCodes[code];
     this.partialInstanceId = options.partialInstanceId;
   }
 

@@ -16,11 +16,12 @@ import type { Instance, Provider } from '../providers/provider.js';
 import { checkUnixSocketPath } from '../ttrpc/unix-socket.js';
 import { NetnsError, NetnsErrorCode } from '../tunnel/netns/errors.js';
 import { isOwnNetns } from '../tunnel/netns/identity.js';
-import { Code, TtrpcError, codeName, type CodeName } from '../ttrpc/codes.js';
+import { Code, TtrpcError } from '../ttrpc/codes.js';
 import type { AgentTunnel } from './agent-tunnel.js';
 import { Annotation, instanceSpec, podIdentity, podInitdata, validateSandboxId } from './annotations.js';
 import { parseInitdata } from '../podvm/initdata.js';
 import { ShimError } from './errors.js';
+import { PROVIDER_STATUS } from './provider-codes.js';
 import type { InstanceReclaimer } from './instance-reclaimer.js';
 import { allocateIndex, type PodNetwork } from './pod-network.js';
 import type { SandboxState, SandboxStore } from './sandbox-store.js';
@@ -372,8 +373,7 @@ export class SandboxManager {
     if (callSignal.aborted) return new ShimError('CANCELLED', 'StartVM cancelled: StopVM was called', { cause: err });
     if (err instanceof ShimError) return err;
     if (isProviderError(err)) {
-      const code = codeName(err.grpcCode) as Exclude<CodeName, 'OK'>;
-      return new ShimError(code, `creating the pod VM failed (${err.code}): ${err.message}`, { cause: err });
+      return new ShimError(PROVIDER_STATUS[err.code], `creating the pod VM failed (${err.code}): ${err.message}`, { cause: err });
     }
     return new ShimError('INTERNAL', `StartVM failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }

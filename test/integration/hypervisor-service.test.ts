@@ -1,10 +1,10 @@
 import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ProviderError } from '../../src/providers/errors.js';
+import { ProviderError, ProviderErrorCode } from '../../src/providers/errors.js';
 import { TagKey } from '../../src/providers/naming.js';
 import type { AgentTunnel } from '../../src/shim/agent-tunnel.js';
-import { TtrpcError } from '../../src/ttrpc/codes.js';
+import { TtrpcError, codeName, type CodeName } from '../../src/ttrpc/codes.js';
 import { DaemonHarness, SANDBOX_ID, shimAnnotations } from '../helpers/daemon-harness.js';
 import { MemoryProvider } from '../fakes/memory-provider.js';
 
@@ -176,6 +176,38 @@ describe('failures leave no instance behind', () => {
     expect(h.daemon.manager.get(SANDBOX_ID)?.phase).toBe('created');
     await hv.stopVM({ id: SANDBOX_ID });
     expect(h.daemon.manager.size).toBe(0);
+  });
+
+  // The table of docs/providers.md, by name: each provider failure kind and the status StartVM answers with.
+  const statusOf: Record<ProviderErrorCode, CodeName> = {
+    CAPACITY: 'RESOURCE_EXHAUSTED',
+    QUOTA: 'RESOURCE_EXHAUSTED',
+    THROTTLED: 'UNAVAILABLE',
+    NOT_FOUND: 'NOT_FOUND',
+    INVALID_CONFIG: 'FAILED_PRECONDITION',
+    INVALID_REQUEST: 'INVALID_ARGUMENT',
+    UNAUTHORIZED: 'UNAUTHENTICATED',
+    UNAVAILABLE: 'UNAVAILABLE',
+    CANCELLED: 'CANCELLED',
+    INTERNAL: 'INTERNAL',
+  };
+  it('every provider failure kind reaches the shim as its documented ttrpc status', async () => {
+    const provider = new MemoryProvider();
+    h = await DaemonHarness.start({ provider });
+    const hv = await h.hypervisor();
+    await hv.createVM({ id: SANDBOX_ID, annotations: shimAnnotations(), networkNamespacePath: '' });
+    const seen: Partial<Record<ProviderErrorCode, string>> = {};
+    for (const kind of Object.values(ProviderErrorCode)) {
+      provider.fault = (op) => {
+        if (op === 'create') throw new ProviderError(kind, `injected ${kind}`);
+      };
+      const err = (await hv.startVM({ id: SANDBOX_ID }).catch((e: unknown) => e)) as TtrpcError;
+      expect(err).toBeInstanceOf(TtrpcError);
+      expect(err.message).toContain(`(${kind}): injected ${kind}`);
+      seen[kind] = codeName(err.code);
+      await h.settle();
+    }
+    expect(seen).toEqual(statusOf);
   });
 
   it('a tunnel that never becomes ready: StartVM hits its deadline and the instance is deleted', async () => {
