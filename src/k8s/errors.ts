@@ -3,6 +3,7 @@
  * retry / skip / fail on a stable `code` and never parse apiserver messages.
  */
 import { ApiException } from '@kubernetes/client-node';
+import { codedError } from '../util/coded-error.js';
 
 export const KubeErrorCode = {
   /** 404: the object (or its namespace) does not exist. */
@@ -33,19 +34,14 @@ export type KubeErrorCode = (typeof KubeErrorCode)[keyof typeof KubeErrorCode];
 
 const retryable = new Set<KubeErrorCode>(['CONFLICT', 'THROTTLED', 'UNAVAILABLE']);
 
-export class KubeError extends Error {
-  override readonly name = 'KubeError';
+export class KubeError extends codedError('KubeError', KubeErrorCode) {
   /** The HTTP status of the apiserver's answer; undefined when there was none (network, abort). */
   readonly status: number | undefined;
   /** The `reason` of the apiserver's `Status` body (`NotFound`, `AlreadyExists`, `Invalid`, …). */
   readonly reason: string | undefined;
 
-  constructor(
-    readonly code: KubeErrorCode,
-    message: string,
-    options: { status?: number; reason?: string; cause?: unknown } = {},
-  ) {
-    super(message, { cause: options.cause });
+  constructor(code: KubeErrorCode, message: string, options: { status?: number; reason?: string; cause?: unknown } = {}) {
+    super(code, message, options);
     this.status = options.status;
     this.reason = options.reason;
   }
@@ -56,9 +52,7 @@ export class KubeError extends Error {
   }
 }
 
-export function isKubeError(err: unknown, code?: KubeErrorCode): err is KubeError {
-  return err instanceof KubeError && (code === undefined || err.code === code);
-}
+export const isKubeError = (err: unknown, code?: KubeErrorCode): err is KubeError => KubeError.is(err, code);
 
 /** The code of an HTTP status (and the Status `reason`, which splits 409). */
 export function codeOfStatus(status: number, reason?: string): KubeErrorCode {

@@ -2,6 +2,8 @@
  * What kind of failure a provider met, so that the shim alone decides to retry, fall back to another
  * instance type, or fail (as virtual-kubelet's errdefs). Providers classify; they never decide.
  */
+import { codedError } from '../util/coded-error.js';
+
 export const ProviderErrorCode = {
   /** The cloud has no capacity for this instance type/zone right now. */
   CAPACITY: 'CAPACITY',
@@ -29,17 +31,12 @@ export type ProviderErrorCode = (typeof ProviderErrorCode)[keyof typeof Provider
 
 const retryable = new Set<ProviderErrorCode>(['THROTTLED', 'UNAVAILABLE', 'CAPACITY']);
 
-export class ProviderError extends Error {
-  override readonly name = 'ProviderError';
+export class ProviderError extends codedError('ProviderError', ProviderErrorCode) {
   /** Id of an instance the failed call did create, so the caller can delete it. */
   readonly partialInstanceId: string | undefined;
 
-  constructor(
-    readonly code: ProviderErrorCode,
-    message: string,
-    options: { partialInstanceId?: string; cause?: unknown } = {},
-  ) {
-    super(message, { cause: options.cause });
+  constructor(code: ProviderErrorCode, message: string, options: { partialInstanceId?: string; cause?: unknown } = {}) {
+    super(code, message, options);
     this.partialInstanceId = options.partialInstanceId;
   }
 
@@ -49,9 +46,7 @@ export class ProviderError extends Error {
   }
 }
 
-export function isProviderError(err: unknown, code?: ProviderErrorCode): err is ProviderError {
-  return err instanceof ProviderError && (code === undefined || err.code === code);
-}
+export const isProviderError = (err: unknown, code?: ProviderErrorCode): err is ProviderError => ProviderError.is(err, code);
 
 /** Wraps whatever a provider threw; an abort becomes CANCELLED. */
 export function asProviderError(err: unknown, signal?: AbortSignal): ProviderError {

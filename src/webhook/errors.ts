@@ -1,4 +1,6 @@
 /** Failures of the mutating webhook, each with a stable `code`. */
+import { codedError } from '../util/coded-error.js';
+
 export const WebhookErrorCode = {
   /** A resource quantity that is not a Kubernetes quantity (`2x`, `1.2.3`, `--1`, …). */
   INVALID_QUANTITY: 'INVALID_QUANTITY',
@@ -16,17 +18,7 @@ export const WebhookErrorCode = {
 
 export type WebhookErrorCode = (typeof WebhookErrorCode)[keyof typeof WebhookErrorCode];
 
-export class WebhookError extends Error {
-  override readonly name: string = 'WebhookError';
-
-  constructor(
-    readonly code: WebhookErrorCode,
-    message: string,
-    options: { cause?: unknown } = {},
-  ) {
-    super(message, options);
-  }
-}
+export class WebhookError extends codedError('WebhookError', WebhookErrorCode) {}
 
 /** A quantity that does not parse or is out of range; `input` is the text as given. */
 export type QuantityErrorCode = typeof WebhookErrorCode.INVALID_QUANTITY | typeof WebhookErrorCode.QUANTITY_OUT_OF_RANGE;
@@ -44,6 +36,4 @@ export class QuantityError extends WebhookError {
   }
 }
 
-export function isWebhookError(err: unknown, code?: WebhookErrorCode): err is WebhookError {
-  return err instanceof WebhookError && (code === undefined || err.code === code);
-}
+export const isWebhookError = (err: unknown, code?: WebhookErrorCode): err is WebhookError => WebhookError.is(err, code);

@@ -2,6 +2,8 @@
  * Errors of the kubelet device plugin, each with a stable `code`, so the daemon decides (refuse to
  * start, keep retrying, fall back to patching node status) without reading messages.
  */
+import { codedError } from '../../util/coded-error.js';
+
 export const DevicePluginErrorCode = {
   /** An option the plugin cannot work with: a count that is not a whole number in range, a resource
    *  name that is not an extended resource name, a socket path over the Unix limit, … */
@@ -23,18 +25,6 @@ export const DevicePluginErrorCode = {
 
 export type DevicePluginErrorCode = (typeof DevicePluginErrorCode)[keyof typeof DevicePluginErrorCode];
 
-export class DevicePluginError extends Error {
-  override readonly name = 'DevicePluginError';
+export class DevicePluginError extends codedError('DevicePluginError', DevicePluginErrorCode) {}
 
-  constructor(
-    readonly code: DevicePluginErrorCode,
-    message: string,
-    options: { cause?: unknown } = {},
-  ) {
-    super(message, options);
-  }
-}
-
-export function isDevicePluginError(err: unknown, code?: DevicePluginErrorCode): err is DevicePluginError {
-  return err instanceof DevicePluginError && (code === undefined || err.code === code);
-}
+export const isDevicePluginError = (err: unknown, code?: DevicePluginErrorCode): err is DevicePluginError => DevicePluginError.is(err, code);

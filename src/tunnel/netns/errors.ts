@@ -1,4 +1,6 @@
 /** Failures of reading a network namespace (pod or worker), each with a stable `code`. */
+import { codedError } from '../../util/coded-error.js';
+
 export const NetnsErrorCode = {
   /** The pod's netns path does not exist, is not a network namespace (a stale mount point?) or cannot be opened. */
   POD_NETNS_NOT_FOUND: 'POD_NETNS_NOT_FOUND',
@@ -33,25 +35,18 @@ export interface NetnsErrorDetails {
   cause?: unknown;
 }
 
-export class NetnsError extends Error {
-  override readonly name = 'NetnsError';
+export class NetnsError extends codedError('NetnsError', NetnsErrorCode) {
   readonly netns: string | undefined;
   readonly interface: string | undefined;
 
-  constructor(
-    readonly code: NetnsErrorCode,
-    message: string,
-    details: NetnsErrorDetails = {},
-  ) {
-    super(message, details.cause === undefined ? {} : { cause: details.cause });
+  constructor(code: NetnsErrorCode, message: string, details: NetnsErrorDetails = {}) {
+    super(code, message, details);
     this.netns = details.netns;
     this.interface = details.interface;
   }
 }
 
-export function isNetnsError(err: unknown, code?: NetnsErrorCode): err is NetnsError {
-  return err instanceof NetnsError && (code === undefined || err.code === code);
-}
+export const isNetnsError = (err: unknown, code?: NetnsErrorCode): err is NetnsError => NetnsError.is(err, code);
 
 /** How messages name a namespace: its path, or the current one. */
 export function describeNetns(netns: string | undefined): string {

@@ -1,4 +1,6 @@
 /** Failures of the daemon ↔ forwarder TLS set-up, each with a stable `code`. */
+import { codedError } from '../../util/coded-error.js';
+
 export const TlsErrorCode = {
   /** A TLS setting is wrong (unknown cipher suite, inconsistent manual files, …): fix the configuration. */
   INVALID_CONFIG: 'INVALID_CONFIG',
@@ -14,18 +16,6 @@ export const TlsErrorCode = {
 
 export type TlsErrorCode = (typeof TlsErrorCode)[keyof typeof TlsErrorCode];
 
-export class TlsError extends Error {
-  override readonly name = 'TlsError';
+export class TlsError extends codedError('TlsError', TlsErrorCode) {}
 
-  constructor(
-    readonly code: TlsErrorCode,
-    message: string,
-    options: { cause?: unknown } = {},
-  ) {
-    super(message, options);
-  }
-}
-
-export function isTlsError(err: unknown, code?: TlsErrorCode): err is TlsError {
-  return err instanceof TlsError && (code === undefined || err.code === code);
-}
+export const isTlsError = (err: unknown, code?: TlsErrorCode): err is TlsError => TlsError.is(err, code);

@@ -4,6 +4,8 @@
  * parsing messages.
  */
 
+import { codedError } from '../../util/coded-error.js';
+
 export const VxlanErrorCode = {
   /** An argument is malformed (VNI out of range, not an IPv4 address, bad interface name, …). */
   INVALID_ARGUMENT: 'INVALID_ARGUMENT',
@@ -23,13 +25,12 @@ export const VxlanErrorCode = {
 
 export type VxlanErrorCode = (typeof VxlanErrorCode)[keyof typeof VxlanErrorCode];
 
-export class VxlanError extends Error {
-  override readonly name = 'VxlanError';
+export class VxlanError extends codedError('VxlanError', VxlanErrorCode) {
   /** Failures met while undoing a failed set-up, or of further tear-down steps. */
   readonly otherErrors: readonly unknown[];
 
   constructor(
-    readonly code: VxlanErrorCode,
+    code: VxlanErrorCode,
     /** The step that failed, e.g. `create-device`, `tc-redirect-pod`, `iptables`. */
     readonly step: string,
     message: string,
@@ -39,11 +40,9 @@ export class VxlanError extends Error {
       otherErrors?: readonly unknown[];
     } = {},
   ) {
-    super(message, options.cause === undefined ? {} : { cause: options.cause });
+    super(code, message, options);
     this.otherErrors = options.otherErrors ?? [];
   }
 }
 
-export function isVxlanError(err: unknown, code?: VxlanErrorCode): err is VxlanError {
-  return err instanceof VxlanError && (code === undefined || err.code === code);
-}
+export const isVxlanError = (err: unknown, code?: VxlanErrorCode): err is VxlanError => VxlanError.is(err, code);

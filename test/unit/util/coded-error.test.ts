@@ -1,0 +1,92 @@
+import { describe, expect, it } from 'vitest';
+import { codedError, singleCodeError } from '../../../src/util/coded-error.js';
+
+const DemoCode = { FIRST: 'FIRST', SECOND: 'SECOND' } as const;
+type DemoCode = (typeof DemoCode)[keyof typeof DemoCode];
+
+class DemoError extends codedError('DemoError', DemoCode) {}
+
+/** A class with an extra field, as ProviderError and VxlanError are built. */
+class DetailedError extends codedError('DetailedError', ['LEFT', 'RIGHT'] as const) {
+  constructor(
+    code: 'LEFT' | 'RIGHT',
+    readonly side: number,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(code, message, options);
+  }
+}
+
+class NarrowError extends DemoError {
+  override readonly name = 'NarrowError';
+}
+
+class FixedError extends singleCodeError('FixedError', 'ALWAYS') {}
+
+describe('codedError', () => {
+  it('makes a class whose instances are Errors with the given name, code and message', () => {
+    const e = new DemoError('SECOND', 'second went wrong');
+    expect(e).toBeInstanceOf(Error);
+    expect(e).toBeInstanceOf(DemoError);
+    expect(e.name).toBe('DemoError');
+    expect(e.code).toBe('SECOND');
+    expect(e.message).toBe('second went wrong');
+    expect(String(e)).toBe('DemoError: second went wrong');
+    expect(e.stack?.split('\n')[0]).toBe('DemoError: second went wrong');
+    expect(DemoError.name).toBe('DemoError');
+  });
+
+  it('keeps a cause when one is given, and has no cause key without one', () => {
+    const root = new Error('disk on fire');
+    expect(new DemoError('FIRST', 'x', { cause: root }).cause).toBe(root);
+    expect('cause' in new DemoError('FIRST', 'x')).toBe(false);
+    expect('cause' in new DemoError('FIRST', 'x', {})).toBe(false);
+  });
+
+  it('lists its codes in table order, from an object or from a list', () => {
+    expect(DemoError.codes).toEqual(['FIRST', 'SECOND']);
+    expect(DetailedError.codes).toEqual(['LEFT', 'RIGHT']);
+    expect(Object.isFrozen(DemoError.codes)).toBe(true);
+  });
+
+  it('guards by class and, when asked, by code', () => {
+    const e = new DemoError('FIRST', 'x');
+    expect(DemoError.is(e)).toBe(true);
+    expect(DemoError.is(e, 'FIRST')).toBe(true);
+    expect(DemoError.is(e, 'SECOND')).toBe(false);
+    expect(DemoError.is(new Error('x'))).toBe(false);
+    expect(DemoError.is(Object.assign(new Error('x'), { code: 'FIRST' }))).toBe(false);
+    expect(DemoError.is(undefined)).toBe(false);
+    // A class made by another call is another class, even with the same name and codes.
+    const Twin = codedError('DemoError', DemoCode);
+    expect(DemoError.is(new Twin('FIRST', 'x'))).toBe(false);
+  });
+
+  it('the guard of a subclass accepts only that subclass; the base guard accepts the subclass', () => {
+    const narrow = new NarrowError('FIRST', 'x');
+    expect(narrow.name).toBe('NarrowError');
+    expect(NarrowError.is(narrow)).toBe(true);
+    expect(NarrowError.is(new DemoError('FIRST', 'x'))).toBe(false);
+    expect(DemoError.is(narrow, 'FIRST')).toBe(true);
+  });
+
+  it('lets a subclass add fields and change the constructor', () => {
+    const cause = new Error('root');
+    const e = new DetailedError('RIGHT', 3, 'off by three', { cause });
+    expect(e).toMatchObject({ name: 'DetailedError', code: 'RIGHT', side: 3, message: 'off by three', cause });
+    expect(DetailedError.is(e, 'RIGHT')).toBe(true);
+  });
+});
+
+describe('singleCodeError', () => {
+  it('gives every instance the one code, the name and an optional cause', () => {
+    const cause = new Error('root');
+    const e = new FixedError('broken', { cause });
+    expect(e).toBeInstanceOf(Error);
+    expect(e).toMatchObject({ name: 'FixedError', code: 'ALWAYS', message: 'broken', cause });
+    expect('cause' in new FixedError('broken')).toBe(false);
+    expect(FixedError.codes).toEqual(['ALWAYS']);
+    expect(FixedError.name).toBe('FixedError');
+  });
+});
