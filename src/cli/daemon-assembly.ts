@@ -3,7 +3,6 @@
  * reachable (PeerPod objects, Pod events, pull secrets, the startup check), capacity advertising,
  * and the daemon with every hook connected. Objects only; the behaviour lives in the parts.
  */
-import { messageOf } from '../util/errors.js';
 import type { Logger } from 'pino';
 import type { DaemonConfig } from '../config/daemon-config.js';
 import { startCapacity } from '../k8s/capacity.js';
@@ -33,7 +32,7 @@ export async function assembleDaemon(o: { config: DaemonConfig; provider: Provid
     const kubeConfig = loadKubeConfig(o.env, logger);
     if (kubeConfig) kube = createKubeIntegration({ kubeConfig, nodeName: config.nodeName, cloudProvider: provider.name, runtimeClass: config.runtimeClass, logger });
   } catch (err) {
-    logger.child({ component: 'k8s' }).error({ err: messageOf(err) }, 'the Kubernetes configuration cannot be used; running without the Kubernetes API');
+    logger.child({ component: 'k8s' }).error({ err }, 'the Kubernetes configuration cannot be used; running without the Kubernetes API');
   }
   const capacity = await startCapacity({
     mode: config.capacityMode,
@@ -55,7 +54,7 @@ export async function assembleDaemon(o: { config: DaemonConfig; provider: Provid
     registryAuth: kube
       ? (pod) =>
           kube.pullSecrets.authJson(pod).catch((err: unknown) => {
-            pullLog.warn({ pod: `${pod.namespace}/${pod.name}`, err: messageOf(err) }, 'image-pull secrets unreadable; the VM gets no registry credentials');
+            pullLog.warn({ pod: `${pod.namespace}/${pod.name}`, err }, 'image-pull secrets unreadable; the VM gets no registry credentials');
             return undefined;
           })
       : undefined,

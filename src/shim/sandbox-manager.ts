@@ -89,7 +89,7 @@ export class SandboxManager {
 
   constructor(private readonly o: SandboxManagerOptions) {
     this.log = o.logger.child({ component: 'sandbox' });
-    this.observe = combineObservers(o.observers ?? [], (err) => this.log.error({ err: String(err) }, 'a sandbox observer threw'));
+    this.observe = combineObservers(o.observers ?? [], (err) => this.log.error({ err }, 'a sandbox observer threw'));
   }
 
   /**
@@ -269,8 +269,8 @@ export class SandboxManager {
       // once the disk is fixed can start it, and a StopVM that came meanwhile can remove it.
       state.phase = 'created';
       sb.startAbort = undefined;
-      log.error({ err: messageOf(err) }, `StartVM failed for sandbox ${id}: its intent could not be recorded`);
-      if (sb.stopRequested) await this.removeSandbox(sb).catch((e: unknown) => log.error({ err: messageOf(e) }, `sandbox ${id} could not be removed`));
+      log.error({ err }, `StartVM failed for sandbox ${id}: its intent could not be recorded`);
+      if (sb.stopRequested) await this.removeSandbox(sb).catch((e: unknown) => log.error({ err: e }, `sandbox ${id} could not be removed`));
       throw err;
     }
 
@@ -325,7 +325,7 @@ export class SandboxManager {
       log.info({ totalMs: Math.round(performance.now() - started) }, `sandbox ${id} started`);
     } catch (err) {
       const reason = this.startFailure(err, callSignal, signal);
-      log.error({ err: reason.message, code: reason.code, instanceId: state.instance?.id }, `StartVM failed for sandbox ${id}`);
+      log.error({ err: reason, code: reason.code, instanceId: state.instance?.id }, `StartVM failed for sandbox ${id}`);
       this.observe.startFailed(who, reason.message);
       this.cleanupFailedStart(sb);
       throw reason;
@@ -435,12 +435,12 @@ export class SandboxManager {
     try {
       await this.o.store.save(sb.state);
     } catch (err) {
-      sb.log.error({ err: messageOf(err) }, `could not record ${what} of sandbox ${sb.state.id}; going on without it`);
+      sb.log.error({ err }, `could not record ${what} of sandbox ${sb.state.id}; going on without it`);
     }
   }
 
   private inBackground(task: Promise<void>): void {
-    const p = task.catch((err: unknown) => this.log.error({ err: String(err) }, 'background sandbox task failed'));
+    const p = task.catch((err: unknown) => this.log.error({ err }, 'background sandbox task failed'));
     this.background.add(p);
     void p.finally(() => this.background.delete(p));
   }
@@ -486,7 +486,7 @@ export class SandboxManager {
       await this.o.store.save(state);
       sb.log.info({ vni: state.network.vni }, `pod network of sandbox ${state.id} removed`);
     } catch (err) {
-      sb.log.error({ err: messageOf(err) }, `removing the pod network of sandbox ${state.id} failed`);
+      sb.log.error({ err }, `removing the pod network of sandbox ${state.id} failed`);
     }
   }
 
@@ -602,7 +602,7 @@ export class SandboxManager {
       sb.log.info(`agent tunnel of sandbox ${state.id} re-opened`);
     } catch (err) {
       if (!this.stopping.signal.aborted) {
-        sb.log.error({ err: messageOf(err) }, `could not re-open the agent tunnel of sandbox ${state.id}`);
+        sb.log.error({ err }, `could not re-open the agent tunnel of sandbox ${state.id}`);
       }
     }
   }

@@ -131,7 +131,7 @@ export class ReconnectingClient {
         // The first failure, then one line per LOG_EVERY_MS however fast the retries come.
         if (attempt === 1 || Date.now() - lastLogAt >= LOG_EVERY_MS) {
           lastLogAt = Date.now();
-          this.o.logger.info({ attempt, err: messageOf(err), retryInMs: Math.round(delay) }, 'upstream not reachable yet');
+          this.o.logger.info({ attempt, err, retryInMs: Math.round(delay) }, 'upstream not reachable yet');
         }
       },
     });
