@@ -48,6 +48,11 @@ describe('codedError', () => {
     expect(DemoError.codes).toEqual(['FIRST', 'SECOND']);
     expect(DetailedError.codes).toEqual(['LEFT', 'RIGHT']);
     expect(Object.isFrozen(DemoError.codes)).toBe(true);
+    // Codes are checked by the type checker (tsc -p tsconfig.test.json fails if these lines compile).
+    // @ts-expect-error 'THIRD' is not a DemoCode
+    expect(new DemoError('THIRD', 'x').code).toBe('THIRD');
+    // @ts-expect-error 'UP' is not a code of the list
+    expect(new DetailedError('UP', 0, 'x').code).toBe('UP');
   });
 
   it('guards by class and, when asked, by code', () => {
