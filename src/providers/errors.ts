@@ -4,34 +4,23 @@
  */
 import { codedError } from '../util/coded-error.js';
 
-export const ProviderErrorCode = {
-  /** The cloud has no capacity for this instance type/zone right now. */
-  CAPACITY: 'CAPACITY',
-  /** An account or project limit is reached. */
-  QUOTA: 'QUOTA',
-  /** The API rate-limited us. */
-  THROTTLED: 'THROTTLED',
-  /** The resource does not exist (delete treats this as success). */
-  NOT_FOUND: 'NOT_FOUND',
-  /** The provider's configuration is wrong (missing image, bad subnet, …): retrying will not help. */
-  INVALID_CONFIG: 'INVALID_CONFIG',
-  /** This request cannot be served as asked (e.g. an instance type outside the allowed list). */
-  INVALID_REQUEST: 'INVALID_REQUEST',
-  /** Credentials were refused. */
-  UNAUTHORIZED: 'UNAUTHORIZED',
-  /** The cloud API failed or could not be reached; a retry may work. */
-  UNAVAILABLE: 'UNAVAILABLE',
-  /** The caller's signal aborted the operation. */
-  CANCELLED: 'CANCELLED',
-  /** Anything else. */
-  INTERNAL: 'INTERNAL',
-} as const;
-
-export type ProviderErrorCode = (typeof ProviderErrorCode)[keyof typeof ProviderErrorCode];
-
-const retryable = new Set<ProviderErrorCode>(['THROTTLED', 'UNAVAILABLE', 'CAPACITY']);
-
-export class ProviderError extends codedError('ProviderError', ProviderErrorCode) {
+/**
+ * Codes:
+ * - `CAPACITY`: the cloud has no capacity for this instance type/zone right now.
+ * - `QUOTA`: an account or project limit is reached.
+ * - `THROTTLED`: the API rate-limited us.
+ * - `NOT_FOUND`: the resource does not exist (delete treats this as success).
+ * - `INVALID_CONFIG`: the provider's configuration is wrong (missing image, bad subnet, …): retrying will not
+ *   help.
+ * - `INVALID_REQUEST`: this request cannot be served as asked (e.g. an instance type outside the allowed list).
+ * - `UNAUTHORIZED`: credentials were refused.
+ * - `UNAVAILABLE`: the cloud API failed or could not be reached; a retry may work.
+ * - `CANCELLED`: the caller's signal aborted the operation.
+ * - `INTERNAL`: anything else.
+ *
+ * `retryable`: the same call may succeed later without a change of configuration (THROTTLED, UNAVAILABLE, CAPACITY).
+ */
+export class ProviderError extends codedError('ProviderError', ['CAPACITY', 'QUOTA', 'THROTTLED', 'NOT_FOUND', 'INVALID_CONFIG', 'INVALID_REQUEST', 'UNAUTHORIZED', 'UNAVAILABLE', 'CANCELLED', 'INTERNAL'], { retryable: ['THROTTLED', 'UNAVAILABLE', 'CAPACITY'] }) {
   /** Id of an instance the failed call did create, so the caller can delete it. */
   readonly partialInstanceId: string | undefined;
 
@@ -39,12 +28,10 @@ export class ProviderError extends codedError('ProviderError', ProviderErrorCode
     super(code, message, options);
     this.partialInstanceId = options.partialInstanceId;
   }
-
-  /** Whether the same call may succeed later without a change of configuration. */
-  get retryable(): boolean {
-    return retryable.has(this.code);
-  }
 }
+
+export const ProviderErrorCode = ProviderError.Code;
+export type ProviderErrorCode = ProviderError['code'];
 
 export const isProviderError = (err: unknown, code?: ProviderErrorCode): err is ProviderError => ProviderError.is(err, code);
 

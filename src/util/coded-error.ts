@@ -1,10 +1,12 @@
 /**
- * Error classes with a stable `code`, so callers decide what to do without reading messages. Each
- * module keeps its code table (a const object whose values are the codes, one doc comment per code)
- * and declares its class in one line:
+ * Error classes with a stable `code`, so callers decide what to do without reading messages. A module
+ * lists its codes (what each means in the class's doc comment) and declares its class, the name→code
+ * table, the type of the codes and the guard in four lines:
  *
- *     export class TlsError extends codedError('TlsError', TlsErrorCode) {}
- *     export const isTlsError = TlsError.is.bind(TlsError);
+ *     export class TlsError extends codedError('TlsError', ['INVALID_CONFIG', 'FILE_UNREADABLE']) {}
+ *     export const TlsErrorCode = TlsError.Code;
+ *     export type TlsErrorCode = TlsError['code'];
+ *     export const isTlsError = (err: unknown, code?: TlsErrorCode): err is TlsError => TlsError.is(err, code);
  *
  * A class with more fields (ProviderError's partialInstanceId, VxlanError's step) extends the produced
  * base and adds them; a class with one code for every instance (ConfigError) uses `singleCodeError`.
@@ -27,12 +29,23 @@ export interface CodedErrorClass<C extends string> {
   new (code: C, message: string, options?: CodedErrorOptions): CodedError<C>;
   /** Every code, in table order. */
   readonly codes: readonly C[];
+  /** The codes whose failures may pass if the same call is made again (`retryable` of an instance). */
+  readonly retryableCodes: ReadonlySet<C>;
+  /** Each code by its name (`TlsErrorCode.INVALID_CONFIG === 'INVALID_CONFIG'`), for call sites. */
+  readonly Code: { readonly [K in C]: K };
   /** `err` is an instance of this class (or a subclass), with `code` when one is given. */
   is<E extends CodedError<C>>(this: abstract new (...args: never[]) => E, err: unknown, code?: C): err is E;
 }
 
 export interface CodedError<C extends string> extends Error {
   readonly code: C;
+  /** Whether the same call may succeed later unchanged: the code is one of the class's `retryable` codes. */
+  readonly retryable: boolean;
+}
+
+export interface CodedErrorClassOptions<C extends string> {
+  /** The codes of failures that may pass when the same call is made again (default none). */
+  retryable?: readonly NoInfer<C>[];
 }
 
 /**
@@ -42,11 +55,16 @@ export interface CodedError<C extends string> extends Error {
 export function codedError<const T extends Readonly<Record<string, string>> | readonly string[]>(
   name: string,
   codes: T,
+  options: CodedErrorClassOptions<CodesOf<T>> = {},
 ): CodedErrorClass<CodesOf<T>> {
   type C = CodesOf<T>;
   const list = Object.freeze((Array.isArray(codes) ? [...codes] : Object.values(codes)) as C[]);
+  const table = Object.freeze(Object.fromEntries(list.map((c) => [c, c]))) as { readonly [K in C]: K };
+  const retryableCodes: ReadonlySet<C> = new Set(options.retryable);
   class Coded extends Error {
     static readonly codes = list;
+    static readonly Code = table;
+    static readonly retryableCodes = retryableCodes;
 
     override readonly name: string = name;
 
@@ -56,6 +74,10 @@ export function codedError<const T extends Readonly<Record<string, string>> | re
       options?: CodedErrorOptions,
     ) {
       super(message, causeOption(options));
+    }
+
+    get retryable(): boolean {
+      return retryableCodes.has(this.code);
     }
 
     static is<E extends Coded>(this: abstract new (...args: never[]) => E, err: unknown, code?: C): err is E {
@@ -83,6 +105,10 @@ export function singleCodeError<const C extends string>(name: string, code: C): 
 
     constructor(message: string, options?: CodedErrorOptions) {
       super(message, causeOption(options));
+    }
+
+    get retryable(): boolean {
+      return false;
     }
   }
   Object.defineProperty(SingleCode, 'name', { value: name });

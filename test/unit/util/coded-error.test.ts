@@ -55,6 +55,24 @@ describe('codedError', () => {
     expect(new DetailedError('UP', 0, 'x').code).toBe('UP');
   });
 
+  it('gives each code by its name, for call sites (`DemoError.Code.FIRST`)', () => {
+    expect(DemoError.Code).toEqual({ FIRST: 'FIRST', SECOND: 'SECOND' });
+    expect(DetailedError.Code.RIGHT).toBe('RIGHT');
+    expect(Object.isFrozen(DetailedError.Code)).toBe(true);
+  });
+
+  it('says which codes are retryable, per class (none unless given)', () => {
+    const Flaky = codedError('FlakyError', ['BUSY', 'BROKEN', 'GONE'], { retryable: ['BUSY', 'GONE'] });
+    expect(new Flaky('BUSY', 'x').retryable).toBe(true);
+    expect(new Flaky('GONE', 'x').retryable).toBe(true);
+    expect(new Flaky('BROKEN', 'x').retryable).toBe(false);
+    expect([...Flaky.retryableCodes]).toEqual(['BUSY', 'GONE']);
+    expect(new DemoError('FIRST', 'x').retryable).toBe(false);
+    expect(new FixedError('x').retryable).toBe(false);
+    // A getter of the class, not a field: it is not written into log lines.
+    expect(Object.keys(new Flaky('BUSY', 'x'))).not.toContain('retryable');
+  });
+
   it('guards by class and, when asked, by code', () => {
     const e = new DemoError('FIRST', 'x');
     expect(DemoError.is(e)).toBe(true);
