@@ -118,7 +118,7 @@ async function run(flags: RunFlags): Promise<void> {
     forwarder
       .close()
       .then(() => (podNetwork ? teardownVmPodNetwork(podNetwork, { podNetnsName }) : undefined))
-      .catch((err: unknown) => logger.error({ err: messageOf(err) }, 'stopping failed'))
+      .catch((err: unknown) => logger.error({ err }, 'stopping failed'))
       .finally(() => logger.flush(() => process.exit(0)));
   };
   process.once('SIGTERM', () => stop('SIGTERM'));

@@ -96,7 +96,7 @@ function daemonCommand(program: Command): void {
         stop().then(
           () => logger.flush(() => process.exit(0)),
           (err: unknown) => {
-            logger.error({ err: String(err) }, 'shutdown failed');
+            logger.error({ err }, 'shutdown failed');
             logger.flush(() => process.exit(1));
           },
         );

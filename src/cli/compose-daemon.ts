@@ -6,7 +6,6 @@
  * startup check), capacity advertising — then `new Daemon({...})`. Objects only; the behaviour lives in
  * the parts.
  */
-import { messageOf } from '../util/errors.js';
 import type { Logger } from 'pino';
 import type { DaemonConfig } from '../config/daemon-config.js';
 import { startCapacity } from '../k8s/capacity.js';
@@ -77,7 +76,7 @@ export async function composeDaemon(o: ComposeDaemonInput): Promise<ComposedDaem
     registryAuth: kube
       ? (pod, signal) =>
           kube.pullSecrets.authJson(pod, signal).catch((err: unknown) => {
-            pullLog.warn({ pod: `${pod.namespace}/${pod.name}`, err: messageOf(err) }, 'image-pull secrets unreadable; the VM gets no registry credentials');
+            pullLog.warn({ pod: `${pod.namespace}/${pod.name}`, err }, 'image-pull secrets unreadable; the VM gets no registry credentials');
             return undefined;
           })
       : undefined,
@@ -170,7 +169,7 @@ function kubeIntegration(o: ComposeDaemonInput): KubeIntegration | undefined {
     const kubeConfig = loadKubeConfig(o.env, logger);
     return kubeConfig ? createKubeIntegration({ kubeConfig, nodeName: config.nodeName, cloudProvider: o.provider.name, runtimeClass: config.runtimeClass, logger }) : undefined;
   } catch (err) {
-    logger.child({ component: 'k8s' }).error({ err: messageOf(err) }, 'the Kubernetes configuration cannot be used; running without the Kubernetes API');
+    logger.child({ component: 'k8s' }).error({ err }, 'the Kubernetes configuration cannot be used; running without the Kubernetes API');
     return undefined;
   }
 }

@@ -13,7 +13,8 @@ import {
 } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { raceAbort } from '../util/abort.js';
-import { Backoff, sleep, type BackoffOptions } from '../util/backoff.js';
+import type { BackoffOptions } from '../util/backoff.js';
+import { retry } from '../util/retry.js';
 import { KubeError, asKubeError } from './errors.js';
 import { timeoutSignal } from '../util/timers.js';
 
@@ -84,24 +85,23 @@ export async function withRetries<T>(
   fn: (attempt: number) => Promise<T>,
   options: RetryOptions & { alsoRetry?: (err: KubeError) => boolean } = {},
 ): Promise<T> {
-  const attempts = Math.max(1, options.attempts ?? DEFAULT_RETRY.attempts);
-  const backoff = new Backoff(options.backoff ?? DEFAULT_RETRY.backoff);
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await fn(attempt);
-    } catch (err) {
-      const e = asKubeError(err, what, signal);
-      const again = e.retryable || (options.alsoRetry?.(e) ?? false);
-      if (!again || attempt >= attempts || signal?.aborted) throw e;
-      const delay = backoff.next();
-      log.debug({ attempt, code: e.code, status: e.status, delayMs: Math.round(delay) }, `${what}: ${e.message}; retrying`);
+  return retry<T, KubeError>(
+    async (attempt) => {
       try {
-        await sleep(delay, signal);
-      } catch (abortErr) {
-        throw asKubeError(abortErr, what, signal);
+        return await fn(attempt);
+      } catch (err) {
+        throw asKubeError(err, what, signal);
       }
-    }
-  }
+    },
+    {
+      attempts: options.attempts ?? DEFAULT_RETRY.attempts,
+      backoff: options.backoff ?? DEFAULT_RETRY.backoff,
+      signal,
+      retryable: (e) => e.retryable || (options.alsoRetry?.(e) ?? false),
+      onRetry: (e, attempt, delay) => log.debug({ attempt, code: e.code, status: e.status, delayMs: Math.round(delay) }, `${what}: ${e.message}; retrying`),
+      cancelled: (_e, abortErr) => asKubeError(abortErr, what, signal),
+    },
+  );
 }
 
 /** Kubernetes `Time` (RFC 3339, second precision, as the apiserver writes it back). */

@@ -4,7 +4,6 @@
  * Unhealthy for `retryAfterMs`, then Healthy again so that one pod may find out whether the cause
  * is gone (a success ends the outage at once).
  */
-import { messageOf } from '../util/errors.js';
 import { stat } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { SandboxObserver } from '../shim/ports.js';
@@ -42,7 +41,7 @@ export async function startCapacity(o: CapacityOptions, signal?: AbortSignal): P
     }
     await o.setNodeCapacity(o.limit).then(
       () => log.info({ count: o.limit }, `node capacity kata.peerpods.io/vm set to ${o.limit}`),
-      (err: unknown) => log.error({ err: messageOf(err) }, 'patching the node capacity failed'),
+      (err: unknown) => log.error({ err }, 'patching the node capacity failed'),
     );
     return none;
   }

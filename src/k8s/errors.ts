@@ -3,62 +3,41 @@
  * retry / skip / fail on a stable `code` and never parse apiserver messages.
  */
 import { ApiException } from '@kubernetes/client-node';
+import { codedError } from '../util/coded-error.js';
 
-export const KubeErrorCode = {
-  /** 404: the object (or its namespace) does not exist. */
-  NOT_FOUND: 'NOT_FOUND',
-  /** 409 AlreadyExists: a create named an object that exists. */
-  ALREADY_EXISTS: 'ALREADY_EXISTS',
-  /** 409 Conflict: an optimistic-concurrency clash (stale resourceVersion); re-read and retry. */
-  CONFLICT: 'CONFLICT',
-  /** 403: RBAC (or an admission plugin) refused the call: the ClusterRole lacks a rule. */
-  FORBIDDEN: 'FORBIDDEN',
-  /** 401: the service-account token was refused. */
-  UNAUTHORIZED: 'UNAUTHORIZED',
-  /** 400 / 415 / 422: the request itself is wrong (bad name, bad patch, failed `test` op). */
-  INVALID: 'INVALID',
-  /** 429: the apiserver asked us to slow down. */
-  THROTTLED: 'THROTTLED',
-  /** 5xx, a network error or a call timeout: a retry may work. */
-  UNAVAILABLE: 'UNAVAILABLE',
-  /** The caller's signal aborted the call. */
-  CANCELLED: 'CANCELLED',
-  /** The kubeconfig or in-cluster configuration cannot be used. */
-  CONFIG: 'CONFIG',
-  /** Anything else (an unexpected status, a body that does not parse). */
-  INTERNAL: 'INTERNAL',
-} as const;
-
-export type KubeErrorCode = (typeof KubeErrorCode)[keyof typeof KubeErrorCode];
-
-const retryable = new Set<KubeErrorCode>(['CONFLICT', 'THROTTLED', 'UNAVAILABLE']);
-
-export class KubeError extends Error {
-  override readonly name = 'KubeError';
+/**
+ * Codes:
+ * - `NOT_FOUND`: 404: the object (or its namespace) does not exist.
+ * - `ALREADY_EXISTS`: 409 AlreadyExists: a create named an object that exists.
+ * - `CONFLICT`: 409 Conflict: an optimistic-concurrency clash (stale resourceVersion); re-read and retry.
+ * - `FORBIDDEN`: 403: RBAC (or an admission plugin) refused the call: the ClusterRole lacks a rule.
+ * - `UNAUTHORIZED`: 401: the service-account token was refused.
+ * - `INVALID`: 400 / 415 / 422: the request itself is wrong (bad name, bad patch, failed `test` op).
+ * - `THROTTLED`: 429: the apiserver asked us to slow down.
+ * - `UNAVAILABLE`: 5xx, a network error or a call timeout: a retry may work.
+ * - `CANCELLED`: the caller's signal aborted the call.
+ * - `CONFIG`: the kubeconfig or in-cluster configuration cannot be used.
+ * - `INTERNAL`: anything else (an unexpected status, a body that does not parse).
+ *
+ * `retryable`: the same call may succeed later unchanged (CONFLICT, THROTTLED, UNAVAILABLE).
+ */
+export class KubeError extends codedError('KubeError', ['NOT_FOUND', 'ALREADY_EXISTS', 'CONFLICT', 'FORBIDDEN', 'UNAUTHORIZED', 'INVALID', 'THROTTLED', 'UNAVAILABLE', 'CANCELLED', 'CONFIG', 'INTERNAL'], { retryable: ['CONFLICT', 'THROTTLED', 'UNAVAILABLE'] }) {
   /** The HTTP status of the apiserver's answer; undefined when there was none (network, abort). */
   readonly status: number | undefined;
   /** The `reason` of the apiserver's `Status` body (`NotFound`, `AlreadyExists`, `Invalid`, …). */
   readonly reason: string | undefined;
 
-  constructor(
-    readonly code: KubeErrorCode,
-    message: string,
-    options: { status?: number; reason?: string; cause?: unknown } = {},
-  ) {
-    super(message, { cause: options.cause });
+  constructor(code: KubeErrorCode, message: string, options: { status?: number; reason?: string; cause?: unknown } = {}) {
+    super(code, message, options);
     this.status = options.status;
     this.reason = options.reason;
   }
-
-  /** Whether the same call may succeed later unchanged. */
-  get retryable(): boolean {
-    return retryable.has(this.code);
-  }
 }
 
-export function isKubeError(err: unknown, code?: KubeErrorCode): err is KubeError {
-  return err instanceof KubeError && (code === undefined || err.code === code);
-}
+export const KubeErrorCode = KubeError.Code;
+export type KubeErrorCode = KubeError['code'];
+
+export const isKubeError = (err: unknown, code?: KubeErrorCode): err is KubeError => KubeError.is(err, code);
 
 /** The code of an HTTP status (and the Status `reason`, which splits 409). */
 export function codeOfStatus(status: number, reason?: string): KubeErrorCode {

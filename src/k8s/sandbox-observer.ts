@@ -5,7 +5,6 @@
  * landed); calls for different sandboxes run in parallel. Failures are logged, never thrown: the
  * cluster's bookkeeping can never fail a pod.
  */
-import { messageOf } from '../util/errors.js';
 import type { Logger } from 'pino';
 import type { ObservedSandbox, SandboxObserver } from '../shim/ports.js';
 import type { PodEvents } from './events.js';
@@ -58,7 +57,7 @@ export class KubeSandboxObserver implements SandboxObserver {
     const previous = this.chains.get(s.sandboxId) ?? Promise.resolve();
     const next = previous
       .then(call)
-      .catch((err: unknown) => this.log.warn({ sandbox: s.sandboxId, pod: `${s.podNamespace}/${s.podName}`, err: messageOf(err) }, `${what} failed`))
+      .catch((err: unknown) => this.log.warn({ sandbox: s.sandboxId, pod: `${s.podNamespace}/${s.podName}`, err }, `${what} failed`))
       .finally(() => {
         if (this.chains.get(s.sandboxId) === next) this.chains.delete(s.sandboxId);
       });

@@ -25,8 +25,29 @@ function truncateString(s: string): string {
 }
 
 /**
- * `value` with every string, array and object within the limits. Returns the value itself when
- * nothing is over (the usual case: no copy), a bounded copy otherwise.
+ * What a line shows of an error, under any key: what pino's `err` serializer writes (`type` — the
+ * class —, `message`, `stack`, the error's own fields such as `code`, `name` or `step`) and its `cause`
+ * (and an AggregateError's `errors`) as records of the same shape, so a coded error's code and the
+ * failure behind it reach the log. An error met again in its own causes is written as a marker.
+ */
+function errorRecord(err: Error, seen: Set<Error>): Record<string, unknown> {
+  seen.add(err);
+  const nested = (v: unknown): unknown => (v instanceof Error ? (seen.has(v) ? '[circular]' : errorRecord(v, seen)) : v);
+  const record: Record<string, unknown> = {
+    type: typeof err.constructor === 'function' ? err.constructor.name : err.name,
+    message: err.message,
+    stack: err.stack,
+  };
+  for (const [key, v] of Object.entries(err)) if (!(key in record)) record[key] = nested(v);
+  if (err.cause !== undefined) record.cause = nested(err.cause);
+  if (err instanceof AggregateError && Array.isArray(err.errors)) record.errors = err.errors.map(nested);
+  return record;
+}
+
+/**
+ * `value` with every string, array and object within the limits, and every error as its record
+ * (`errorRecord`). Returns the value itself when nothing is over and it holds no error (the usual
+ * case: no copy), a bounded copy otherwise.
  */
 export function boundLogValue(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return truncateString(value);
@@ -46,12 +67,7 @@ export function boundLogValue(value: unknown, depth = 0): unknown {
     }
     return copy ?? value;
   }
-  if (value instanceof Error) {
-    const message = truncateString(value.message);
-    const stack = value.stack === undefined ? undefined : truncateString(value.stack);
-    if (message === value.message && stack === value.stack) return value;
-    return { type: value.name, message, stack };
-  }
+  if (value instanceof Error) return boundLogValue(errorRecord(value, new Set()), depth);
   // Buffers, dates and the like serialize themselves; only plain objects are walked.
   const proto: unknown = Object.getPrototypeOf(value);
   if (proto !== Object.prototype && proto !== null) return value;
@@ -84,6 +100,9 @@ export function createLogger(level: LevelWithSilent = 'info', destination?: Node
       level,
       base: { program },
       timestamp: pino.stdTimeFunctions.isoTime,
+      // Errors, under `err` or any other key, are made records by `boundLogValue` in the formatters
+      // (pino runs them first): pino's own `err` serializer would take a record for an error again.
+      serializers: { err: (value: unknown) => value },
       formatters: {
         level: (label) => ({ level: label }),
         bindings: (bindings) => boundLogValue(bindings) as Record<string, unknown>,

@@ -175,7 +175,7 @@ async function retrieveCloudConfig(o: ProvisionOptions): Promise<Fetched | undef
         // A request cut short by the overall deadline says less than the failure before it.
         const cutByDeadline = timeout.aborted && budget < requestTimeoutMs;
         if (!cutByDeadline || lastError === undefined) lastError = err;
-        log.warn({ source, attempt: attempts, err: errorText(err) }, `user data from ${source} not usable yet: ${errorText(err)}`);
+        log.warn({ source, attempt: attempts, err }, `user data from ${source} not usable yet: ${errorText(err)}`);
       }
     }
     const left = deadline - Date.now();
@@ -235,7 +235,7 @@ async function fetchUserData(source: 'cidata' | CloudSource, c: FetchContext): P
         token = decodeBody(t, false, 'aws token');
       } catch (err) {
         c.signal.throwIfAborted();
-        c.log.debug({ err: errorText(err) }, 'IMDSv2 token unavailable; trying IMDSv1');
+        c.log.debug({ err }, 'IMDSv2 token unavailable; trying IMDSv1');
       }
       const headers: Record<string, string> = token === undefined ? {} : { 'X-aws-ec2-metadata-token': token };
       return decodeBody(await httpRequest('GET', `${c.endpoints.aws}/latest/user-data`, headers, c.signal), false, source);

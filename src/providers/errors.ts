@@ -2,72 +2,38 @@
  * What kind of failure a provider met, so that the shim alone decides to retry, fall back to another
  * instance type, or fail (as virtual-kubelet's errdefs). Providers classify; they never decide.
  */
-export const ProviderErrorCode = {
-  /** The cloud has no capacity for this instance type/zone right now. */
-  CAPACITY: 'CAPACITY',
-  /** An account or project limit is reached. */
-  QUOTA: 'QUOTA',
-  /** The API rate-limited us. */
-  THROTTLED: 'THROTTLED',
-  /** The resource does not exist (delete treats this as success). */
-  NOT_FOUND: 'NOT_FOUND',
-  /** The provider's configuration is wrong (missing image, bad subnet, …): retrying will not help. */
-  INVALID_CONFIG: 'INVALID_CONFIG',
-  /** This request cannot be served as asked (e.g. an instance type outside the allowed list). */
-  INVALID_REQUEST: 'INVALID_REQUEST',
-  /** Credentials were refused. */
-  UNAUTHORIZED: 'UNAUTHORIZED',
-  /** The cloud API failed or could not be reached; a retry may work. */
-  UNAVAILABLE: 'UNAVAILABLE',
-  /** The caller's signal aborted the operation. */
-  CANCELLED: 'CANCELLED',
-  /** Anything else. */
-  INTERNAL: 'INTERNAL',
-} as const;
+import { codedError } from '../util/coded-error.js';
 
-export type ProviderErrorCode = (typeof ProviderErrorCode)[keyof typeof ProviderErrorCode];
-
-/** gRPC status each kind maps to when it reaches the Kata shim. */
-const grpcCodes: Record<ProviderErrorCode, number> = {
-  CAPACITY: 8, // RESOURCE_EXHAUSTED
-  QUOTA: 8,
-  THROTTLED: 14, // UNAVAILABLE
-  NOT_FOUND: 5,
-  INVALID_CONFIG: 9, // FAILED_PRECONDITION
-  INVALID_REQUEST: 3, // INVALID_ARGUMENT
-  UNAUTHORIZED: 16, // UNAUTHENTICATED
-  UNAVAILABLE: 14,
-  CANCELLED: 1,
-  INTERNAL: 13,
-};
-
-const retryable = new Set<ProviderErrorCode>(['THROTTLED', 'UNAVAILABLE', 'CAPACITY']);
-
-export class ProviderError extends Error {
-  override readonly name = 'ProviderError';
-  readonly grpcCode: number;
+/**
+ * Codes:
+ * - `CAPACITY`: the cloud has no capacity for this instance type/zone right now.
+ * - `QUOTA`: an account or project limit is reached.
+ * - `THROTTLED`: the API rate-limited us.
+ * - `NOT_FOUND`: the resource does not exist (delete treats this as success).
+ * - `INVALID_CONFIG`: the provider's configuration is wrong (missing image, bad subnet, …): retrying will not
+ *   help.
+ * - `INVALID_REQUEST`: this request cannot be served as asked (e.g. an instance type outside the allowed list).
+ * - `UNAUTHORIZED`: credentials were refused.
+ * - `UNAVAILABLE`: the cloud API failed or could not be reached; a retry may work.
+ * - `CANCELLED`: the caller's signal aborted the operation.
+ * - `INTERNAL`: anything else.
+ *
+ * `retryable`: the same call may succeed later without a change of configuration (THROTTLED, UNAVAILABLE, CAPACITY).
+ */
+export class ProviderError extends codedError('ProviderError', ['CAPACITY', 'QUOTA', 'THROTTLED', 'NOT_FOUND', 'INVALID_CONFIG', 'INVALID_REQUEST', 'UNAUTHORIZED', 'UNAVAILABLE', 'CANCELLED', 'INTERNAL'], { retryable: ['THROTTLED', 'UNAVAILABLE', 'CAPACITY'] }) {
   /** Id of an instance the failed call did create, so the caller can delete it. */
   readonly partialInstanceId: string | undefined;
 
-  constructor(
-    readonly code: ProviderErrorCode,
-    message: string,
-    options: { partialInstanceId?: string; cause?: unknown } = {},
-  ) {
-    super(message, { cause: options.cause });
-    this.grpcCode = grpcCodes[code];
+  constructor(code: ProviderErrorCode, message: string, options: { partialInstanceId?: string; cause?: unknown } = {}) {
+    super(code, message, options);
     this.partialInstanceId = options.partialInstanceId;
   }
-
-  /** Whether the same call may succeed later without a change of configuration. */
-  get retryable(): boolean {
-    return retryable.has(this.code);
-  }
 }
 
-export function isProviderError(err: unknown, code?: ProviderErrorCode): err is ProviderError {
-  return err instanceof ProviderError && (code === undefined || err.code === code);
-}
+export const ProviderErrorCode = ProviderError.Code;
+export type ProviderErrorCode = ProviderError['code'];
+
+export const isProviderError = (err: unknown, code?: ProviderErrorCode): err is ProviderError => ProviderError.is(err, code);
 
 /** Wraps whatever a provider threw; an abort becomes CANCELLED. */
 export function asProviderError(err: unknown, signal?: AbortSignal): ProviderError {

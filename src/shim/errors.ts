@@ -1,17 +1,17 @@
 import { Code, type CodeName } from '../ttrpc/codes.js';
+import { codedError, type CodedErrorOptions } from '../util/coded-error.js';
 import { messageOf } from '../util/errors.js';
 
+type ShimCode = Exclude<CodeName, 'OK'>;
+const SHIM_CODES = (Object.keys(Code) as CodeName[]).filter((c): c is ShimCode => c !== 'OK');
+
 /** Errors the shim service answers with; the code is the ttrpc status the Kata shim sees. */
-export class ShimError extends Error {
-  override readonly name = 'ShimError';
+export class ShimError extends codedError('ShimError', SHIM_CODES) {
+  /** The code as a number: the ttrpc server sends it (toTtrpcError reads `grpcCode`). */
   readonly grpcCode: number;
 
-  constructor(
-    readonly code: Exclude<CodeName, 'OK'>,
-    message: string,
-    options: { cause?: unknown } = {},
-  ) {
-    super(message, options);
+  constructor(code: ShimCode, message: string, options?: CodedErrorOptions) {
+    super(code, message, options);
     this.grpcCode = Code[code];
   }
 }

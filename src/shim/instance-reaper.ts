@@ -94,7 +94,7 @@ export class InstanceReaper {
         this.log.warn({ instanceId: orphan.id, name: orphan.name, sandbox: orphan.tags[TagKey.SANDBOX] }, `reaped leaked instance ${orphan.id} (${orphan.name})`);
       } catch (err) {
         result.failed.push({ instance: orphan, error: messageOf(err) });
-        this.log.error({ instanceId: orphan.id, err: messageOf(err) }, `deleting leaked instance ${orphan.id} failed; retrying next pass`);
+        this.log.error({ instanceId: orphan.id, err }, `deleting leaked instance ${orphan.id} failed; retrying next pass`);
       }
     }
     return result;
@@ -117,7 +117,7 @@ export class InstanceReaper {
         try {
           await this.runOnce(AbortSignal.any([signal, timeoutSignal(Math.max(60_000, this.o.periodMs))]));
         } catch (err) {
-          if (!signal.aborted) this.log.error({ err: messageOf(err) }, 'reaper pass failed');
+          if (!signal.aborted) this.log.error({ err }, 'reaper pass failed');
         }
       }
     })();

@@ -2,7 +2,6 @@
  * Deletes a sandbox's instances in the background, retrying with backoff, detached from whichever
  * call asked for it (the Rust shim gives StopVM one second; a cloud delete takes longer).
  */
-import { messageOf } from '../util/errors.js';
 import type { Logger } from 'pino';
 import { isProviderError } from '../providers/errors.js';
 import type { Provider } from '../providers/provider.js';
@@ -84,11 +83,11 @@ export class InstanceReclaimer {
         return true;
       } catch (err) {
         if (signal.aborted) {
-          log.error({ err: String(err), attempt, instanceId: req.instanceId }, `gave up deleting the instances of sandbox ${req.sandboxId} for now: ${String((signal.reason as Error)?.message ?? signal.reason)}; the next start-up retries`);
+          log.error({ err, attempt, instanceId: req.instanceId }, `gave up deleting the instances of sandbox ${req.sandboxId} for now: ${String((signal.reason as Error)?.message ?? signal.reason)}; the next start-up retries`);
           return false;
         }
         const delay = backoff.next();
-        log.warn({ err: messageOf(err), code: (err as { code?: string }).code, attempt, retryInMs: Math.round(delay) }, 'instance deletion failed, retrying');
+        log.warn({ err, code: (err as { code?: string }).code, attempt, retryInMs: Math.round(delay) }, 'instance deletion failed, retrying');
         try {
           await sleep(delay, signal);
         } catch {

@@ -14,7 +14,6 @@
  * - A daemon whose pod handed over (same POD_UID as the owner's predecessor: the kubelet restarted
  *   the container that just exited) does not ask for the lock back.
  */
-import { messageOf } from '../util/errors.js';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, readlinkSync } from 'node:fs';
 import { link, mkdir, readFile, rename, stat, unlink, utimes, writeFile } from 'node:fs/promises';
@@ -343,7 +342,7 @@ export class OwnerLock {
         this.end('successor', `a successor is waiting: pid ${r?.pid} on ${r?.host}${r?.podUid ? ` (pod ${r.podUid})` : ''}`);
       }
     } catch (err) {
-      this.o.logger.warn({ err: messageOf(err), lock: this.path }, 'owner heartbeat failed; trying again');
+      this.o.logger.warn({ err, lock: this.path }, 'owner heartbeat failed; trying again');
     } finally {
       this.busy = false;
     }

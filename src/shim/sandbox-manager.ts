@@ -15,11 +15,12 @@ import { instanceName, instanceTags, sandboxTags } from '../providers/naming.js'
 import type { Instance, Provider } from '../providers/provider.js';
 import { checkUnixSocketPath } from '../ttrpc/unix-socket.js';
 import { isOwnNetns } from '../util/netns-identity.js';
-import { Code, TtrpcError, codeName, type CodeName } from '../ttrpc/codes.js';
+import { Code, TtrpcError } from '../ttrpc/codes.js';
 import { isHostNetnsRefusal, type AgentTunnel, type ObservedSandbox, type PodNetwork, type SandboxObserver } from './ports.js';
 import { Annotation, instanceSpec, podIdentity, podInitdata, validateSandboxId } from './annotations.js';
 import { parseInitdata } from '../podvm/initdata.js';
 import { ShimError } from './errors.js';
+import { PROVIDER_STATUS } from './provider-codes.js';
 import type { InstanceReclaimer } from './instance-reclaimer.js';
 import { PodVmWaiters } from './pod-vm-waiters.js';
 import { IllegalTransitionError, adoptSavedState, isAllowedMove, type LifecycleStep } from './sandbox-lifecycle.js';
@@ -102,7 +103,7 @@ export class SandboxManager {
 
   constructor(private readonly o: SandboxManagerOptions) {
     this.log = o.logger.child({ component: 'sandbox' });
-    this.observe = combineObservers(o.observers ?? [], (err) => this.log.error({ err: String(err) }, 'a sandbox observer threw'));
+    this.observe = combineObservers(o.observers ?? [], (err) => this.log.error({ err }, 'a sandbox observer threw'));
     this.vnis = new VniAllocator(() => [...this.sandboxes.values()].flatMap((s) => (s.state.network ? [s.state.network.index] : [])), o.vxlanMinId);
   }
 
@@ -284,8 +285,8 @@ export class SandboxManager {
       await this.transition(sb, 'creating', {}, 'undo');
     } catch (err) {
       sb.startAbort = undefined;
-      log.error({ err: messageOf(err) }, `StartVM failed for sandbox ${id}: its intent could not be recorded`);
-      if (state.intent === 'remove') await this.removeSandbox(sb).catch((e: unknown) => log.error({ err: messageOf(e) }, `sandbox ${id} could not be removed`));
+      log.error({ err }, `StartVM failed for sandbox ${id}: its intent could not be recorded`);
+      if (state.intent === 'remove') await this.removeSandbox(sb).catch((e: unknown) => log.error({ err: e }, `sandbox ${id} could not be removed`));
       throw err;
     }
 
@@ -341,7 +342,7 @@ export class SandboxManager {
       log.info({ totalMs: Math.round(performance.now() - started) }, `sandbox ${id} started`);
     } catch (err) {
       const reason = this.startFailure(err, callSignal, signal);
-      log.error({ err: reason.message, code: reason.code, instanceId: state.instance?.id }, `StartVM failed for sandbox ${id}`);
+      log.error({ err: reason, code: reason.code, instanceId: state.instance?.id }, `StartVM failed for sandbox ${id}`);
       this.observe.startFailed(who, reason.message);
       this.cleanupFailedStart(sb);
       throw reason;
@@ -385,8 +386,7 @@ export class SandboxManager {
     if (callSignal.aborted) return new ShimError('CANCELLED', 'StartVM cancelled: StopVM was called', { cause: err });
     if (err instanceof ShimError) return err;
     if (isProviderError(err)) {
-      const code = codeName(err.grpcCode) as Exclude<CodeName, 'OK'>;
-      return new ShimError(code, `creating the pod VM failed (${err.code}): ${err.message}`, { cause: err });
+      return new ShimError(PROVIDER_STATUS[err.code], `creating the pod VM failed (${err.code}): ${err.message}`, { cause: err });
     }
     return new ShimError('INTERNAL', `StartVM failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
@@ -478,7 +478,7 @@ export class SandboxManager {
         applyPatch(state, before);
         throw err;
       }
-      sb.log.error({ err: messageOf(err) }, `could not record ${onSaveError.log} of sandbox ${state.id}; going on without it`);
+      sb.log.error({ err }, `could not record ${onSaveError.log} of sandbox ${state.id}; going on without it`);
     }
   }
 
@@ -486,12 +486,12 @@ export class SandboxManager {
     const from = sb.state.phase;
     if (isAllowedMove(from, to)) return;
     const err = new IllegalTransitionError(sb.state.id, from, to);
-    sb.log.error({ err: err.message, reason: err.reason, from, to, stack: err.stack }, `BUG: ${err.message}`);
+    sb.log.error({ err, from, to }, `BUG: ${err.message}`);
     throw err;
   }
 
   private inBackground(task: Promise<void>): void {
-    const p = task.catch((err: unknown) => this.log.error({ err: String(err) }, 'background sandbox task failed'));
+    const p = task.catch((err: unknown) => this.log.error({ err }, 'background sandbox task failed'));
     this.background.add(p);
     void p.finally(() => this.background.delete(p));
   }
@@ -539,10 +539,10 @@ export class SandboxManager {
       sb.log.info({ vni: state.network.vni }, `pod network of sandbox ${state.id} removed`);
     } catch (err) {
       if (this.stopping.signal.aborted) {
-        sb.log.warn({ err: messageOf(err) }, `removing the pod network of sandbox ${state.id} was cut short by the daemon's stop; the next daemon finishes it`);
+        sb.log.warn({ err }, `removing the pod network of sandbox ${state.id} was cut short by the daemon's stop; the next daemon finishes it`);
         return false;
       }
-      sb.log.error({ err: messageOf(err) }, `removing the pod network of sandbox ${state.id} failed`);
+      sb.log.error({ err }, `removing the pod network of sandbox ${state.id} failed`);
     }
     return true;
   }
@@ -635,7 +635,7 @@ export class SandboxManager {
       sb.log.info(`agent tunnel of sandbox ${state.id} re-opened`);
     } catch (err) {
       if (!this.stopping.signal.aborted) {
-        sb.log.error({ err: messageOf(err) }, `could not re-open the agent tunnel of sandbox ${state.id}`);
+        sb.log.error({ err }, `could not re-open the agent tunnel of sandbox ${state.id}`);
       }
     }
   }

@@ -378,7 +378,7 @@ class ServerConnection {
         this.protocolError(`frame handling failed: ${messageOf(err)}`);
       }
     });
-    socket.on('error', (err) => this.server.logger.debug({ err: err.message }, 'ttrpc connection error'));
+    socket.on('error', (err) => this.server.logger.debug({ err }, 'ttrpc connection error'));
     socket.on('drain', () => {
       if (!this.backedUp) return;
       this.backedUp = false;

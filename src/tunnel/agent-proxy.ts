@@ -16,6 +16,7 @@ import { ReconnectingClient } from './reconnecting-client.js';
 import { createFrameRelay, createRelay, RelayFlow, type RelayOptions } from './relay.js';
 import { timeoutSignal } from '../util/timers.js';
 import { checkForwarderIdentity, ForwarderIdentityError } from './forwarder-identity.js';
+import { TunnelError } from './errors.js';
 
 /** One dial attempt; a SYN to a VM whose network is not up yet may otherwise hang for minutes. */
 const DIAL_ATTEMPT_TIMEOUT_MS = 3000;
@@ -144,10 +145,10 @@ export class AgentProxy {
       const prefix = `failed to establish agent proxy connection to ${this.o.host}:${this.o.port}`;
       // Another sandbox's forwarder at this address will not turn into ours: say so now.
       const refusal: unknown = this.refused.signal.reason;
-      const why = refusal instanceof ForwarderIdentityError ? refusal.message : messageOf(err);
-      throw new Error(`${prefix}: ${why}`, { cause: err });
+      if (refusal instanceof ForwarderIdentityError) throw new TunnelError('IDENTITY_MISMATCH', `${prefix}: ${refusal.message}`, { cause: refusal });
+      throw new TunnelError(signal.aborted ? 'CANCELLED' : 'FORWARDER_UNREACHABLE', `${prefix}: ${messageOf(err)}`, { cause: err });
     }
-    if (this.closed) throw new Error('agent proxy closed while starting');
+    if (this.closed) throw new TunnelError('CLOSED', 'agent proxy closed while starting');
     this.listener = await listenUnix(this.o.socketPath);
     this.server.serve(this.listener.server);
     this.o.logger.info({ socket: this.o.socketPath }, `agent proxy serving ${this.o.socketPath}`);

@@ -19,6 +19,7 @@ import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { StringValueSchema } from '@bufbuild/protobuf/wkt';
 import type { TtrpcClient } from '../ttrpc/client.js';
 import { TtrpcError } from '../ttrpc/codes.js';
+import { singleCodeError } from '../util/coded-error.js';
 
 export const IDENTITY_SERVICE = 'caa.peerpod.Forwarder';
 export const IDENTITY_METHOD = 'Identity';
@@ -32,9 +33,7 @@ export function identityResponse(sandboxId: string): Uint8Array {
 }
 
 /** The forwarder at the address serves another sandbox: never use this connection. */
-export class ForwarderIdentityError extends Error {
-  override readonly name = 'ForwarderIdentityError';
-  readonly code = 'FORWARDER_MISMATCH';
+export class ForwarderIdentityError extends singleCodeError('ForwarderIdentityError', 'FORWARDER_MISMATCH') {
   constructor(
     readonly expected: string,
     readonly found: string,

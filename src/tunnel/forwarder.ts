@@ -127,7 +127,7 @@ export class Forwarder {
   async start(): Promise<number> {
     const listener = this.o.tls ? createTlsServer(this.o.tls) : createTcpServer();
     // A TLS handshake that fails (no or wrong client certificate, garbage) must not reach the log as a crash.
-    listener.on('tlsClientError', (err) => this.o.logger.warn({ err: err.message }, 'TLS handshake refused'));
+    listener.on('tlsClientError', (err) => this.o.logger.warn({ err }, 'TLS handshake refused'));
     this.server.serve(listener, this.o.tls ? 'secureConnection' : 'connection');
     await new Promise<void>((resolve, reject) => {
       listener.once('error', reject);

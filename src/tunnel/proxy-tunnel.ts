@@ -5,6 +5,7 @@ import type { ConnectionOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import type { AgentTunnel, AgentTunnelTarget } from '../shim/ports.js';
 import { AgentProxy } from './agent-proxy.js';
+import { TunnelError } from './errors.js';
 
 export interface ProxyTunnelOptions {
   forwarderPort: number;
@@ -27,7 +28,7 @@ export class ProxyAgentTunnel implements AgentTunnel {
   async open(target: AgentTunnelTarget, signal: AbortSignal): Promise<void> {
     await this.close(target.sandboxId);
     const host = target.instance.ips[0];
-    if (!host) throw new Error(`instance ${target.instance.id} has no IP address`);
+    if (!host) throw new TunnelError('NO_ADDRESS', `instance ${target.instance.id} has no IP address`);
     const proxy = new AgentProxy({
       sandboxId: target.sandboxId,
       socketPath: target.socketPath,

@@ -8,7 +8,8 @@ import type { Logger } from 'pino';
 import { Code, TtrpcError } from '../ttrpc/codes.js';
 import type { CallOptions, TtrpcClient } from '../ttrpc/client.js';
 import { raceAbort } from '../util/abort.js';
-import { Backoff, sleep, type BackoffOptions } from '../util/backoff.js';
+import type { BackoffOptions } from '../util/backoff.js';
+import { retry } from '../util/retry.js';
 import { startTimeout } from '../util/timers.js';
 
 export type Dialer = (signal: AbortSignal) => Promise<TtrpcClient>;
@@ -113,44 +114,50 @@ export class ReconnectingClient {
     this.client = undefined;
   }
 
+  /** Dials until a connection is made or the client is closed (then rejects with the close reason). */
   private async dialLoop(): Promise<TtrpcClient> {
-    const backoff = new Backoff({ initialMs: 50, maxMs: 1000, ...this.o.backoff });
     const signal = this.closing.signal;
     let lastLogAt = 0;
-    for (let attempt = 1; ; attempt++) {
-      signal.throwIfAborted();
-      try {
-        const client = await this.o.dial(signal);
-        if (signal.aborted) {
-          client.close();
-          signal.throwIfAborted();
-        }
-        this.client = client;
-        this.connections++;
-        this.o.onConnect?.(client, attempt);
-        void client.closed.then(() => {
-          if (this.client === client) {
-            this.client = undefined;
-            if (!signal.aborted) {
-              this.o.logger.warn('upstream connection lost; reconnecting');
-              // Re-dial at once so the next call finds a connection; failures are retried in the loop.
-              this.connect().catch(() => undefined);
-            }
-          }
-        });
-        return client;
-      } catch (err) {
-        if (signal.aborted) throw signal.reason;
-        let delay = backoff.next();
-        if (this.o.refusedRetryMs !== undefined && isRefused(err)) delay = Math.min(delay, this.o.refusedRetryMs);
+    return retry((attempt) => this.dialOnce(attempt, signal), {
+      backoff: { initialMs: 50, maxMs: 1000, ...this.o.backoff },
+      signal,
+      // Every failure is retried and attempts are unlimited: only the close ends the loop.
+      giveUp: () => signal.reason,
+      delayMs: (err, next) => {
+        const delay = next();
+        return this.o.refusedRetryMs !== undefined && isRefused(err) ? Math.min(delay, this.o.refusedRetryMs) : delay;
+      },
+      onRetry: (err, attempt, delay) => {
         // The first failure, then one line per LOG_EVERY_MS however fast the retries come.
         if (attempt === 1 || Date.now() - lastLogAt >= LOG_EVERY_MS) {
           lastLogAt = Date.now();
-          this.o.logger.info({ attempt, err: messageOf(err), retryInMs: Math.round(delay) }, 'upstream not reachable yet');
+          this.o.logger.info({ attempt, err, retryInMs: Math.round(delay) }, 'upstream not reachable yet');
         }
-        await sleep(delay, signal);
-      }
+      },
+    });
+  }
+
+  private async dialOnce(attempt: number, signal: AbortSignal): Promise<TtrpcClient> {
+    signal.throwIfAborted();
+    const client = await this.o.dial(signal);
+    if (signal.aborted) {
+      client.close();
+      signal.throwIfAborted();
     }
+    this.client = client;
+    this.connections++;
+    this.o.onConnect?.(client, attempt);
+    void client.closed.then(() => {
+      if (this.client === client) {
+        this.client = undefined;
+        if (!signal.aborted) {
+          this.o.logger.warn('upstream connection lost; reconnecting');
+          // Re-dial at once so the next call finds a connection; failures are retried in the loop.
+          this.connect().catch(() => undefined);
+        }
+      }
+    });
+    return client;
   }
 }
 

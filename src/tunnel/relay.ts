@@ -8,6 +8,7 @@ import { timeoutNanoToMs } from '../ttrpc/deadline.js';
 import type { TtrpcClient } from '../ttrpc/client.js';
 import { DEFAULT_WRITE_BUFFER_LIMIT, RawResponse, type FallbackHandler, type FrameRelay, type InboundGate } from '../ttrpc/server.js';
 import type { ReconnectingClient } from './reconnecting-client.js';
+import { TunnelError } from './errors.js';
 
 /** Rewrites a request payload; returns the payload to send. May throw a TtrpcError to refuse. */
 export type Rewriter = (payload: Buffer) => Uint8Array | Promise<Uint8Array>;
@@ -37,7 +38,7 @@ function hookTable(o: RelayOptions): (service: string, method: string) => Method
   const table = new Map<string, Map<string, MethodHooks>>();
   const add = (key: string, hook: MethodHooks): void => {
     const slash = key.lastIndexOf('/');
-    if (slash <= 0) throw new Error(`relay hook key ${JSON.stringify(key)} is not service/method`);
+    if (slash <= 0) throw new TunnelError('INVALID_ARGUMENT', `relay hook key ${JSON.stringify(key)} is not service/method`);
     const service = key.slice(0, slash);
     const method = key.slice(slash + 1);
     let methods = table.get(service);

@@ -3,11 +3,10 @@
  * and a failure that says which command failed and what it printed.
  */
 import { execFile } from 'node:child_process';
+import { singleCodeError } from './coded-error.js';
 import { clampTimerDelay } from './timers.js';
 
-export class CommandError extends Error {
-  override readonly name = 'CommandError';
-  readonly code = 'COMMAND_FAILED';
+export class CommandError extends singleCodeError('CommandError', 'COMMAND_FAILED') {
   constructor(
     readonly command: readonly string[],
     readonly exitCode: number | null,

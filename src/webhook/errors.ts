@@ -1,32 +1,22 @@
 /** Failures of the mutating webhook, each with a stable `code`. */
-export const WebhookErrorCode = {
-  /** A resource quantity that is not a Kubernetes quantity (`2x`, `1.2.3`, `--1`, …). */
-  INVALID_QUANTITY: 'INVALID_QUANTITY',
-  /** A quantity that parses but is beyond what the webhook computes with (huge exponent, negative amount). */
-  QUANTITY_OUT_OF_RANGE: 'QUANTITY_OUT_OF_RANGE',
-  /** The reviewed object is not a pod the webhook can read (no spec, containers that are not a list, …). */
-  INVALID_POD: 'INVALID_POD',
-  /** The request body is not an AdmissionReview v1 with a request, a uid and an object. */
-  MALFORMED_REVIEW: 'MALFORMED_REVIEW',
-  /** The request body is larger than the server accepts. */
-  BODY_TOO_LARGE: 'BODY_TOO_LARGE',
-  /** The serving certificate or key cannot be read, does not parse, or the two do not match. */
-  CERTIFICATE_UNUSABLE: 'CERTIFICATE_UNUSABLE',
-} as const;
+import { codedError } from '../util/coded-error.js';
 
-export type WebhookErrorCode = (typeof WebhookErrorCode)[keyof typeof WebhookErrorCode];
+/**
+ * Codes:
+ * - `INVALID_QUANTITY`: a resource quantity that is not a Kubernetes quantity (`2x`, `1.2.3`, `--1`, …).
+ * - `QUANTITY_OUT_OF_RANGE`: a quantity that parses but is beyond what the webhook computes with (huge exponent,
+ *   negative amount).
+ * - `INVALID_POD`: the reviewed object is not a pod the webhook can read (no spec, containers that are not a
+ *   list, …).
+ * - `MALFORMED_REVIEW`: the request body is not an AdmissionReview v1 with a request, a uid and an object.
+ * - `BODY_TOO_LARGE`: the request body is larger than the server accepts.
+ * - `CERTIFICATE_UNUSABLE`: the serving certificate or key cannot be read, does not parse, or the two do not
+ *   match.
+ */
+export class WebhookError extends codedError('WebhookError', ['INVALID_QUANTITY', 'QUANTITY_OUT_OF_RANGE', 'INVALID_POD', 'MALFORMED_REVIEW', 'BODY_TOO_LARGE', 'CERTIFICATE_UNUSABLE']) {}
 
-export class WebhookError extends Error {
-  override readonly name: string = 'WebhookError';
-
-  constructor(
-    readonly code: WebhookErrorCode,
-    message: string,
-    options: { cause?: unknown } = {},
-  ) {
-    super(message, options);
-  }
-}
+export const WebhookErrorCode = WebhookError.Code;
+export type WebhookErrorCode = WebhookError['code'];
 
 /** A quantity that does not parse or is out of range; `input` is the text as given. */
 export type QuantityErrorCode = typeof WebhookErrorCode.INVALID_QUANTITY | typeof WebhookErrorCode.QUANTITY_OUT_OF_RANGE;
@@ -44,6 +34,4 @@ export class QuantityError extends WebhookError {
   }
 }
 
-export function isWebhookError(err: unknown, code?: WebhookErrorCode): err is WebhookError {
-  return err instanceof WebhookError && (code === undefined || err.code === code);
-}
+export const isWebhookError = (err: unknown, code?: WebhookErrorCode): err is WebhookError => WebhookError.is(err, code);

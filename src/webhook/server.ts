@@ -95,7 +95,7 @@ export class WebhookServer {
     });
     const self = new WebhookServer(server, watcher, options, log);
     server.on('request', (req: IncomingMessage, res: ServerResponse) => self.handle(req, res));
-    server.on('tlsClientError', (err: Error) => log.debug({ err: err.message }, 'TLS handshake failed'));
+    server.on('tlsClientError', (err: Error) => log.debug({ err }, 'TLS handshake failed'));
     try {
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -108,7 +108,7 @@ export class WebhookServer {
       watcher.close();
       throw err;
     }
-    server.on('error', (err: Error) => log.error({ err: err.message }, 'server error'));
+    server.on('error', (err: Error) => log.error({ err }, 'server error'));
     const { address, port } = self.address();
     log.info({ address, port, subject: first.subject, notAfter: first.notAfter }, `webhook listening on ${address}:${port}`);
     return self;
@@ -168,7 +168,7 @@ export class WebhookServer {
           this.log.warn({ limit }, err.message);
           this.send(res, 413, err.message);
         } else {
-          this.log.debug({ err: String(err) }, 'request body not received');
+          this.log.debug({ err }, 'request body not received');
           if (!res.headersSent && !res.destroyed) this.send(res, 400, 'request body not received');
         }
       },
@@ -184,7 +184,7 @@ export class WebhookServer {
         this.log.warn({ code: err.code }, `malformed AdmissionReview: ${err.message}`);
         return this.send(res, 400, `malformed AdmissionReview: ${err.message}`);
       }
-      this.log.error({ err: String(err) }, 'review failed');
+      this.log.error({ err }, 'review failed');
       return this.send(res, 500, 'internal error');
     }
     const { request, outcome, reason, mutation } = decision;

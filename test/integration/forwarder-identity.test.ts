@@ -10,7 +10,8 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Code, TtrpcClient, TtrpcError, TtrpcServer, listenUnix } from '../../src/ttrpc/index.js';
 import { AgentProxy } from '../../src/tunnel/agent-proxy.js';
 import { Forwarder } from '../../src/tunnel/forwarder.js';
-import { IDENTITY_METHOD, IDENTITY_SERVICE } from '../../src/tunnel/forwarder-identity.js';
+import { ForwarderIdentityError, IDENTITY_METHOD, IDENTITY_SERVICE } from '../../src/tunnel/forwarder-identity.js';
+import { isTunnelError } from '../../src/tunnel/errors.js';
 import { captureLogger } from '../helpers/capture-logger.js';
 import { testPki, type Pem } from '../helpers/test-certs.js';
 import { createServer } from 'node:net';
@@ -90,6 +91,15 @@ describe('the agent proxy and another sandbox\'s forwarder', () => {
     );
     expect(proxy.upstreamConnections).toBe(0);
     expect(logs.some((l) => l.msg.startsWith(`refused the forwarder at 127.0.0.1:${port}`))).toBe(true);
+  });
+
+  it('the refusal is a TunnelError IDENTITY_MISMATCH whose cause is the ForwarderIdentityError', { timeout: 20_000 }, async () => {
+    const port = await forwarder(OTHER, undefined);
+    const { proxy } = await proxyTo(port, undefined);
+    const err = await proxy.start(AbortSignal.timeout(PROXY_TIMEOUT_MS)).catch((e: unknown) => e);
+    expect(isTunnelError(err, 'IDENTITY_MISMATCH')).toBe(true);
+    expect((err as Error).cause).toBeInstanceOf(ForwarderIdentityError);
+    expect((err as Error).cause).toMatchObject({ code: 'FORWARDER_MISMATCH', expected: MINE, found: OTHER });
   });
 
   it('refuses it with TLS disabled', { timeout: 20_000 }, async () => {

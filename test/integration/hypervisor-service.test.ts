@@ -1,10 +1,10 @@
 import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ProviderError } from '../../src/providers/errors.js';
+import { ProviderError, ProviderErrorCode } from '../../src/providers/errors.js';
 import { TagKey } from '../../src/providers/naming.js';
 import type { AgentTunnel } from '../../src/shim/ports.js';
-import { TtrpcError } from '../../src/ttrpc/codes.js';
+import { TtrpcError, codeName, type CodeName } from '../../src/ttrpc/codes.js';
 import { DaemonHarness, SANDBOX_ID, shimAnnotations } from '../helpers/daemon-harness.js';
 import { MemoryProvider } from '../fakes/memory-provider.js';
 
@@ -180,6 +180,36 @@ describe('failures leave no instance behind', () => {
     expect(h.daemon.manager.get(SANDBOX_ID)?.phase).toBe('created');
     await hv.stopVM({ id: SANDBOX_ID });
     expect(h.daemon.manager.size).toBe(0);
+  });
+
+  // The table of docs/providers.md, by name and grouped by status: the kinds StartVM answers with each.
+  const kindsBehind: Partial<Record<CodeName, ProviderErrorCode[]>> = {
+    RESOURCE_EXHAUSTED: ['CAPACITY', 'QUOTA'],
+    UNAVAILABLE: ['THROTTLED', 'UNAVAILABLE'],
+    NOT_FOUND: ['NOT_FOUND'],
+    FAILED_PRECONDITION: ['INVALID_CONFIG'],
+    INVALID_ARGUMENT: ['INVALID_REQUEST'],
+    UNAUTHENTICATED: ['UNAUTHORIZED'],
+    CANCELLED: ['CANCELLED'],
+    INTERNAL: ['INTERNAL'],
+  };
+  it('every provider failure kind reaches the shim as its documented ttrpc status', async () => {
+    const provider = new MemoryProvider();
+    h = await DaemonHarness.start({ provider });
+    const hv = await h.hypervisor();
+    await hv.createVM({ id: SANDBOX_ID, annotations: shimAnnotations(), networkNamespacePath: '' });
+    const seen: Record<string, ProviderErrorCode[]> = {};
+    for (const kind of Object.values(ProviderErrorCode)) {
+      provider.fault = (op) => {
+        if (op === 'create') throw new ProviderError(kind, `injected ${kind}`);
+      };
+      const err = (await hv.startVM({ id: SANDBOX_ID }).catch((e: unknown) => e)) as TtrpcError;
+      expect(err).toBeInstanceOf(TtrpcError);
+      expect(err.message).toContain(`(${kind}): injected ${kind}`);
+      (seen[codeName(err.code)] ??= []).push(kind);
+      await h.settle();
+    }
+    expect(seen).toEqual(kindsBehind);
   });
 
   it('a tunnel that never becomes ready: StartVM hits its deadline and the instance is deleted', async () => {

@@ -13,6 +13,7 @@ import { CreateContainerRequestSchema, CreateSandboxRequestSchema } from '../../
 import { SpecSchema } from '../../src/proto/gen/agent/oci_pb.js';
 import { Code, TtrpcClient, TtrpcError, TtrpcServer, listenUnix, type UnixListener } from '../../src/ttrpc/index.js';
 import { AgentProxy } from '../../src/tunnel/agent-proxy.js';
+import { isTunnelError } from '../../src/tunnel/errors.js';
 import { CDI_ANNOTATION, GPU_ANNOTATION } from '../../src/tunnel/container-rewrites.js';
 import { Forwarder } from '../../src/tunnel/forwarder.js';
 import { testPki, type Pem } from '../helpers/test-certs.js';
@@ -282,6 +283,26 @@ describe('agent proxy start', () => {
     await expect(proxy.start(new AbortController().signal)).rejects.toThrow(/failed to establish agent proxy connection to 127.0.0.1:1/);
     expect(performance.now() - t0).toBeLessThan(3000);
     await proxy.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('says why it failed with a TunnelError code: nothing listens, or the caller gave up first', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'caa-tunnel-'));
+    const options = { sandboxId: 's', socketPath: join(dir, 'agent.ttrpc'), host: '127.0.0.1', port: 1, tls: undefined, logger: log };
+    const unreachable = new AgentProxy({ ...options, proxyTimeoutMs: 300 });
+    const e1 = await unreachable.start(new AbortController().signal).catch((e: unknown) => e);
+    expect(e1).toMatchObject({ name: 'TunnelError', code: 'FORWARDER_UNREACHABLE' });
+    expect((e1 as Error).message).toMatch(/^failed to establish agent proxy connection to 127.0.0.1:1: /);
+    expect((e1 as Error).cause).toBeDefined();
+    await unreachable.close();
+
+    const stopped = new AbortController();
+    stopped.abort(new Error('StopVM was called'));
+    const cancelled = new AgentProxy({ ...options, proxyTimeoutMs: 60_000 });
+    const e2 = await cancelled.start(stopped.signal).catch((e: unknown) => e);
+    expect(isTunnelError(e2, 'CANCELLED')).toBe(true);
+    expect((e2 as Error).message).toMatch(/^failed to establish agent proxy connection to 127.0.0.1:1: /);
+    await cancelled.close();
     await rm(dir, { recursive: true, force: true });
   });
 

@@ -15,7 +15,6 @@
  * after `stop`; they never block. `stop` is idempotent and may be called concurrently with anything.
  * A plugin is started once; a stopped plugin stays stopped (make a new one).
  */
-import { messageOf } from '../../util/errors.js';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { Backoff, type BackoffOptions } from '../../util/backoff.js';
@@ -365,7 +364,7 @@ export class PeerPodDevicePlugin {
     this.noteError(err);
     const delayMs = this.backoff.next();
     const code = isDevicePluginError(err) ? err.code : 'UNEXPECTED';
-    const fields = { code, error: messageOf(err), attempt: this.failedAttempts, retryInMs: Math.round(delayMs) };
+    const fields = { code, err, attempt: this.failedAttempts, retryInMs: Math.round(delayMs) };
     // Say it loudly when the kind of failure changes and now and then while it lasts, not every time.
     if (code !== this.lastFailureCode || this.failedAttempts % 10 === 0) {
       const level = code === 'REGISTRATION_REJECTED' || code === 'UNEXPECTED' ? 'error' : 'warn';

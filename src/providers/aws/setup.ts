@@ -66,7 +66,7 @@ export async function resolveNetwork(
       if (needSubnet) {
         throw new ProviderError('INVALID_CONFIG', `AWS_SUBNET_ID is empty and the instance metadata service cannot tell the worker's subnet: ${messageOf(err)}`, { cause: err });
       }
-      log.info({ err: messageOf(err) }, 'instance metadata service unavailable; no key pair and the security groups as configured');
+      log.info({ err }, 'instance metadata service unavailable; no key pair and the security groups as configured');
     }
   }
   if (!subnetId && !config.useLaunchTemplate) throw new ProviderError('INVALID_CONFIG', 'AWS_SUBNET_ID is empty and the instance metadata service has no subnet-id');

@@ -9,7 +9,8 @@ import type { Logger } from 'pino';
 import { ProviderError } from '../errors.js';
 import type { RateLimiter } from '../rate-limiter.js';
 import { raceAbort } from '../../util/abort.js';
-import { Backoff, sleep, type BackoffOptions } from '../../util/backoff.js';
+import type { BackoffOptions } from '../../util/backoff.js';
+import { retry } from '../../util/retry.js';
 import type { RenewableAuthenticator } from './auth.js';
 import { classifyIbmError, httpStatus, retryAfterMs } from './errors.js';
 import { setLongTimeout } from '../../util/timers.js';
@@ -33,40 +34,42 @@ export class CallPolicy {
   constructor(private readonly o: CallPolicyOptions) {}
 
   async run<T>(api: ApiName, operation: string, signal: AbortSignal, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    const backoff = new Backoff({ initialMs: 200, maxMs: 5_000, ...this.o.backoff });
     let renewed = false;
-    for (let attempt = 1; ; attempt++) {
+    /** The SDK's own error behind the last failure: its status and Retry-After decide the next step. */
+    let raw: unknown;
+    const once = async (): Promise<T> => {
       const generation = this.o.auth.generation;
-      let err: unknown;
       try {
         return await this.o.limiter.run(() => this.attempt(api, operation, signal, fn), signal);
-      } catch (e) {
-        err = e;
-      }
-      const perr = classifyIbmError(err, api, operation, signal);
-      if (perr.code === 'CANCELLED') throw perr;
-      if (httpStatus(err) === 401 && !renewed) {
-        // A token IAM issued but the API refuses (revoked, clock skew): one fresh token, one more try.
+      } catch (err) {
+        raw = err;
+        const perr = classifyIbmError(err, api, operation, signal);
+        if (perr.code === 'CANCELLED' || httpStatus(err) !== 401 || renewed) throw perr;
+        // A token IAM issued but the API refuses (revoked, clock skew): one fresh token, one more try
+        // that does not count as an attempt.
         renewed = true;
         this.o.auth.renew(generation);
         this.o.log?.debug({ api, operation }, `${api} ${operation} answered 401; renewing the IAM token`);
-        attempt--;
-        continue;
+        return once();
       }
-      const retryable = perr.code === 'THROTTLED' || perr.code === 'UNAVAILABLE';
-      if (!retryable || attempt >= this.o.maxAttempts) {
-        if (attempt <= 1) throw perr;
-        throw new ProviderError(perr.code, `${perr.message} (after ${attempt} attempts)`, { cause: perr.cause ?? err });
-      }
-      const asked = retryAfterMs(err);
-      const delay = Math.min(this.o.maxRetryAfterMs ?? 60_000, asked ?? backoff.next());
-      this.o.log?.debug({ api, operation, attempt, code: perr.code, retryInMs: Math.round(delay), retryAfter: asked !== undefined }, `${perr.message}; retrying`);
-      try {
-        await sleep(delay, signal);
-      } catch {
-        throw new ProviderError('CANCELLED', `${api} ${operation}: cancelled while waiting to retry (${perr.message})`, { cause: err });
-      }
-    }
+    };
+    return retry<T, ProviderError>(once, {
+      attempts: this.o.maxAttempts,
+      backoff: { initialMs: 200, maxMs: 5_000, ...this.o.backoff },
+      signal,
+      retryable: (perr) => perr.code === 'THROTTLED' || perr.code === 'UNAVAILABLE',
+      delayMs: (_perr, next) => Math.min(this.o.maxRetryAfterMs ?? 60_000, retryAfterMs(raw) ?? next()),
+      onRetry: (perr, attempt, delay) =>
+        this.o.log?.debug(
+          { api, operation, attempt, code: perr.code, retryInMs: Math.round(delay), retryAfter: retryAfterMs(raw) !== undefined },
+          `${perr.message}; retrying`,
+        ),
+      giveUp: (perr, attempt) => {
+        if (perr.code === 'CANCELLED' || attempt <= 1) return perr;
+        return new ProviderError(perr.code, `${perr.message} (after ${attempt} attempts)`, { cause: perr.cause ?? raw });
+      },
+      cancelled: (perr) => new ProviderError('CANCELLED', `${api} ${operation}: cancelled while waiting to retry (${perr.message})`, { cause: raw }),
+    });
   }
 
   /** One HTTP attempt; rejects as soon as the signal aborts, even if the token fetch hangs. */

@@ -77,7 +77,7 @@ export async function launch(ctx: LaunchContext, prototype: InstancePrototype, s
     } catch (err) {
       const next = targets[i + 1];
       if (next && isProviderError(err) && (err.code === 'CAPACITY' || err.code === 'INVALID_REQUEST') && !err.partialInstanceId) {
-        ctx.log.warn({ placement: id, next, err: err.message }, `dedicated host ${id} refused the instance; trying dedicated host group ${next}`);
+        ctx.log.warn({ placement: id, next, err }, `dedicated host ${id} refused the instance; trying dedicated host group ${next}`);
         continue;
       }
       throw err;

@@ -15,7 +15,6 @@
  * undefines (with NVRAM, falling back to a plain undefine). The domain goes last, so a delete that
  * fails half-way can be repeated. It refuses UUIDs of domains without our metadata.
  */
-import { messageOf } from '../../util/errors.js';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
@@ -150,7 +149,7 @@ export class LibvirtProvider implements Provider {
     } catch (err) {
       if (isProviderError(err, 'NOT_FOUND')) return;
       if (isProviderError(err, 'CANCELLED') || isProviderError(err, 'UNAVAILABLE')) throw err;
-      log.warn({ err: messageOf(err) }, 'undefine with NVRAM failed; trying a plain undefine');
+      log.warn({ err }, 'undefine with NVRAM failed; trying a plain undefine');
       await this.api.undefineDomain(dom, 0, signal).catch(notFoundAs(undefined));
     }
     log.info(`deleted domain ${dom.name} (${instanceId})`);

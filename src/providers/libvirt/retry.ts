@@ -8,7 +8,7 @@
  * a start repeated after its first reply was lost: "already running" then means success.
  */
 import { isProviderError } from '../errors.js';
-import { Backoff, sleep } from '../../util/backoff.js';
+import { retry } from '../../util/retry.js';
 import type { LibvirtApi } from './client.js';
 import { virErrorCode } from './errors.js';
 import { VirErr } from './rpc/protocol.js';
@@ -28,19 +28,23 @@ export function withRetries(api: LibvirtApi, options: RetryOptions = {}): Libvir
   const attempts = Math.max(1, options.attempts ?? 3);
   return wrapCalls(api, async (method, args, call) => {
     const signal = signalOf(args);
-    const backoff = new Backoff({ initialMs: options.initialDelayMs ?? 200, maxMs: options.maxDelayMs ?? 2_000 });
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await call(args);
-      } catch (err) {
-        if (attempt > 1 && DONE_ON_REPEAT[method] !== undefined && virErrorCode(err) === DONE_ON_REPEAT[method]) return undefined;
-        if (attempt >= attempts || !isProviderError(err, 'UNAVAILABLE') || signal?.aborted) throw err;
+    return retry(
+      async (attempt) => {
         try {
-          await sleep(backoff.next(), signal);
-        } catch {
+          return await call(args);
+        } catch (err) {
+          if (attempt > 1 && DONE_ON_REPEAT[method] !== undefined && virErrorCode(err) === DONE_ON_REPEAT[method]) return undefined;
           throw err;
         }
-      }
-    }
+      },
+      {
+        attempts,
+        backoff: { initialMs: options.initialDelayMs ?? 200, maxMs: options.maxDelayMs ?? 2_000 },
+        signal,
+        retryable: (err) => isProviderError(err, 'UNAVAILABLE'),
+        // The caller learns why the call failed, not that the wait for the next attempt was cut short.
+        cancelled: (err) => err,
+      },
+    );
   });
 }

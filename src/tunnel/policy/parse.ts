@@ -6,19 +6,18 @@
  */
 import { createHash } from 'node:crypto';
 import { isRequestRuleName } from './methods.js';
+import { singleCodeError, type CodedErrorOptions } from '../../util/coded-error.js';
 
 export const POLICY_PACKAGE = 'agent_policy';
 /** The rule that, when true, makes the kata-agent let requests that fail the policy through (debugging). */
 export const ALLOW_FAILURES_RULE = 'AllowRequestsFailingPolicy';
 
-export class PolicyError extends Error {
-  override readonly name = 'PolicyError';
-  readonly code = 'INVALID_POLICY';
+export class PolicyError extends singleCodeError('PolicyError', 'INVALID_POLICY') {
   constructor(
     message: string,
     /** 1-based line of the offending statement, when there is one. */
     readonly line?: number,
-    options?: ErrorOptions,
+    options?: CodedErrorOptions,
   ) {
     super(message, options);
   }

@@ -1,31 +1,19 @@
 /** Failures of the daemon ↔ forwarder TLS set-up, each with a stable `code`. */
-export const TlsErrorCode = {
-  /** A TLS setting is wrong (unknown cipher suite, inconsistent manual files, …): fix the configuration. */
-  INVALID_CONFIG: 'INVALID_CONFIG',
-  /** A configured certificate, key or CA file cannot be read; the message names it. */
-  FILE_UNREADABLE: 'FILE_UNREADABLE',
-  /** PEM that does not parse, a key that does not match its certificate, a CA that is not a CA. */
-  INVALID_CERTIFICATE: 'INVALID_CERTIFICATE',
-  /** A certificate is expired, not yet valid, or expires too soon. */
-  CERTIFICATE_EXPIRED: 'CERTIFICATE_EXPIRED',
-  /** A server certificate was asked for a name that is not a DNS name. */
-  INVALID_NAME: 'INVALID_NAME',
-} as const;
+import { codedError } from '../../util/coded-error.js';
 
-export type TlsErrorCode = (typeof TlsErrorCode)[keyof typeof TlsErrorCode];
+/**
+ * Codes:
+ * - `INVALID_CONFIG`: a TLS setting is wrong (unknown cipher suite, inconsistent manual files, …): fix the
+ *   configuration.
+ * - `FILE_UNREADABLE`: a configured certificate, key or CA file cannot be read; the message names it.
+ * - `INVALID_CERTIFICATE`: PEM that does not parse, a key that does not match its certificate, a CA that is not a
+ *   CA.
+ * - `CERTIFICATE_EXPIRED`: a certificate is expired, not yet valid, or expires too soon.
+ * - `INVALID_NAME`: a server certificate was asked for a name that is not a DNS name.
+ */
+export class TlsError extends codedError('TlsError', ['INVALID_CONFIG', 'FILE_UNREADABLE', 'INVALID_CERTIFICATE', 'CERTIFICATE_EXPIRED', 'INVALID_NAME']) {}
 
-export class TlsError extends Error {
-  override readonly name = 'TlsError';
+export const TlsErrorCode = TlsError.Code;
+export type TlsErrorCode = TlsError['code'];
 
-  constructor(
-    readonly code: TlsErrorCode,
-    message: string,
-    options: { cause?: unknown } = {},
-  ) {
-    super(message, options);
-  }
-}
-
-export function isTlsError(err: unknown, code?: TlsErrorCode): err is TlsError {
-  return err instanceof TlsError && (code === undefined || err.code === code);
-}
+export const isTlsError = (err: unknown, code?: TlsErrorCode): err is TlsError => TlsError.is(err, code);

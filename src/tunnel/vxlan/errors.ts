@@ -4,32 +4,27 @@
  * parsing messages.
  */
 
-export const VxlanErrorCode = {
-  /** An argument is malformed (VNI out of range, not an IPv4 address, bad interface name, …). */
-  INVALID_ARGUMENT: 'INVALID_ARGUMENT',
-  /** A device name this call needs is taken (the tunnel device, its temporary name, the pod interface in podns). */
-  DEVICE_EXISTS: 'DEVICE_EXISTS',
-  /** The kernel refused the VXLAN device: another one with this VNI and port exists in the underlay namespace. */
-  VNI_IN_USE: 'VNI_IN_USE',
-  /** A namespace, interface or underlay the set-up needs is missing. */
-  NOT_FOUND: 'NOT_FOUND',
-  /** Any other failure of a set-up step (what this call had done is undone). */
-  VXLAN_SETUP_FAILED: 'VXLAN_SETUP_FAILED',
-  /** A tear-down step failed for another reason than "already gone" (the other steps still ran). */
-  VXLAN_TEARDOWN_FAILED: 'VXLAN_TEARDOWN_FAILED',
-  /** The caller's signal aborted the set-up (what it had done is undone). */
-  CANCELLED: 'CANCELLED',
-} as const;
+import { codedError } from '../../util/coded-error.js';
 
-export type VxlanErrorCode = (typeof VxlanErrorCode)[keyof typeof VxlanErrorCode];
-
-export class VxlanError extends Error {
-  override readonly name = 'VxlanError';
+/**
+ * Codes:
+ * - `INVALID_ARGUMENT`: an argument is malformed (VNI out of range, not an IPv4 address, bad interface name, …).
+ * - `DEVICE_EXISTS`: a device name this call needs is taken (the tunnel device, its temporary name, the pod
+ *   interface in podns).
+ * - `VNI_IN_USE`: the kernel refused the VXLAN device: another one with this VNI and port exists in the underlay
+ *   namespace.
+ * - `NOT_FOUND`: a namespace, interface or underlay the set-up needs is missing.
+ * - `VXLAN_SETUP_FAILED`: any other failure of a set-up step (what this call had done is undone).
+ * - `VXLAN_TEARDOWN_FAILED`: a tear-down step failed for another reason than "already gone" (the other steps still
+ *   ran).
+ * - `CANCELLED`: the caller's signal aborted the set-up (what it had done is undone).
+ */
+export class VxlanError extends codedError('VxlanError', ['INVALID_ARGUMENT', 'DEVICE_EXISTS', 'VNI_IN_USE', 'NOT_FOUND', 'VXLAN_SETUP_FAILED', 'VXLAN_TEARDOWN_FAILED', 'CANCELLED']) {
   /** Failures met while undoing a failed set-up, or of further tear-down steps. */
   readonly otherErrors: readonly unknown[];
 
   constructor(
-    readonly code: VxlanErrorCode,
+    code: VxlanErrorCode,
     /** The step that failed, e.g. `create-device`, `tc-redirect-pod`, `iptables`. */
     readonly step: string,
     message: string,
@@ -39,11 +34,12 @@ export class VxlanError extends Error {
       otherErrors?: readonly unknown[];
     } = {},
   ) {
-    super(message, options.cause === undefined ? {} : { cause: options.cause });
+    super(code, message, options);
     this.otherErrors = options.otherErrors ?? [];
   }
 }
 
-export function isVxlanError(err: unknown, code?: VxlanErrorCode): err is VxlanError {
-  return err instanceof VxlanError && (code === undefined || err.code === code);
-}
+export const VxlanErrorCode = VxlanError.Code;
+export type VxlanErrorCode = VxlanError['code'];
+
+export const isVxlanError = (err: unknown, code?: VxlanErrorCode): err is VxlanError => VxlanError.is(err, code);

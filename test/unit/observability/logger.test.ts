@@ -5,6 +5,9 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { LOG_LIMITS, boundLogValue, createLogger } from '../../../src/observability/logger.js';
+import { ProviderError } from '../../../src/providers/errors.js';
+import { TlsError } from '../../../src/tunnel/tls/errors.js';
+import { VxlanError } from '../../../src/tunnel/vxlan/errors.js';
 
 function capture(): { lines: string[]; sink: Writable } {
   const lines: string[] = [];
@@ -54,6 +57,60 @@ describe('createLogger', () => {
     createLogger('info', sink).error({ err: new Error(MIB) }, 'failed');
     expect(lines[0]!.length).toBeLessThan(3 * LIMIT);
     expect((JSON.parse(lines[0]!) as { err: { message: string } }).err.message).toMatch(/…\[truncated: 1048576 chars\]$/);
+  });
+});
+
+describe('createLogger: errors', () => {
+  interface ErrRecord {
+    type: string;
+    message: string;
+    stack: string;
+    code?: string;
+    name?: string;
+    cause?: ErrRecord | string;
+    errors?: ErrRecord[];
+  }
+  const errOf = (line: string): ErrRecord => (JSON.parse(line) as { err: ErrRecord }).err;
+
+  it('writes a coded error with its type, message, stack, code and cause (also the code of the cause)', () => {
+    const { lines, sink } = capture();
+    const root = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    createLogger('info', sink).error({ err: new TlsError('FILE_UNREADABLE', 'cannot read /etc/caa/ca.pem', { cause: root }) }, 'TLS set-up failed');
+    const err = errOf(lines[0]!);
+    expect(err).toMatchObject({ type: 'TlsError', name: 'TlsError', code: 'FILE_UNREADABLE', message: 'cannot read /etc/caa/ca.pem' });
+    expect(err.stack.split('\n')[0]).toBe('TlsError: cannot read /etc/caa/ca.pem');
+    expect(err.cause).toMatchObject({ type: 'Error', code: 'ENOSPC', message: 'ENOSPC: no space left on device, write' });
+    expect((err.cause as ErrRecord).stack).toContain('ENOSPC');
+  });
+
+  it('writes an error given as the only argument under err, its message as the line message', () => {
+    const { lines, sink } = capture();
+    createLogger('info', sink).warn(new ProviderError('THROTTLED', 'rate limited', { cause: 'a string cause' }));
+    const line = JSON.parse(lines[0]!) as { err: ErrRecord; msg: string };
+    expect(line.msg).toBe('rate limited');
+    expect(line.err).toMatchObject({ type: 'ProviderError', code: 'THROTTLED', cause: 'a string cause' });
+  });
+
+  it('writes errors under other keys and inside arrays the same way; a cycle of causes ends in a marker', () => {
+    const { lines, sink } = capture();
+    const a = new Error('a');
+    const b = new Error('b', { cause: a });
+    (a as { cause?: unknown }).cause = b;
+    const agg = new AggregateError([new VxlanError('VNI_IN_USE', 'create-device', 'VNI 7 is taken')], 'undo failed');
+    createLogger('info', sink).error({ failures: [b], other: agg }, 'several');
+    const line = JSON.parse(lines[0]!) as { failures: ErrRecord[]; other: ErrRecord };
+    expect(line.failures[0]).toMatchObject({ message: 'b', cause: { message: 'a', cause: '[circular]' } });
+    expect(line.other).toMatchObject({ type: 'AggregateError', message: 'undo failed' });
+    expect(line.other.errors?.[0]).toMatchObject({ type: 'VxlanError', code: 'VNI_IN_USE', step: 'create-device' });
+  });
+
+  it('bounds a long cause chain by depth', () => {
+    const { lines, sink } = capture();
+    let err = new Error('root');
+    for (let i = 0; i < 20; i++) err = new Error(`level ${i}`, { cause: err });
+    createLogger('info', sink).error({ err }, 'deep');
+    expect(lines[0]).toContain('[truncated: too deep]');
+    expect(errOf(lines[0]!).message).toBe('level 19');
   });
 });
 

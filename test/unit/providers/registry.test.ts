@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { builtinProviders } from '../../../src/providers/index.js';
 import { ProviderRegistry, UnknownProviderError } from '../../../src/providers/registry.js';
 import { ProviderError } from '../../../src/providers/errors.js';
+import { PROVIDER_STATUS } from '../../../src/shim/provider-codes.js';
+import { Code } from '../../../src/ttrpc/codes.js';
 
 describe('provider registry', () => {
   it('an unknown name fails with the list of known ones', () => {
@@ -21,10 +23,10 @@ describe('provider errors', () => {
   it('carry a stable code, a gRPC code, retryability and the partial instance', () => {
     const e = new ProviderError('CAPACITY', 'no m6a.large in us-east-1a', { partialInstanceId: 'i-1' });
     expect(e.code).toBe('CAPACITY');
-    expect(e.grpcCode).toBe(8);
+    expect(Code[PROVIDER_STATUS[e.code]]).toBe(8);
     expect(e.retryable).toBe(true);
     expect(e.partialInstanceId).toBe('i-1');
     expect(new ProviderError('INVALID_CONFIG', 'x').retryable).toBe(false);
-    expect(new ProviderError('INVALID_CONFIG', 'x').grpcCode).toBe(9);
+    expect(Code[PROVIDER_STATUS[new ProviderError('INVALID_CONFIG', 'x').code]]).toBe(9);
   });
 });
