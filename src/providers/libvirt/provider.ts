@@ -29,12 +29,12 @@ import type { LibvirtConfig } from './config.js';
 import { domainXml, randomMac } from './domain-xml.js';
 import { virErrorCode } from './errors.js';
 import { metadataElement, readMetadata, type InstanceMetadata } from './metadata.js';
-import { VirErr } from './rpc/protocol.js';
-import { parseLibvirtUri } from './rpc/uri.js';
+import { VirErr } from '../../lib/libvirt-rpc/protocol.js';
+import { parseLibvirtUri } from '../../lib/libvirt-rpc/uri.js';
 import { resolveBaseVolume, type BaseVolume, type LibvirtSettings } from './setup.js';
 import { netmaskOf, pickAddress } from './static-ip.js';
 import { Serializer } from '../../util/serializer.js';
-import { el, elements, find, parseXml, serialize, text, type XmlElement } from './xml.js';
+import { el, elements, find, parseXml, serialize, text, type XmlElement } from '../../lib/xml.js';
 import { timeoutSignal } from '../../util/timers.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -12,7 +12,7 @@ import type { LibvirtConfig } from './config.js';
 import { SEV_SNP_MIN_LIBVIRT, type Arch, type DomainType, type LaunchSecurity } from './domain-xml.js';
 import { HostCapabilityError, decideDomainType, hostFacts, launchSecurityTypes } from './host.js';
 import { contains, parseCidr, type Ipv4Range } from './static-ip.js';
-import { elements, find, parseXml, textOf } from './xml.js';
+import { elements, find, parseXml, textOf } from '../../lib/xml.js';
 
 export interface LibvirtSettings {
   arch: Arch;
