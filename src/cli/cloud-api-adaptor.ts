@@ -76,8 +76,9 @@ function daemonCommand(program: Command): void {
       process.once('SIGINT', stopWhileBuilding);
       let assembled: Awaited<ReturnType<typeof assembleDaemon>>;
       try {
-        const provider = await plugin.create(host, sources);
-        assembled = await assembleDaemon({ config, provider, logger, env: process.env, ownerLock });
+        const { provider, underlayInterface } = await plugin.create(host, sources);
+        // HOST_INTERFACE wins over the interface the provider names (the local provider's bridge).
+        assembled = await assembleDaemon({ config: { ...config, hostInterface: config.hostInterface || underlayInterface || '' }, provider, logger, env: process.env, ownerLock });
       } catch (err) {
         await ownerLock.release();
         throw pathAccessError(err, config) ?? err;
@@ -175,7 +176,7 @@ async function runVerify(plugin: ProviderPlugin, host: ProviderHost, sources: Ra
  * consulted here: the daemon's reaper also skips instances a PeerPod names.)
  */
 async function runReapDryRun(plugin: ProviderPlugin, host: ProviderHost, sources: RawSources, podsDir: string): Promise<number> {
-  const provider = await plugin.create(host, sources);
+  const { provider } = await plugin.create(host, sources);
   try {
     const { states, unreadable } = await new SandboxStore(podsDir).loadAll({ readOnly: true });
     const reaper = new InstanceReaper({

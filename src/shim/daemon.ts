@@ -175,7 +175,7 @@ export class Daemon {
       logger,
     });
     const podNetwork = new VxlanPodNetwork({
-      hostInterface: config.hostInterface || deps.provider.underlayInterface || '',
+      hostInterface: config.hostInterface, // the CLI fills it with the provider's underlay when HOST_INTERFACE is empty
       vxlanPort: config.vxlanPort,
       externalNetViaPodVm: config.externalNetworkViaPodvm,
       podSubnetCidrs: config.podSubnetCidrs,

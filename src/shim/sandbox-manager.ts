@@ -287,6 +287,7 @@ export class SandboxManager {
             userData: await this.o.buildUserData(state),
             spec: state.spec,
             tags: instanceTags({ ...this.identity(), sandboxId: id, podName: state.podName, podNamespace: state.podNamespace }),
+            logger: log,
           },
           callSignal,
         );

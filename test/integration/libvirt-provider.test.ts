@@ -13,7 +13,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ProviderError, isProviderError } from '../../src/providers/errors.js';
 import { RpcLibvirtApi } from '../../src/providers/libvirt/client.js';
 import { loadLibvirtConfig } from '../../src/providers/libvirt/config.js';
-import { createLibvirtProvider, libvirtPlugin } from '../../src/providers/libvirt/index.js';
+import { libvirtPlugin } from '../../src/providers/libvirt/index.js';
+import { startLibvirt } from '../../src/providers/libvirt/setup.js';
 import { readIso } from '../../src/lib/iso9660.js';
 import { METADATA_NS, readMetadata } from '../../src/providers/libvirt/metadata.js';
 import { randomUUID } from 'node:crypto';
@@ -92,7 +93,7 @@ if (unavailable) {
 
   const start = async (env: Record<string, string> = {}): Promise<LibvirtProvider> => {
     const config = loadLibvirtConfig({ flags: {}, env: libvirtEnv(lab, env) });
-    const p = await createLibvirtProvider({ logger }, config, new RpcLibvirtApi(lab.uri), signal());
+    const { provider: p } = await startLibvirt({ logger }, config, signal(), new RpcLibvirtApi(lab.uri));
     providers.push(p);
     return p;
   };

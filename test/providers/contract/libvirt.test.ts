@@ -12,7 +12,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { RpcLibvirtApi, domainUuid } from '../../../src/providers/libvirt/client.js';
 import { loadLibvirtConfig } from '../../../src/providers/libvirt/config.js';
-import { createLibvirtProvider } from '../../../src/providers/libvirt/index.js';
+import { startLibvirt } from '../../../src/providers/libvirt/setup.js';
 import { readIso } from '../../../src/lib/iso9660.js';
 import { readMetadata } from '../../../src/providers/libvirt/metadata.js';
 import { volumeNames } from '../../../src/providers/libvirt/provider.js';
@@ -70,7 +70,7 @@ if (unavailable) {
         latency: (m) => (m === 'defineDomain' ? createLatency : 0),
       });
       const config = loadLibvirtConfig({ flags: {}, env: libvirtEnv(l) });
-      const provider = await createLibvirtProvider({ logger: pino({ level: 'silent' }) }, config, api, AbortSignal.timeout(30_000));
+      const { provider } = await startLibvirt({ logger: pino({ level: 'silent' }) }, config, AbortSignal.timeout(30_000), api);
       const ours = async (): Promise<{ id: string; name: string; tags: Record<string, string> }[]> => {
         const s = AbortSignal.timeout(30_000);
         const out = [];
