@@ -8,7 +8,7 @@ import { redact, type OptionSpec, type RawSources } from '../config/options.js';
 import { createLogger } from '../observability/logger.js';
 import { DEFAULT_PROVIDER, builtinProviders } from '../providers/index.js';
 import type { ProviderHost } from '../providers/provider.js';
-import type { ProviderPlugin } from '../providers/registry.js';
+import { tunnelInterface, type ProviderPlugin } from '../providers/registry.js';
 import { TagKey } from '../providers/naming.js';
 import { InstanceReaper } from '../shim/instance-reaper.js';
 import { SandboxStore } from '../shim/sandbox-store.js';
@@ -76,9 +76,8 @@ function daemonCommand(program: Command): void {
       process.once('SIGINT', stopWhileBuilding);
       let assembled: Awaited<ReturnType<typeof assembleDaemon>>;
       try {
-        const { provider, underlayInterface } = await plugin.create(host, sources);
-        // HOST_INTERFACE wins over the interface the provider names (the local provider's bridge).
-        assembled = await assembleDaemon({ config: { ...config, hostInterface: config.hostInterface || underlayInterface || '' }, provider, logger, env: process.env, ownerLock });
+        const started = await plugin.create(host, sources);
+        assembled = await assembleDaemon({ config: { ...config, hostInterface: tunnelInterface(config.hostInterface, started) }, provider: started.provider, logger, env: process.env, ownerLock });
       } catch (err) {
         await ownerLock.release();
         throw pathAccessError(err, config) ?? err;

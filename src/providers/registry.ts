@@ -39,6 +39,11 @@ export interface ProviderStart {
   underlayInterface?: string;
 }
 
+/** The interface the pod network runs over: HOST_INTERFACE when set, else the provider's underlay, else '' (the default route's). */
+export function tunnelInterface(hostInterface: string, start: Pick<ProviderStart, 'underlayInterface'>): string {
+  return hostInterface || start.underlayInterface || '';
+}
+
 /** One line of `--verify`. */
 export interface VerifyCheck {
   name: string;
