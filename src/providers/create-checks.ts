@@ -5,7 +5,16 @@
  */
 import type { Logger } from 'pino';
 import { ProviderError, asProviderError, type ProviderErrorCode } from './errors.js';
-import type { InstanceSpec } from './provider.js';
+import type { CreateInstanceRequest, InstanceSpec } from './provider.js';
+
+/**
+ * For a cloud that refuses user-data over `max` UTF-8 bytes: INVALID_REQUEST before any call, naming
+ * the size; `accepts` words the cloud's limit ("EC2 accepts at most 16384 bytes (before base64)").
+ */
+export function checkUserDataBytes(req: Pick<CreateInstanceRequest, 'userData' | 'instanceName'>, max: number, accepts: string): void {
+  const bytes = Buffer.byteLength(req.userData, 'utf8');
+  if (bytes > max) throw new ProviderError('INVALID_REQUEST', `user-data for ${req.instanceName} is ${bytes} bytes; ${accepts}`);
+}
 
 /**
  * EXTERNAL_NETWORK_VIA_PODVM is not implemented by this provider: warn on the first pod that asks for

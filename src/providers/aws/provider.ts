@@ -9,9 +9,10 @@ import type { Instance as Ec2Instance, RunInstancesCommandInput, Tag } from '@aw
 import type { Logger } from 'pino';
 import { ProviderError, isProviderError } from '../errors.js';
 import { tryTypesInTurn } from '../capacity-fallback.js';
-import { MultiNicNotice, afterCreated } from '../create-checks.js';
-import { fallbackCandidates, selectInstanceType, type InstanceTypeInfo } from '../instance-type.js';
-import type { CreateInstanceRequest, Instance, InstanceSummary, Provider, ProviderHost } from '../provider.js';
+import { CloudProvider, type CloudParts } from '../cloud-provider.js';
+import { afterCreated, checkUserDataBytes } from '../create-checks.js';
+import { candidateTypes, type InstanceTypeInfo } from '../instance-type.js';
+import type { CreateInstanceRequest, Instance, InstanceSummary, Provider } from '../provider.js';
 import { requestLog } from '../request-log.js';
 import { Backoff, sleep } from '../../util/backoff.js';
 import type { Ec2Api } from './client.js';
@@ -40,29 +41,16 @@ export interface AwsSettings {
   specList: InstanceTypeInfo[];
 }
 
-export class AwsProvider implements Provider {
+export class AwsProvider extends CloudProvider<Ec2Api, AwsConfig, AwsSettings> implements Provider {
   readonly name = 'aws';
-  private readonly log: Logger;
   private readonly imageRoots = new Map<string, { rootDeviceName: string; sizeGiB: number }>();
-  private readonly multiNic = new MultiNicNotice('aws', 'instances get one interface');
 
-  constructor(
-    private readonly api: Ec2Api,
-    private readonly config: AwsConfig,
-    readonly settings: AwsSettings,
-    host: Pick<ProviderHost, 'logger'>,
-  ) {
-    this.log = host.logger.child({ component: 'aws' });
+  constructor(parts: CloudParts<Ec2Api, AwsConfig, AwsSettings>) {
+    super('aws', 'instances get one interface', parts);
   }
 
   async createInstance(req: CreateInstanceRequest, signal: AbortSignal): Promise<Instance> {
-    const userDataBytes = Buffer.byteLength(req.userData, 'utf8');
-    if (userDataBytes > MAX_USER_DATA_BYTES) {
-      throw new ProviderError(
-        'INVALID_REQUEST',
-        `user-data for ${req.instanceName} is ${userDataBytes} bytes; EC2 accepts at most ${MAX_USER_DATA_BYTES} bytes (before base64)`,
-      );
-    }
+    checkUserDataBytes(req, MAX_USER_DATA_BYTES, `EC2 accepts at most ${MAX_USER_DATA_BYTES} bytes (before base64)`);
     const log = requestLog(this.log, req.logger, { sandbox: req.sandboxId });
     this.multiNic.check(req.spec, log);
     const base = await this.baseInput(req, signal);
@@ -130,13 +118,7 @@ export class AwsProvider implements Provider {
   }
 
   private candidateTypes(req: CreateInstanceRequest): string[] {
-    const selection = {
-      spec: req.spec,
-      specList: this.settings.specList,
-      defaultType: this.config.instanceType,
-      allowed: this.config.instanceTypes,
-    };
-    return fallbackCandidates({ ...selection, selected: selectInstanceType(selection) });
+    return candidateTypes({ spec: req.spec, specList: this.settings.specList, defaultType: this.config.instanceType, allowed: this.config.instanceTypes });
   }
 
   /** Everything of RunInstances but the type and the idempotency token. */

@@ -31,7 +31,7 @@ export async function startAws(host: ProviderHost, config: AwsConfig, signal: Ab
       const image = await resolveImage(api, config, signal);
       const specList = await resolveInstanceTypes(api, config, signal);
       log.info({ region, ...network, ...image, instanceTypes: specList }, `aws provider ready in ${region}`);
-      return { provider: new AwsProvider(api, config, { region, ...network, ...image, specList }, host) };
+      return { provider: new AwsProvider({ api, config, settings: { region, ...network, ...image, specList }, host }) };
     },
   );
 }

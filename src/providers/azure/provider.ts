@@ -8,10 +8,11 @@
 import type { VirtualMachine } from '@azure/arm-compute';
 import type { Logger } from 'pino';
 import { tryTypesInTurn } from '../capacity-fallback.js';
-import { MultiNicNotice, afterCreated } from '../create-checks.js';
+import { CloudProvider, type CloudParts } from '../cloud-provider.js';
+import { afterCreated } from '../create-checks.js';
 import { ProviderError, asProviderError, isProviderError } from '../errors.js';
-import { fallbackCandidates, selectInstanceType, type InstanceTypeInfo } from '../instance-type.js';
-import type { CreateInstanceRequest, Instance, InstanceSummary, Provider, ProviderHost } from '../provider.js';
+import { candidateTypes, type InstanceTypeInfo } from '../instance-type.js';
+import type { CreateInstanceRequest, Instance, InstanceSummary, Provider } from '../provider.js';
 import { requestLog } from '../request-log.js';
 import { Backoff, sleep } from '../../util/backoff.js';
 import type { ArmApi } from './client.js';
@@ -38,18 +39,11 @@ export interface AzureSettings {
   identity: string;
 }
 
-export class AzureProvider implements Provider {
+export class AzureProvider extends CloudProvider<ArmApi, AzureConfig, AzureSettings> implements Provider {
   readonly name = 'azure';
-  private readonly log: Logger;
-  private readonly multiNic = new MultiNicNotice('azure', 'VMs get one NIC');
 
-  constructor(
-    private readonly api: ArmApi,
-    private readonly config: AzureConfig,
-    readonly settings: AzureSettings,
-    host: Pick<ProviderHost, 'logger'>,
-  ) {
-    this.log = host.logger.child({ component: 'azure' });
+  constructor(parts: CloudParts<ArmApi, AzureConfig, AzureSettings>) {
+    super('azure', 'VMs get one NIC', parts);
   }
 
   async createInstance(req: CreateInstanceRequest, signal: AbortSignal): Promise<Instance> {
@@ -167,13 +161,7 @@ export class AzureProvider implements Provider {
   }
 
   private candidateSizes(req: CreateInstanceRequest): string[] {
-    const selection = {
-      spec: req.spec,
-      specList: this.settings.specList,
-      defaultType: this.config.instanceSize,
-      allowed: this.config.instanceSizes,
-    };
-    return fallbackCandidates({ ...selection, selected: selectInstanceType(selection) });
+    return candidateTypes({ spec: req.spec, specList: this.settings.specList, defaultType: this.config.instanceSize, allowed: this.config.instanceSizes });
   }
 
   /** Public IPs first (when asked for), then private ones, from the VM's NICs. */

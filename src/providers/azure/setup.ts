@@ -35,7 +35,7 @@ export async function startAzure(host: ProviderHost, config: AzureConfig, signal
         { cloud: cloud.name, resourceManager: cloud.resourceManager, identity: identity.description, region: config.region, resourceGroup: config.resourceGroup, sizes: specList, image: image.summary },
         `azure provider ready in ${config.region} (resource group ${config.resourceGroup})`,
       );
-      return { provider: new AzureProvider(api, config, { cloud, specList, identity: identity.description, ...(sshPublicKey ? { sshPublicKey } : {}) }, host) };
+      return { provider: new AzureProvider({ api, config, settings: { cloud, specList, identity: identity.description, ...(sshPublicKey ? { sshPublicKey } : {}) }, host }) };
     },
   );
 }

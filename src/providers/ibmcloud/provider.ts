@@ -12,11 +12,12 @@
 import { messageOf } from '../../util/errors.js';
 import type { Logger } from 'pino';
 import { tryTypesInTurn } from '../capacity-fallback.js';
-import { MultiNicNotice, afterCreated } from '../create-checks.js';
+import { CloudProvider, type CloudParts } from '../cloud-provider.js';
+import { afterCreated, checkUserDataBytes } from '../create-checks.js';
 import { ProviderError, isProviderError } from '../errors.js';
-import { fallbackCandidates, selectInstanceType } from '../instance-type.js';
+import { candidateTypes } from '../instance-type.js';
 import { TagKey, sanitize } from '../naming.js';
-import type { CreateInstanceRequest, Instance, InstanceSummary, Provider, ProviderHost } from '../provider.js';
+import type { CreateInstanceRequest, Instance, InstanceSummary, Provider } from '../provider.js';
 import { requestLog } from '../request-log.js';
 import type { VpcApi } from './client.js';
 import type { IbmCloudConfig } from './config.js';
@@ -37,26 +38,16 @@ const CAPACITY_REASON = /capacity/;
 /** Tags whose values may be shortened to fit IBM's 128 characters (they are informational). */
 const SHORTENABLE = new Set<string>([TagKey.POD_NAME, TagKey.POD_NAMESPACE]);
 
-export class IbmCloudProvider implements Provider {
+export class IbmCloudProvider extends CloudProvider<VpcApi, IbmCloudConfig, IbmCloudSettings> implements Provider {
   readonly name = 'ibmcloud';
-  private readonly log: Logger;
   private readonly annotationImages = new Map<string, ImageInfo>();
-  private readonly multiNic = new MultiNicNotice('ibmcloud', 'instances get no interface for it');
 
-  constructor(
-    private readonly api: VpcApi,
-    private readonly config: IbmCloudConfig,
-    readonly settings: IbmCloudSettings,
-    host: Pick<ProviderHost, 'logger'>,
-  ) {
-    this.log = host.logger.child({ component: 'ibmcloud' });
+  constructor(parts: CloudParts<VpcApi, IbmCloudConfig, IbmCloudSettings>) {
+    super('ibmcloud', 'instances get no interface for it', parts);
   }
 
   async createInstance(req: CreateInstanceRequest, signal: AbortSignal): Promise<Instance> {
-    const userDataBytes = Buffer.byteLength(req.userData, 'utf8');
-    if (userDataBytes > MAX_USER_DATA_BYTES) {
-      throw new ProviderError('INVALID_REQUEST', `user-data for ${req.instanceName} is ${userDataBytes} bytes; the VPC accepts at most ${MAX_USER_DATA_BYTES} bytes`);
-    }
+    checkUserDataBytes(req, MAX_USER_DATA_BYTES, `the VPC accepts at most ${MAX_USER_DATA_BYTES} bytes`);
     const log = requestLog(this.log, req.logger, { sandbox: req.sandboxId });
     this.multiNic.check(req.spec, log);
     const tags = this.tagsFor(req);
@@ -154,8 +145,7 @@ export class IbmCloudProvider implements Provider {
    */
   private candidateProfiles(req: CreateInstanceRequest): ProfileInfo[] {
     const specList = this.settings.specList;
-    const selection = { spec: req.spec, specList, defaultType: this.settings.defaultProfile, allowed: this.config.profileList };
-    const names = fallbackCandidates({ ...selection, selected: selectInstanceType(selection) });
+    const names = candidateTypes({ spec: req.spec, specList, defaultType: this.settings.defaultProfile, allowed: this.config.profileList });
     const byName = new Map(specList.map((p) => [p.name, p]));
     const first = byName.get(names[0]!);
     if (!first) throw new ProviderError('INVALID_REQUEST', `instance profile ${names[0]} was not looked up at start-up`);

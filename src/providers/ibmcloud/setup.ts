@@ -56,7 +56,7 @@ export async function startIbmCloud(host: ProviderHost, config: IbmCloudConfig, 
       const specList = await resolveProfiles(api, config, images, signal);
       const settings = { vpcEndpoint, ...network, images, specList, defaultProfile: defaultProfile(config) };
       log.info({ ...settings }, `ibmcloud provider ready in ${network.zone} (VPC ${network.vpcId})`);
-      return { provider: new IbmCloudProvider(api, config, settings, host) };
+      return { provider: new IbmCloudProvider({ api, config, settings, host }) };
     },
   );
 }
