@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MultiNicNotice, afterCreated } from '../../../src/providers/create-checks.js';
+import { MultiNicNotice, afterCreated, checkUserDataBytes } from '../../../src/providers/create-checks.js';
 import { ProviderError, isProviderError } from '../../../src/providers/errors.js';
 import { captureLogger } from '../../helpers/capture-logger.js';
 
@@ -54,5 +54,16 @@ describe('afterCreated', () => {
     const mine = new Retry('next profile');
     const through = await afterCreated({ ...created, signal: live(), passThrough: (e) => e instanceof Retry }, () => Promise.reject(mine)).catch((e: unknown) => e);
     expect(through).toBe(mine);
+  });
+});
+
+describe('checkUserDataBytes', () => {
+  it('counts UTF-8 bytes: at the limit passes, one byte over is INVALID_REQUEST naming the instance and the size', () => {
+    const at = { instanceName: 'podvm-a', userData: 'é'.repeat(8) }; // 16 bytes in 8 characters
+    expect(() => checkUserDataBytes(at, 16, 'the cloud accepts at most 16 bytes')).not.toThrow();
+    const over = { instanceName: 'podvm-a', userData: `${'é'.repeat(8)}x` };
+    expect(() => checkUserDataBytes(over, 16, 'the cloud accepts at most 16 bytes')).toThrow(
+      expect.objectContaining({ code: 'INVALID_REQUEST', message: 'user-data for podvm-a is 17 bytes; the cloud accepts at most 16 bytes' }),
+    );
   });
 });
