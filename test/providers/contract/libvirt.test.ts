@@ -19,7 +19,7 @@ import { volumeNames } from '../../../src/providers/libvirt/provider.js';
 import { parseXml } from '../../../src/lib/xml.js';
 import { TagKey } from '../../../src/providers/naming.js';
 import { LIBVIRT_REQUIRED, createBaseVolume, libvirtEnv, libvirtUnavailable, startLibvirtLab, withFaults, type LibvirtLab } from '../../helpers/libvirt.js';
-import { providerContract } from './provider-contract.js';
+import { providerContract, seededDraw } from './provider-contract.js';
 
 const unavailable = await libvirtUnavailable();
 
@@ -55,11 +55,7 @@ if (unavailable) {
       const l = await startLab();
       const clusterName = `contract-${++seq}`;
       const judge = new RpcLibvirtApi(l.uri);
-      let random = 0x9e3779b9 + seq;
-      const roll = (rate: number): boolean => {
-        random = (random * 1103515245 + 12345) >>> 0;
-        return random / 2 ** 32 < rate;
-      };
+      const roll = seededDraw(0x9e3779b9 + seq);
       let loseDefine = false;
       let faultRate = 0;
       let injected = 0;

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { localPlugin } from '../../../src/providers/local/index.js';
 import { forceCleanLocalInstances, localInstanceRecords } from '../../helpers/local-instances.js';
-import { providerContract } from './provider-contract.js';
+import { CONTRACT_IDS, providerContract } from './provider-contract.js';
 
 const NO_CLOUD = 'a local create makes no remote call';
 
@@ -20,13 +20,12 @@ providerContract(
     const dir = await mkdtemp(join(tmpdir(), 'caa-contract-local-'));
     const stateDir = join(dir, 'state');
     const env = { LOCAL_NETWORK: 'loopback', LOCAL_ADDRESS_PREFIX: `127.${20 + (process.pid % 40)}` };
-    const host = { logger: pino({ level: 'silent' }), stateDir, clusterName: 'contract', nodeName: 'node-a', forwarderPort: 22000 + (process.pid % 20000) };
+    const host = { logger: pino({ level: 'silent' }), stateDir, ...CONTRACT_IDS, forwarderPort: 22000 + (process.pid % 20000) };
     const { provider } = await localPlugin.create(host, { flags: {}, env });
     const instanceDir = (id: string): string => join(stateDir, 'local', 'instances', id);
     return {
       provider,
-      clusterName: 'contract',
-      nodeName: 'node-a',
+      ...CONTRACT_IDS,
       missingId: 'local-0000000000000000',
       liveInstanceIds: async () => (await localInstanceRecords(stateDir)).map((r) => r.id),
       stored: async (id) => {

@@ -39,6 +39,21 @@ export interface ContractOptions {
   skip?: Readonly<Record<string, string>>;
 }
 
+/** The cluster and node every subject tags its instances with. */
+export const CONTRACT_IDS = { clusterName: 'contract', nodeName: 'node-a' } as const;
+
+/**
+ * A seeded draw (does this call fault, at `rate`?), so that a subject can count what it injected and
+ * a failing run repeats. Subjects with several kinds of fault use one stream per kind.
+ */
+export function seededDraw(seed = 0x2545f491): (rate: number) => boolean {
+  let random = seed;
+  return (rate) => {
+    random = (random * 1103515245 + 12345) >>> 0;
+    return random / 2 ** 32 < rate;
+  };
+}
+
 let seq = 0;
 
 export function request(s: Pick<ContractSubject, 'clusterName' | 'nodeName'>, extra: Partial<CreateInstanceRequest> = {}): CreateInstanceRequest {
