@@ -16,7 +16,7 @@ export interface WarmProvider {
  * tokens), then waits a second so that the limiter's bucket is full again for the timed batch.
  */
 export async function warmProvider(plugin: ProviderPlugin, env: Record<string, string>, o: { creates: number; warmTimeoutMs: number; timeoutMs: number }): Promise<WarmProvider> {
-  const provider = await plugin.create({ logger: pino({ level: 'warn' }), stateDir: '/nonexistent', ...ids, forwarderPort: 15150 }, { flags: {}, env });
+  const { provider } = await plugin.create({ logger: pino({ level: 'warn' }), stateDir: '/nonexistent', ...ids, forwarderPort: 15150 }, { flags: {}, env });
   try {
     await Promise.all(Array.from({ length: 10 }, () => provider.createInstance(request(ids), AbortSignal.timeout(o.warmTimeoutMs))));
     await new Promise((r) => setTimeout(r, 1_000)); // let the bucket refill

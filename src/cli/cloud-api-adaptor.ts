@@ -76,8 +76,8 @@ function daemonCommand(program: Command): void {
       process.once('SIGINT', stopWhileBuilding);
       let composed: Awaited<ReturnType<typeof composeDaemon>>;
       try {
-        const provider = await plugin.create(host, sources);
-        composed = await composeDaemon({ config, provider, logger, env: process.env, ownerLock });
+        const started = await plugin.create(host, sources);
+        composed = await composeDaemon({ config, provider: started.provider, underlayInterface: started.underlayInterface, logger, env: process.env, ownerLock });
       } catch (err) {
         await ownerLock.release();
         throw pathAccessError(err, config) ?? err;
@@ -175,7 +175,7 @@ async function runVerify(plugin: ProviderPlugin, host: ProviderHost, sources: Ra
  * consulted here: the daemon's reaper also skips instances a PeerPod names.)
  */
 async function runReapDryRun(plugin: ProviderPlugin, host: ProviderHost, sources: RawSources, podsDir: string): Promise<number> {
-  const provider = await plugin.create(host, sources);
+  const { provider } = await plugin.create(host, sources);
   try {
     const { states, unreadable } = await new SandboxStore(podsDir).loadAll({ readOnly: true });
     const reaper = new InstanceReaper({

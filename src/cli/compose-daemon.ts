@@ -15,6 +15,7 @@ import { DaemonMetrics } from '../observability/metrics.js';
 import { ProbeServer, type ProbeChecks } from '../observability/probe-server.js';
 import { validateGlobalInitdata } from '../podvm/initdata.js';
 import type { Provider } from '../providers/provider.js';
+import { tunnelInterface } from '../providers/registry.js';
 import { Daemon } from '../shim/daemon.js';
 import type { OwnerLock } from '../shim/owner-lock.js';
 import type { CertIssuer } from '../shim/ports.js';
@@ -90,10 +91,8 @@ export async function composeDaemon(o: ComposeDaemonInput): Promise<ComposedDaem
     tlsFor: (instanceName) => clientOptions(material, profile, { instanceName, skipVerify: config.tlsSkipVerify }),
     logger,
   });
-  // TODO(issue 17 merge): the provider kit moves `underlayInterface` out of Provider; read it from its start-up.
-  const underlayInterface = o.underlayInterface ?? provider.underlayInterface;
   const podNetwork = new VxlanPodNetwork({
-    hostInterface: config.hostInterface || underlayInterface || '',
+    hostInterface: tunnelInterface(config.hostInterface, o),
     vxlanPort: config.vxlanPort,
     externalNetViaPodVm: config.externalNetworkViaPodvm,
     podSubnetCidrs: config.podSubnetCidrs,

@@ -18,8 +18,8 @@ export interface FallbackOptions<T> {
   where: string;
   /** What a candidate is called in messages: type (default), size, profile. */
   noun?: string;
+  /** The request's logger (request-log.ts): it carries the sandbox's keys. */
   log: Logger;
-  sandboxId: string;
   signal: AbortSignal;
   /** The cloud's own name of a capacity refusal (`InsufficientInstanceCapacity`), for messages. */
   cloudCode(err: ProviderError): string;
@@ -41,7 +41,7 @@ export async function tryTypesInTurn<T>(o: FallbackOptions<T>): Promise<{ result
       refusals.push(`${o.cloudCode(perr) || 'no capacity'} for ${type} ${o.where}`);
       const next = o.candidates[i + 1];
       if (next) {
-        o.log.warn({ sandbox: o.sandboxId, instanceType: type, next, err: perr.message }, `no capacity for ${type}; trying ${next}`);
+        o.log.warn({ instanceType: type, next, err: perr.message }, `no capacity for ${type}; trying ${next}`);
         continue;
       }
       const tried = o.candidates.length > 1 ? `; tried ${o.candidates.slice(1).join(', ')}` : '';

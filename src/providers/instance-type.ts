@@ -81,3 +81,8 @@ export function fallbackCandidates(input: SelectionInput & { selected: string })
   );
   return [selected, ...rest.map((t) => t.name)];
 }
+
+/** The types a create tries, in order: the selected one, then its capacity fallbacks. */
+export function candidateTypes(input: SelectionInput): string[] {
+  return fallbackCandidates({ ...input, selected: selectInstanceType(input) });
+}

@@ -29,6 +29,11 @@ export interface CreateInstanceRequest {
   spec: InstanceSpec;
   /** Set on the instance (and everything created with it) at creation, never afterwards. */
   tags: Readonly<Record<string, string>>;
+  /**
+   * The sandbox's child logger (`sandbox`, `pod`, `namespace` bound): the provider's lines about
+   * this create carry its keys (request-log.ts). Without it they carry `sandbox` only.
+   */
+  logger?: Logger;
 }
 
 export interface Instance {
@@ -57,9 +62,10 @@ export interface Provider {
 
   /**
    * Deletes an instance and what was created with it. Idempotent: an instance that is already gone
-   * is success. May be called more than once, also concurrently, for the same id.
+   * is success. May be called more than once, also concurrently, for the same id. `logger`, when
+   * given, is the sandbox's child logger, whose keys the provider's lines about this delete carry.
    */
-  deleteInstance(instanceId: string, signal: AbortSignal): Promise<void>;
+  deleteInstance(instanceId: string, signal: AbortSignal, logger?: Logger): Promise<void>;
 
   /** Instances carrying every tag in `tags` (how leaked or half-created instances are found). */
   listInstances(tags: Readonly<Record<string, string>>, signal: AbortSignal): Promise<InstanceSummary[]>;
@@ -74,12 +80,6 @@ export interface Provider {
 
   /** Releases the provider's own resources (clients, timers). Instances are left running. */
   teardown(): Promise<void>;
-
-  /**
-   * The worker interface the instances are reached through, when the provider knows better than
-   * the default route (the local provider's bridge). HOST_INTERFACE overrides it.
-   */
-  readonly underlayInterface?: string;
 }
 
 /**

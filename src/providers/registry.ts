@@ -1,6 +1,7 @@
 /**
  * Explicit provider registration (as grpc-js's resolvers): each provider folder exports a plugin,
  * and `index.ts` registers them all in one place. Nothing registers itself on import.
+ * docs/providers.md says which file of a provider folder does what.
  */
 import type { OptionTable, RawSources } from '../config/options.js';
 import type { Provider, ProviderHost } from './provider.js';
@@ -15,10 +16,10 @@ export interface ProviderPlugin {
    */
   readonly options: OptionTable;
   /**
-   * Reads the provider's keys from flags and environment, validates them, and builds the provider.
-   * Throws ConfigError naming the key on bad configuration.
+   * Reads the provider's keys from flags and environment, validates them, and starts the provider
+   * (its folder's `setup.ts`, imported lazily). Throws ConfigError naming the key on bad configuration.
    */
-  create(host: ProviderHost, sources: RawSources, signal?: AbortSignal): Promise<Provider>;
+  create(host: ProviderHost, sources: RawSources, signal?: AbortSignal): Promise<ProviderStart>;
   /** The provider's effective configuration with secrets redacted, for the start-up log line. */
   describeConfig?(sources: RawSources): Record<string, unknown>;
   /**
@@ -26,6 +27,21 @@ export interface ProviderPlugin {
    * one line per check. Optional: providers without a cloud have nothing to verify.
    */
   verify?(host: ProviderHost, sources: RawSources, signal?: AbortSignal): Promise<VerifyCheck[]>;
+}
+
+/** What a provider's start-up hands the daemon: the provider, and what is wired beside it. */
+export interface ProviderStart {
+  provider: Provider;
+  /**
+   * The worker interface the instances are reached through, when the provider knows better than
+   * the default route (the local provider's bridge in netns mode). HOST_INTERFACE overrides it.
+   */
+  underlayInterface?: string;
+}
+
+/** The interface the pod network runs over: HOST_INTERFACE when set, else the provider's underlay, else '' (the default route's). */
+export function tunnelInterface(hostInterface: string, start: Pick<ProviderStart, 'underlayInterface'>): string {
+  return hostInterface || start.underlayInterface || '';
 }
 
 /** One line of `--verify`. */

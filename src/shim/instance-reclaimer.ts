@@ -74,7 +74,7 @@ export class InstanceReclaimer {
       try {
         const ids = await this.instanceIds(req, signal);
         for (const id of ids) {
-          await this.provider.deleteInstance(id, this.attemptSignal(signal)).catch((err: unknown) => {
+          await this.provider.deleteInstance(id, this.attemptSignal(signal), log).catch((err: unknown) => {
             if (!isProviderError(err, 'NOT_FOUND')) throw err;
           });
           log.info({ instanceId: id, attempt }, `deleted instance ${id}`);

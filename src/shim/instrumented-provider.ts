@@ -2,6 +2,7 @@
  * A Provider that reports every operation's outcome (for the `caa_provider_calls_total` metric)
  * and otherwise passes everything through unchanged.
  */
+import type { Logger } from 'pino';
 import { asProviderError } from '../providers/errors.js';
 import type { CreateInstanceRequest, Instance, InstanceSummary, Provider } from '../providers/provider.js';
 import type { MetricsSink, ProviderOperation } from './ports.js';
@@ -18,16 +19,12 @@ export class InstrumentedProvider implements Provider {
     return this.inner.name;
   }
 
-  get underlayInterface(): string | undefined {
-    return this.inner.underlayInterface;
-  }
-
   createInstance(request: CreateInstanceRequest, signal: AbortSignal): Promise<Instance> {
     return this.track('create', signal, () => this.inner.createInstance(request, signal));
   }
 
-  deleteInstance(instanceId: string, signal: AbortSignal): Promise<void> {
-    return this.track('delete', signal, () => this.inner.deleteInstance(instanceId, signal));
+  deleteInstance(instanceId: string, signal: AbortSignal, logger?: Logger): Promise<void> {
+    return this.track('delete', signal, () => this.inner.deleteInstance(instanceId, signal, logger));
   }
 
   listInstances(tags: Readonly<Record<string, string>>, signal: AbortSignal): Promise<InstanceSummary[]> {

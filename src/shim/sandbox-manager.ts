@@ -306,6 +306,7 @@ export class SandboxManager {
             userData,
             spec: state.spec,
             tags: instanceTags({ ...this.identity(), sandboxId: id, podName: state.podName, podNamespace: state.podNamespace }),
+            logger: log,
           },
           callSignal,
         );

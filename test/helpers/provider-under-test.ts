@@ -25,10 +25,10 @@ export async function startProviderUnderTest<F extends { close(): Promise<void> 
   try {
     const keys = env(fake);
     const { logger, logs } = captureLogger();
-    const provider = (await plugin.create(
+    const { provider } = (await plugin.create(
       { logger, stateDir: '/nonexistent', clusterName: 'contract', nodeName: 'node-a', forwarderPort: 15150 },
       { flags: {}, env: keys },
-    )) as P;
+    )) as { provider: P };
     return {
       fake,
       provider,

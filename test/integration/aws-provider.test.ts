@@ -179,6 +179,31 @@ describe('aws provider: faults', () => {
   });
 });
 
+describe('aws provider: the sandbox\'s logger', () => {
+  it('create, capacity fallback and delete lines carry the keys bound on the sandbox\'s child logger, under the provider\'s component', async () => {
+    aws = await startAws({ env: { AWS_MAX_ATTEMPTS: '1' } });
+    aws.fake.inject({ action: 'RunInstances', code: 'InsufficientInstanceCapacity', when: (p) => p.get('InstanceType') === 'm6a.large' });
+    const req = request(ids);
+    // As the shim's sandbox manager makes it: its own component plus the sandbox's keys.
+    const sandboxLog = aws.logger.child({ component: 'sandbox', sandbox: req.sandboxId, pod: req.podName, namespace: req.podNamespace });
+    const inst = await aws.provider.createInstance({ ...req, logger: sandboxLog }, signal());
+    await aws.provider.deleteInstance(inst.id, signal(), sandboxLog);
+    const bound = { component: 'aws', sandbox: req.sandboxId, pod: req.podName, namespace: req.podNamespace };
+    for (const msg of ['no capacity for m6a.large; trying r6a.large', `created instance ${inst.id} (r6a.large) for ${req.instanceName}`, `terminating instance ${inst.id}`]) {
+      expect(aws.logs.find((l) => l.msg === msg), msg).toMatchObject(bound);
+    }
+  });
+
+  it('without one, the create line still names the sandbox', async () => {
+    aws = await startAws();
+    const req = request(ids);
+    const inst = await aws.provider.createInstance(req, signal());
+    const line = aws.logs.find((l) => l.msg.startsWith(`created instance ${inst.id}`));
+    expect(line).toMatchObject({ component: 'aws', sandbox: req.sandboxId });
+    expect(line).not.toHaveProperty('pod');
+  });
+});
+
 describe('aws provider: delete and list', () => {
   it('releases the instance\'s elastic IPs, then terminates it', async () => {
     aws = await startAws();
@@ -251,7 +276,7 @@ describe('aws provider: start-up', () => {
     const fake = await FakeEc2.start();
     closers.push(() => fake.close());
     const env = awsEnv(fake, { AWS_REGION: '', AWS_SUBNET_ID: '', AWS_SG_IDS: '', SSH_KP_NAME: '', AWS_EC2_METADATA_SERVICE_ENDPOINT: imds.endpoint });
-    const provider = (await awsPlugin.create(host(), { flags: {}, env })) as import('../../src/providers/aws/provider.js').AwsProvider;
+    const provider = (await awsPlugin.create(host(), { flags: {}, env })).provider as import('../../src/providers/aws/provider.js').AwsProvider;
     closers.push(() => provider.teardown());
     expect(provider.settings).toMatchObject({ region: 'us-east-1', subnetId: 'subnet-0fake000000000001', securityGroupIds: ['sg-0fake000000000001'], keyName: 'caa-key' });
     expect(imds.calls.some((c) => c.method === 'PUT' && c.path === '/latest/api/token')).toBe(true);

@@ -117,7 +117,7 @@ describe('azure provider: the VM PUT', () => {
     const req = request(ids);
     // -zone has no environment name upstream; it is a flag.
     await az.provider.teardown();
-    const provider = await azurePlugin.create(host(), { flags: { zone: '2' }, env: az.env });
+    const { provider } = await azurePlugin.create(host(), { flags: { zone: '2' }, env: az.env });
     closers.push(() => provider.teardown());
     await provider.createInstance(req, signal());
     const body = lastPut(az.fake, req.instanceName);
@@ -210,7 +210,7 @@ describe('azure provider: the VM PUT', () => {
     closers.push(() => rm(dir, { recursive: true, force: true }));
     const operatorKey = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG9wZXJhdG9yLWtleS1mb3ItdGVzdHMtb25seS0xMjM0 ops@example';
     await writeFile(join(dir, 'id.pub'), `${operatorKey}\n`);
-    const provider = await azurePlugin.create(host(), { flags: { 'ssh-key-path': join(dir, 'id.pub') }, env: az.env });
+    const { provider } = await azurePlugin.create(host(), { flags: { 'ssh-key-path': join(dir, 'id.pub') }, env: az.env });
     closers.push(() => provider.teardown());
     const c = request(ids);
     await provider.createInstance(c, signal());
@@ -254,7 +254,7 @@ describe('azure provider: faults', () => {
   it('no capacity anywhere → CAPACITY naming every size tried; the failed VM is reported for clean-up', async () => {
     az = await startAzure();
     await az.provider.teardown();
-    const provider = await azurePlugin.create(host(), { flags: { zone: '2' }, env: az.env });
+    const { provider } = await azurePlugin.create(host(), { flags: { zone: '2' }, env: az.env });
     closers.push(() => provider.teardown());
     az.fake.failAsync({ operation: 'virtualMachines.createOrUpdate', code: 'ZonalAllocationFailed' });
     const err = (await provider.createInstance(request(ids), signal()).catch((e: unknown) => e)) as ProviderError;
@@ -462,7 +462,7 @@ describe('azure provider: start-up', () => {
     closers.push(() => rm(dir, { recursive: true, force: true }));
     await writeFile(join(dir, 'token'), DEFAULT_FEDERATED_TOKEN);
     const env = azureEnv(fake, { AZURE_CLIENT_SECRET: '', AZURE_FEDERATED_TOKEN_FILE: join(dir, 'token') });
-    const provider = await azurePlugin.create(host(), { flags: {}, env });
+    const { provider } = await azurePlugin.create(host(), { flags: {}, env });
     closers.push(() => provider.teardown());
     expect(fake.tokenRequests.map((t) => [t.grant, t.ok])).toEqual([['client_assertion', true]]);
     expect(fake.tokenRequests[0]!.scope).toBe(`${fake.endpoint}/.default`);

@@ -62,7 +62,7 @@ async function fakeVpc(options: FakeVpcOptions = {}): Promise<FakeVpc> {
 async function startError(env: Record<string, string>, fakeOptions: FakeVpcOptions = {}): Promise<ProviderError> {
   const fake = await fakeVpc(fakeOptions);
   return ibmcloudPlugin.create(host(), { flags: {}, env: ibmcloudEnv(fake, env) }).then(
-    (p) => {
+    ({ provider: p }) => {
       closers.push(() => p.teardown());
       return expect.unreachable('start-up should have failed');
     },
@@ -180,7 +180,7 @@ describe('ibmcloud provider: POST /instances', () => {
 
   it('a second, tunnel interface with allow_ip_spoofing from the secondary subnet flags', async () => {
     const fake = await fakeVpc();
-    const provider = (await ibmcloudPlugin.create(host(), { flags: { 'secondary-subnet-id': TUNNEL_SUBNET_ID, 'secondary-security-group-id': DEFAULT_SECURITY_GROUP_ID }, env: ibmcloudEnv(fake) })) as IbmCloudProvider;
+    const provider = (await ibmcloudPlugin.create(host(), { flags: { 'secondary-subnet-id': TUNNEL_SUBNET_ID, 'secondary-security-group-id': DEFAULT_SECURITY_GROUP_ID }, env: ibmcloudEnv(fake) })).provider as IbmCloudProvider;
     closers.push(() => provider.teardown());
     const inst = await provider.createInstance(request(ids), signal());
     const stored = fake.instance(inst.id)!;
@@ -464,7 +464,7 @@ describe('ibmcloud provider: start-up', () => {
     await writeFile(tokenFile, DEFAULT_CR_TOKEN);
     const fake = await fakeVpc();
     const env = ibmcloudEnv(fake, { IBMCLOUD_API_KEY: '', IBMCLOUD_IAM_PROFILE_ID: DEFAULT_TRUSTED_PROFILE_ID, IBMCLOUD_IAM_PROFILE_TOKEN_FILE: tokenFile });
-    const provider = await ibmcloudPlugin.create(host(), { flags: {}, env });
+    const { provider } = await ibmcloudPlugin.create(host(), { flags: {}, env });
     closers.push(() => provider.teardown());
     await provider.createInstance(request(ids), signal());
     const grant = fake.calls.find((c) => c.operation === 'iam_token')!.body as Record<string, string>;

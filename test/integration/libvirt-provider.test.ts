@@ -13,8 +13,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ProviderError, isProviderError } from '../../src/providers/errors.js';
 import { RpcLibvirtApi } from '../../src/providers/libvirt/client.js';
 import { loadLibvirtConfig } from '../../src/providers/libvirt/config.js';
-import { createLibvirtProvider, libvirtPlugin } from '../../src/providers/libvirt/index.js';
-import { readIso } from '../../src/providers/libvirt/iso9660.js';
+import { libvirtPlugin } from '../../src/providers/libvirt/index.js';
+import { startLibvirt } from '../../src/providers/libvirt/setup.js';
+import { readIso } from '../../src/lib/iso9660.js';
 import { METADATA_NS, readMetadata } from '../../src/providers/libvirt/metadata.js';
 import { randomUUID } from 'node:crypto';
 import type { LibvirtProvider } from '../../src/providers/libvirt/provider.js';
@@ -24,8 +25,8 @@ import { SEV_SNP_MIN_LIBVIRT, domainXml, type DomainSpec } from '../../src/provi
 import { metadataElement } from '../../src/providers/libvirt/metadata.js';
 import { virErrorCode } from '../../src/providers/libvirt/errors.js';
 import { decideDomainType, hostFacts } from '../../src/providers/libvirt/host.js';
-import { VirErr } from '../../src/providers/libvirt/rpc/protocol.js';
-import { elements, find, parseXml, textOf } from '../../src/providers/libvirt/xml.js';
+import { VirErr } from '../../src/lib/libvirt-rpc/protocol.js';
+import { elements, find, parseXml, textOf } from '../../src/lib/xml.js';
 import { TagKey, sandboxTags } from '../../src/providers/naming.js';
 import { parse as parseYaml } from 'yaml';
 import { LIBVIRT_REQUIRED, createBaseVolume, libvirtEnv, libvirtUnavailable, startLibvirtLab, type LibvirtLab } from '../helpers/libvirt.js';
@@ -92,7 +93,7 @@ if (unavailable) {
 
   const start = async (env: Record<string, string> = {}): Promise<LibvirtProvider> => {
     const config = loadLibvirtConfig({ flags: {}, env: libvirtEnv(lab, env) });
-    const p = await createLibvirtProvider({ logger }, config, new RpcLibvirtApi(lab.uri), signal());
+    const { provider: p } = await startLibvirt({ logger }, config, signal(), new RpcLibvirtApi(lab.uri));
     providers.push(p);
     return p;
   };

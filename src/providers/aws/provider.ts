@@ -7,10 +7,13 @@ import { messageOf } from '../../util/errors.js';
 import { createHash, randomBytes } from 'node:crypto';
 import type { Instance as Ec2Instance, RunInstancesCommandInput, Tag } from '@aws-sdk/client-ec2';
 import type { Logger } from 'pino';
-import { ProviderError, asProviderError, isProviderError } from '../errors.js';
+import { ProviderError, isProviderError } from '../errors.js';
 import { tryTypesInTurn } from '../capacity-fallback.js';
-import { fallbackCandidates, selectInstanceType, type InstanceTypeInfo } from '../instance-type.js';
-import type { CreateInstanceRequest, Instance, InstanceSummary, Provider, ProviderHost } from '../provider.js';
+import { CloudProvider, type CloudParts } from '../cloud-provider.js';
+import { afterCreated, checkUserDataBytes } from '../create-checks.js';
+import { candidateTypes, type InstanceTypeInfo } from '../instance-type.js';
+import type { CreateInstanceRequest, Instance, InstanceSummary, Provider } from '../provider.js';
+import { requestLog } from '../request-log.js';
 import { Backoff, sleep } from '../../util/backoff.js';
 import type { Ec2Api } from './client.js';
 import type { AwsConfig } from './config.js';
@@ -38,33 +41,18 @@ export interface AwsSettings {
   specList: InstanceTypeInfo[];
 }
 
-export class AwsProvider implements Provider {
+export class AwsProvider extends CloudProvider<Ec2Api, AwsConfig, AwsSettings> implements Provider {
   readonly name = 'aws';
-  private readonly log: Logger;
   private readonly imageRoots = new Map<string, { rootDeviceName: string; sizeGiB: number }>();
-  private warnedMultiNic = false;
 
-  constructor(
-    private readonly api: Ec2Api,
-    private readonly config: AwsConfig,
-    readonly settings: AwsSettings,
-    host: Pick<ProviderHost, 'logger'>,
-  ) {
-    this.log = host.logger.child({ component: 'aws' });
+  constructor(parts: CloudParts<Ec2Api, AwsConfig, AwsSettings>) {
+    super('aws', 'instances get one interface', parts);
   }
 
   async createInstance(req: CreateInstanceRequest, signal: AbortSignal): Promise<Instance> {
-    const userDataBytes = Buffer.byteLength(req.userData, 'utf8');
-    if (userDataBytes > MAX_USER_DATA_BYTES) {
-      throw new ProviderError(
-        'INVALID_REQUEST',
-        `user-data for ${req.instanceName} is ${userDataBytes} bytes; EC2 accepts at most ${MAX_USER_DATA_BYTES} bytes (before base64)`,
-      );
-    }
-    if (req.spec.multiNic && !this.warnedMultiNic) {
-      this.warnedMultiNic = true;
-      this.log.warn('EXTERNAL_NETWORK_VIA_PODVM is not implemented for aws; instances get one interface');
-    }
+    checkUserDataBytes(req, MAX_USER_DATA_BYTES, `EC2 accepts at most ${MAX_USER_DATA_BYTES} bytes (before base64)`);
+    const log = requestLog(this.log, req.logger, { sandbox: req.sandboxId });
+    this.multiNic.check(req.spec, log);
     const base = await this.baseInput(req, signal);
     // One nonce per createInstance call: the SDK's own retries of a RunInstances whose reply was
     // lost reuse the token and get the same instance back instead of a second one.
@@ -73,8 +61,7 @@ export class AwsProvider implements Provider {
     const { result: created, type } = await tryTypesInTurn({
       candidates,
       where: `in ${this.settings.region}`,
-      log: this.log,
-      sandboxId: req.sandboxId,
+      log,
       signal,
       cloudCode: (err) => ec2ErrorCode(err.cause),
       attempt: (t) =>
@@ -85,17 +72,12 @@ export class AwsProvider implements Provider {
     });
     const id = created.InstanceId!;
     const instanceType = created.InstanceType ?? type;
-    this.log.info({ sandbox: req.sandboxId, instanceId: id, instanceType }, `created instance ${id} (${instanceType}) for ${req.instanceName}`);
-    try {
-      const ips = await this.addressesOf(created, signal);
-      return { id, name: req.instanceName, ips, instanceType };
-    } catch (err) {
-      const perr = asProviderError(err, signal);
-      throw new ProviderError(perr.code, `instance ${id} created but not reachable: ${perr.message}`, { partialInstanceId: id, cause: err });
-    }
+    log.info({ instanceId: id, instanceType }, `created instance ${id} (${instanceType}) for ${req.instanceName}`);
+    return afterCreated({ id, what: `instance ${id} created but not reachable`, signal }, async () => ({ id, name: req.instanceName, ips: await this.addressesOf(created, signal), instanceType }));
   }
 
-  async deleteInstance(instanceId: string, signal: AbortSignal): Promise<void> {
+  async deleteInstance(instanceId: string, signal: AbortSignal, logger?: Logger): Promise<void> {
+    const log = requestLog(this.log, logger);
     if (!INSTANCE_ID.test(instanceId)) {
       // Never a silent success: a delete that "succeeds" on a bad id is how VMs leak (reference §7.2).
       throw new ProviderError('INVALID_REQUEST', `"${instanceId}" is not an EC2 instance id (i- followed by 8 or 17 hex digits)`);
@@ -104,15 +86,15 @@ export class AwsProvider implements Provider {
       if (addr.AssociationId) await ignoreNotFound(this.api.disassociateAddress(addr.AssociationId, signal));
       if (addr.AllocationId) {
         await ignoreNotFound(this.api.releaseAddress(addr.AllocationId, signal));
-        this.log.info({ instanceId, allocationId: addr.AllocationId }, `released elastic IP ${addr.PublicIp ?? addr.AllocationId}`);
+        log.info({ instanceId, allocationId: addr.AllocationId }, `released elastic IP ${addr.PublicIp ?? addr.AllocationId}`);
       }
     }
     try {
       await this.api.terminateInstances([instanceId], signal);
-      this.log.info({ instanceId }, `terminating instance ${instanceId}`);
+      log.info({ instanceId }, `terminating instance ${instanceId}`);
     } catch (err) {
       if (isProviderError(err, 'NOT_FOUND')) {
-        this.log.info({ instanceId }, `instance ${instanceId} is already gone`);
+        log.info({ instanceId }, `instance ${instanceId} is already gone`);
         return;
       }
       throw err;
@@ -136,13 +118,7 @@ export class AwsProvider implements Provider {
   }
 
   private candidateTypes(req: CreateInstanceRequest): string[] {
-    const selection = {
-      spec: req.spec,
-      specList: this.settings.specList,
-      defaultType: this.config.instanceType,
-      allowed: this.config.instanceTypes,
-    };
-    return fallbackCandidates({ ...selection, selected: selectInstanceType(selection) });
+    return candidateTypes({ spec: req.spec, specList: this.settings.specList, defaultType: this.config.instanceType, allowed: this.config.instanceTypes });
   }
 
   /** Everything of RunInstances but the type and the idempotency token. */

@@ -8,13 +8,33 @@ import type { InstanceTypeInfo as Ec2TypeInfo } from '@aws-sdk/client-ec2';
 import type { Logger } from 'pino';
 import { ProviderError, isProviderError } from '../errors.js';
 import { sortInstanceTypes, type InstanceTypeInfo } from '../instance-type.js';
+import { closeOnFailure } from '../plugin.js';
+import type { ProviderHost } from '../provider.js';
 import { RateLimiter } from '../rate-limiter.js';
+import type { ProviderStart } from '../registry.js';
 import { SdkEc2Api, type Ec2Api } from './client.js';
 import type { AwsConfig } from './config.js';
 import { ImdsClient } from './imds.js';
-import { imageRootOf, type AwsSettings } from './provider.js';
+import { AwsProvider, imageRootOf, type AwsSettings } from './provider.js';
 
 export const SEV_SNP_FEATURE = 'amd-sev-snp';
+
+/** Everything the plugin's `create` does once the keys parsed: region, client, network, image, types, then the provider. */
+export async function startAws(host: ProviderHost, config: AwsConfig, signal: AbortSignal): Promise<ProviderStart & { provider: AwsProvider }> {
+  const log = host.logger.child({ component: 'aws' });
+  const region = await resolveRegion(config, signal);
+  const api = createEc2Api(config, region, createLimiter(config));
+  return closeOnFailure(
+    () => api.close(),
+    async () => {
+      const network = await resolveNetwork(config, signal, log);
+      const image = await resolveImage(api, config, signal);
+      const specList = await resolveInstanceTypes(api, config, signal);
+      log.info({ region, ...network, ...image, instanceTypes: specList }, `aws provider ready in ${region}`);
+      return { provider: new AwsProvider({ api, config, settings: { region, ...network, ...image, specList }, host }) };
+    },
+  );
+}
 
 export function createLimiter(config: AwsConfig): RateLimiter {
   return new RateLimiter({ ratePerSecond: config.rateLimit, burst: config.burst, maxInFlight: config.maxInFlight });

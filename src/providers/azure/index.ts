@@ -1,23 +1,20 @@
-import type { ProviderPlugin } from '../registry.js';
+/**
+ * The azure provider's metadata. The Azure SDKs take about a second to load; they come in with
+ * setup.ts and verify.ts, imported when the azure provider is used, not when the CLI starts with
+ * another provider (or prints its version).
+ */
+import { providerPlugin } from '../plugin.js';
 import { azureOptions, describeAzureConfig, loadAzureConfig } from './config.js';
 
-/**
- * The Azure SDKs take about a second to load; they are imported when the azure provider is used,
- * not when the CLI starts with another provider (or prints its version).
- */
-export const azurePlugin: ProviderPlugin = {
+export const azurePlugin = providerPlugin({
   name: 'azure',
   description: 'Azure: AMD SEV-SNP / Intel TDX confidential VMs through Resource Manager',
   options: azureOptions,
-  create: async (host, sources, signal = AbortSignal.timeout(120_000)) => {
-    const config = loadAzureConfig(sources);
-    const { startAzureProvider } = await import('./setup.js');
-    return startAzureProvider(config, host, signal);
-  },
+  load: loadAzureConfig,
   describeConfig: describeAzureConfig,
-  verify: async (host, sources, signal = AbortSignal.timeout(120_000)) => {
-    const config = loadAzureConfig(sources);
+  start: async () => (await import('./setup.js')).startAzure,
+  verify: async () => {
     const { verifyAzure } = await import('./verify.js');
-    return verifyAzure(config, signal);
+    return (config, _log, signal) => verifyAzure(config, signal);
   },
-};
+});

@@ -8,9 +8,12 @@
 import type { VirtualMachine } from '@azure/arm-compute';
 import type { Logger } from 'pino';
 import { tryTypesInTurn } from '../capacity-fallback.js';
+import { CloudProvider, type CloudParts } from '../cloud-provider.js';
+import { afterCreated } from '../create-checks.js';
 import { ProviderError, asProviderError, isProviderError } from '../errors.js';
-import { fallbackCandidates, selectInstanceType, type InstanceTypeInfo } from '../instance-type.js';
-import type { CreateInstanceRequest, Instance, InstanceSummary, Provider, ProviderHost } from '../provider.js';
+import { candidateTypes, type InstanceTypeInfo } from '../instance-type.js';
+import type { CreateInstanceRequest, Instance, InstanceSummary, Provider } from '../provider.js';
+import { requestLog } from '../request-log.js';
 import { Backoff, sleep } from '../../util/backoff.js';
 import type { ArmApi } from './client.js';
 import type { CloudEndpoints } from './cloud.js';
@@ -36,18 +39,11 @@ export interface AzureSettings {
   identity: string;
 }
 
-export class AzureProvider implements Provider {
+export class AzureProvider extends CloudProvider<ArmApi, AzureConfig, AzureSettings> implements Provider {
   readonly name = 'azure';
-  private readonly log: Logger;
-  private warnedMultiNic = false;
 
-  constructor(
-    private readonly api: ArmApi,
-    private readonly config: AzureConfig,
-    readonly settings: AzureSettings,
-    host: Pick<ProviderHost, 'logger'>,
-  ) {
-    this.log = host.logger.child({ component: 'azure' });
+  constructor(parts: CloudParts<ArmApi, AzureConfig, AzureSettings>) {
+    super('azure', 'VMs get one NIC', parts);
   }
 
   async createInstance(req: CreateInstanceRequest, signal: AbortSignal): Promise<Instance> {
@@ -62,10 +58,8 @@ export class AzureProvider implements Provider {
     if (!isValidVmName(req.instanceName)) {
       throw new ProviderError('INVALID_REQUEST', `"${req.instanceName}" is not a valid Azure VM name (1–64 letters, digits, _ . -)`);
     }
-    if (req.spec.multiNic && !this.warnedMultiNic) {
-      this.warnedMultiNic = true;
-      this.log.warn('EXTERNAL_NETWORK_VIA_PODVM is not implemented for azure; VMs get one NIC');
-    }
+    const log = requestLog(this.log, req.logger, { sandbox: req.sandboxId });
+    this.multiNic.check(req.spec, log);
     const image = this.imageFor(req);
     const candidates = this.candidateSizes(req);
     // One key per create call: a PUT that changes the key of an existing VM is refused
@@ -80,8 +74,7 @@ export class AzureProvider implements Provider {
       candidates,
       where: `in ${c.region}${c.zone ? ` zone ${c.zone}` : ''}`,
       noun: 'size',
-      log: this.log,
-      sandboxId: req.sandboxId,
+      log,
       signal,
       cloudCode: (err) => armErrorCode(err.cause),
       attempt: async (size) => {
@@ -120,17 +113,12 @@ export class AzureProvider implements Provider {
       },
     });
     const instanceType = created.hardwareProfile?.vmSize ?? size;
-    this.log.info({ sandbox: req.sandboxId, instanceId: id, instanceType }, `created VM ${req.instanceName} (${instanceType}) in ${c.resourceGroup}`);
-    try {
-      const ips = await this.addressesOf(created, signal);
-      return { id, name: req.instanceName, ips, instanceType };
-    } catch (err) {
-      const perr = asProviderError(err, signal);
-      throw new ProviderError(perr.code, `VM ${req.instanceName} created but not reachable: ${perr.message}`, { partialInstanceId: id, cause: err });
-    }
+    log.info({ instanceId: id, instanceType }, `created VM ${req.instanceName} (${instanceType}) in ${c.resourceGroup}`);
+    return afterCreated({ id, what: `VM ${req.instanceName} created but not reachable`, signal }, async () => ({ id, name: req.instanceName, ips: await this.addressesOf(created, signal), instanceType }));
   }
 
-  async deleteInstance(instanceId: string, signal: AbortSignal): Promise<void> {
+  async deleteInstance(instanceId: string, signal: AbortSignal, logger?: Logger): Promise<void> {
+    const log = requestLog(this.log, logger);
     // Never a silent success: a delete that "succeeds" on a bad id is how VMs leak (reference §7.2).
     const ref = parseVmId(instanceId);
     if (ref.subscriptionId.toLowerCase() !== this.config.subscriptionId.toLowerCase()) {
@@ -138,10 +126,10 @@ export class AzureProvider implements Provider {
     }
     try {
       await this.api.deleteVm(ref.resourceGroup, ref.name, signal);
-      this.log.info({ instanceId }, `deleted VM ${ref.name} with its NIC, OS disk and public IP`);
+      log.info({ instanceId }, `deleted VM ${ref.name} with its NIC, OS disk and public IP`);
     } catch (err) {
       if (isProviderError(err, 'NOT_FOUND')) {
-        this.log.info({ instanceId }, `VM ${ref.name} is already gone`);
+        log.info({ instanceId }, `VM ${ref.name} is already gone`);
         return;
       }
       throw err;
@@ -173,13 +161,7 @@ export class AzureProvider implements Provider {
   }
 
   private candidateSizes(req: CreateInstanceRequest): string[] {
-    const selection = {
-      spec: req.spec,
-      specList: this.settings.specList,
-      defaultType: this.config.instanceSize,
-      allowed: this.config.instanceSizes,
-    };
-    return fallbackCandidates({ ...selection, selected: selectInstanceType(selection) });
+    return candidateTypes({ spec: req.spec, specList: this.settings.specList, defaultType: this.config.instanceSize, allowed: this.config.instanceSizes });
   }
 
   /** Public IPs first (when asked for), then private ones, from the VM's NICs. */

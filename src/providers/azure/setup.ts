@@ -7,8 +7,10 @@ import { messageOf } from '../../util/errors.js';
 import type { VirtualMachineSize } from '@azure/arm-compute';
 import { ProviderError, isProviderError } from '../errors.js';
 import { sortInstanceTypes, type InstanceTypeInfo } from '../instance-type.js';
+import { closeOnFailure } from '../plugin.js';
 import type { ProviderHost } from '../provider.js';
 import { RateLimiter } from '../rate-limiter.js';
+import type { ProviderStart } from '../registry.js';
 import { SdkArmApi, type ArmApi, type ImageInfo } from './client.js';
 import { resolveCloud, type CloudEndpoints } from './cloud.js';
 import type { AzureConfig } from './config.js';
@@ -17,25 +19,25 @@ import { parseImageId } from './ids.js';
 import { AzureProvider } from './provider.js';
 import { readPublicKey } from './ssh.js';
 
-/** Everything `create` does once the keys parsed: identity, client, sizes, image, then the provider. */
-export async function startAzureProvider(config: AzureConfig, host: ProviderHost, signal: AbortSignal): Promise<AzureProvider> {
+/** Everything the plugin's `create` does once the keys parsed: identity, client, sizes, image, then the provider. */
+export async function startAzure(host: ProviderHost, config: AzureConfig, signal: AbortSignal): Promise<ProviderStart & { provider: AzureProvider }> {
   const log = host.logger.child({ component: 'azure' });
   const cloud = resolveCloud(config);
   const identity = createCredential(config, cloud);
   const api = createArmApi(config, cloud, identity, createLimiter(config));
-  try {
-    const sshPublicKey = config.sshKeyPath ? await readPublicKey(config.sshKeyPath) : undefined;
-    const specList = await resolveSizes(api, config, signal);
-    const image = await resolveImage(api, config, signal);
-    log.info(
-      { cloud: cloud.name, resourceManager: cloud.resourceManager, identity: identity.description, region: config.region, resourceGroup: config.resourceGroup, sizes: specList, image: image.summary },
-      `azure provider ready in ${config.region} (resource group ${config.resourceGroup})`,
-    );
-    return new AzureProvider(api, config, { cloud, specList, identity: identity.description, ...(sshPublicKey ? { sshPublicKey } : {}) }, host);
-  } catch (err) {
-    api.close();
-    throw err;
-  }
+  return closeOnFailure(
+    () => api.close(),
+    async () => {
+      const sshPublicKey = config.sshKeyPath ? await readPublicKey(config.sshKeyPath) : undefined;
+      const specList = await resolveSizes(api, config, signal);
+      const image = await resolveImage(api, config, signal);
+      log.info(
+        { cloud: cloud.name, resourceManager: cloud.resourceManager, identity: identity.description, region: config.region, resourceGroup: config.resourceGroup, sizes: specList, image: image.summary },
+        `azure provider ready in ${config.region} (resource group ${config.resourceGroup})`,
+      );
+      return { provider: new AzureProvider({ api, config, settings: { cloud, specList, identity: identity.description, ...(sshPublicKey ? { sshPublicKey } : {}) }, host }) };
+    },
+  );
 }
 
 export function createLimiter(config: AzureConfig): RateLimiter {

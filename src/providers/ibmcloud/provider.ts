@@ -12,10 +12,13 @@
 import { messageOf } from '../../util/errors.js';
 import type { Logger } from 'pino';
 import { tryTypesInTurn } from '../capacity-fallback.js';
-import { ProviderError, asProviderError, isProviderError } from '../errors.js';
-import { fallbackCandidates, selectInstanceType } from '../instance-type.js';
+import { CloudProvider, type CloudParts } from '../cloud-provider.js';
+import { afterCreated, checkUserDataBytes } from '../create-checks.js';
+import { ProviderError, isProviderError } from '../errors.js';
+import { candidateTypes } from '../instance-type.js';
 import { TagKey, sanitize } from '../naming.js';
-import type { CreateInstanceRequest, Instance, InstanceSummary, Provider, ProviderHost } from '../provider.js';
+import type { CreateInstanceRequest, Instance, InstanceSummary, Provider } from '../provider.js';
+import { requestLog } from '../request-log.js';
 import type { VpcApi } from './client.js';
 import type { IbmCloudConfig } from './config.js';
 import { ibmErrorCode } from './errors.js';
@@ -35,30 +38,18 @@ const CAPACITY_REASON = /capacity/;
 /** Tags whose values may be shortened to fit IBM's 128 characters (they are informational). */
 const SHORTENABLE = new Set<string>([TagKey.POD_NAME, TagKey.POD_NAMESPACE]);
 
-export class IbmCloudProvider implements Provider {
+export class IbmCloudProvider extends CloudProvider<VpcApi, IbmCloudConfig, IbmCloudSettings> implements Provider {
   readonly name = 'ibmcloud';
-  private readonly log: Logger;
   private readonly annotationImages = new Map<string, ImageInfo>();
-  private warnedMultiNic = false;
 
-  constructor(
-    private readonly api: VpcApi,
-    private readonly config: IbmCloudConfig,
-    readonly settings: IbmCloudSettings,
-    host: Pick<ProviderHost, 'logger'>,
-  ) {
-    this.log = host.logger.child({ component: 'ibmcloud' });
+  constructor(parts: CloudParts<VpcApi, IbmCloudConfig, IbmCloudSettings>) {
+    super('ibmcloud', 'instances get no interface for it', parts);
   }
 
   async createInstance(req: CreateInstanceRequest, signal: AbortSignal): Promise<Instance> {
-    const userDataBytes = Buffer.byteLength(req.userData, 'utf8');
-    if (userDataBytes > MAX_USER_DATA_BYTES) {
-      throw new ProviderError('INVALID_REQUEST', `user-data for ${req.instanceName} is ${userDataBytes} bytes; the VPC accepts at most ${MAX_USER_DATA_BYTES} bytes`);
-    }
-    if (req.spec.multiNic && !this.warnedMultiNic) {
-      this.warnedMultiNic = true;
-      this.log.warn('EXTERNAL_NETWORK_VIA_PODVM is not implemented for ibmcloud; instances get no interface for it');
-    }
+    checkUserDataBytes(req, MAX_USER_DATA_BYTES, `the VPC accepts at most ${MAX_USER_DATA_BYTES} bytes`);
+    const log = requestLog(this.log, req.logger, { sandbox: req.sandboxId });
+    this.multiNic.check(req.spec, log);
     const tags = this.tagsFor(req);
     const nicName = fingerprint({ cluster: req.tags[TagKey.CLUSTER] ?? '', node: req.tags[TagKey.NODE] ?? '', sandbox: req.sandboxId });
     const candidates = this.candidateProfiles(req);
@@ -67,8 +58,7 @@ export class IbmCloudProvider implements Provider {
       candidates: candidates.map((p) => p.name),
       where: `in ${this.settings.zone}`,
       noun: 'profile',
-      log: this.log,
-      sandboxId: req.sandboxId,
+      log,
       signal,
       cloudCode: (err) => ibmErrorCode(err.cause) || (err instanceof CapacityAfterStart ? err.reasonCode : ''),
       // A refusal that left an instance behind: it holds the name the next profile needs.
@@ -76,40 +66,38 @@ export class IbmCloudProvider implements Provider {
       attempt: async (name) => {
         const profile = byName.get(name)!;
         const prototype = this.prototype(req, profile, await this.imageFor(profile, req.spec.image, signal), nicName);
-        const created = await launch({ api: this.api, log: this.log, vpcId: this.settings.vpcId, fingerprint: nicName, tags, placement: this.settings.placement }, prototype, signal);
+        const created = await launch({ api: this.api, log, vpcId: this.settings.vpcId, fingerprint: nicName, tags, placement: this.settings.placement }, prototype, signal);
         const id = created.id;
-        this.log.info({ sandbox: req.sandboxId, instanceId: id, instanceType: profile.name }, `created instance ${id} (${profile.name}) for ${req.instanceName}`);
+        log.info({ instanceId: id, instanceType: profile.name }, `created instance ${id} (${profile.name}) for ${req.instanceName}`);
         // From here on the instance exists: every failure names it for the caller to delete.
-        try {
+        const usable = { id, what: `instance ${id} created but not usable`, signal, passThrough: (err: unknown) => err instanceof CapacityAfterStart };
+        return afterCreated(usable, async () => {
           await this.api.attachTags(created.crn, tags, signal);
           const ready = await waitReady(this.api, created, signal);
           if ('ips' in ready) return { id, name: req.instanceName, ips: ready.ips, instanceType: profile.name };
           const reason = `${ready.failed.code}: ${ready.failed.message}`;
           if (!CAPACITY_REASON.test(ready.failed.code)) throw new ProviderError('UNAVAILABLE', `instance ${id} failed to start (${reason})`);
           // Capacity shows up here, after a 201: free the name (the next profile's create reuses it).
-          await this.deleteAndWaitGone(id, signal);
+          await this.deleteAndWaitGone(id, signal, log);
           throw new CapacityAfterStart(ready.failed.code, reason);
-        } catch (err) {
-          if (err instanceof CapacityAfterStart) throw err;
-          const perr = asProviderError(err, signal);
-          throw new ProviderError(perr.code, `instance ${id} created but not usable: ${perr.message}`, { partialInstanceId: id, cause: err });
-        }
+        });
       },
     });
     return result;
   }
 
-  async deleteInstance(instanceId: string, signal: AbortSignal): Promise<void> {
+  async deleteInstance(instanceId: string, signal: AbortSignal, logger?: Logger): Promise<void> {
+    const log = requestLog(this.log, logger);
     if (!INSTANCE_ID.test(instanceId)) {
       // Never a silent success: a delete that "succeeds" on a bad id is how VMs leak (reference §7.2).
       throw new ProviderError('INVALID_REQUEST', `"${instanceId}" is not a VPC instance id (4 characters, "_", a UUID)`);
     }
     try {
       await this.api.deleteInstance(instanceId, signal);
-      this.log.info({ instanceId }, `deleting instance ${instanceId}`);
+      log.info({ instanceId }, `deleting instance ${instanceId}`);
     } catch (err) {
       if (isProviderError(err, 'NOT_FOUND')) {
-        this.log.info({ instanceId }, `instance ${instanceId} is already gone`);
+        log.info({ instanceId }, `instance ${instanceId} is already gone`);
         return;
       }
       // 409: an instance already `deleting` cannot be deleted again, which is what we wanted.
@@ -146,8 +134,8 @@ export class IbmCloudProvider implements Provider {
     this.api.close();
   }
 
-  private async deleteAndWaitGone(id: string, signal: AbortSignal): Promise<void> {
-    await this.deleteInstance(id, signal);
+  private async deleteAndWaitGone(id: string, signal: AbortSignal, log: Logger): Promise<void> {
+    await this.deleteInstance(id, signal, log);
     await waitGone(this.api, id, signal);
   }
 
@@ -157,8 +145,7 @@ export class IbmCloudProvider implements Provider {
    */
   private candidateProfiles(req: CreateInstanceRequest): ProfileInfo[] {
     const specList = this.settings.specList;
-    const selection = { spec: req.spec, specList, defaultType: this.settings.defaultProfile, allowed: this.config.profileList };
-    const names = fallbackCandidates({ ...selection, selected: selectInstanceType(selection) });
+    const names = candidateTypes({ spec: req.spec, specList, defaultType: this.settings.defaultProfile, allowed: this.config.profileList });
     const byName = new Map(specList.map((p) => [p.name, p]));
     const first = byName.get(names[0]!);
     if (!first) throw new ProviderError('INVALID_REQUEST', `instance profile ${names[0]} was not looked up at start-up`);

@@ -11,10 +11,14 @@ import type { VpcSubnet } from './vpc-types.js';
 import { ProviderError, isProviderError } from '../errors.js';
 import { sortInstanceTypes } from '../instance-type.js';
 import { instanceTags } from '../naming.js';
+import { closeOnFailure } from '../plugin.js';
+import type { ProviderHost } from '../provider.js';
 import { RateLimiter } from '../rate-limiter.js';
+import type { ProviderStart } from '../registry.js';
 import { createAuthenticator } from './auth.js';
 import { SdkVpcApi, type VpcApi } from './client.js';
 import { defaultProfile, type IbmCloudConfig } from './config.js';
+import { IbmCloudProvider } from './provider.js';
 import { confidentialCapable, imageInfo, pairingProblems, profileInfo, unusableImage, type ImageInfo, type ProfileInfo } from './profiles.js';
 import { checkTag, tagStrings } from './tags.js';
 
@@ -36,6 +40,25 @@ export interface IbmCloudSettings {
   /** Dedicated host / host group in this zone, if configured. */
   placement: { hostId?: string; groupId?: string };
   secondary?: { subnetId: string; securityGroupId?: string };
+}
+
+/** Everything the plugin's `create` does once the keys parsed: tags, endpoint, client, network, images, profiles, then the provider. */
+export async function startIbmCloud(host: ProviderHost, config: IbmCloudConfig, signal: AbortSignal): Promise<ProviderStart & { provider: IbmCloudProvider }> {
+  const log = host.logger.child({ component: 'ibmcloud' });
+  checkIdentityTags(host.clusterName, host.nodeName);
+  const vpcEndpoint = resolveVpcEndpoint(config);
+  const api = createVpcApi(config, vpcEndpoint, createLimiter(config), log);
+  return closeOnFailure(
+    () => api.close(),
+    async () => {
+      const network = await resolveNetwork(api, config, signal, log);
+      const images = await resolveImages(api, config, signal, log);
+      const specList = await resolveProfiles(api, config, images, signal);
+      const settings = { vpcEndpoint, ...network, images, specList, defaultProfile: defaultProfile(config) };
+      log.info({ ...settings }, `ibmcloud provider ready in ${network.zone} (VPC ${network.vpcId})`);
+      return { provider: new IbmCloudProvider({ api, config, settings, host }) };
+    },
+  );
 }
 
 export function createLimiter(config: IbmCloudConfig): RateLimiter {

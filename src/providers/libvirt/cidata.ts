@@ -5,7 +5,7 @@
  * (version 2, matched by the NIC's MAC).
  */
 import { stringify } from 'yaml';
-import { buildIso } from './iso9660.js';
+import { buildIso } from '../../lib/iso9660.js';
 
 export interface StaticNetwork {
   mac: string;

@@ -7,7 +7,7 @@
  * exist return undefined instead.
  */
 import { classifyLibvirtError } from './errors.js';
-import { RpcConnection, type ConnectionOptions } from './rpc/connection.js';
+import { RpcConnection, type ConnectionOptions } from '../../lib/libvirt-rpc/connection.js';
 import {
   Proc,
   VirErr,
@@ -25,9 +25,9 @@ import {
   type NetworkRef,
   type PoolRef,
   type VolRef,
-} from './rpc/protocol.js';
-import { parseLibvirtUri, type ParsedUri } from './rpc/uri.js';
-import { XdrReader, XdrWriter } from './rpc/xdr.js';
+} from '../../lib/libvirt-rpc/protocol.js';
+import { parseLibvirtUri, type ParsedUri } from '../../lib/libvirt-rpc/uri.js';
+import { XdrReader, XdrWriter } from '../../lib/libvirt-rpc/xdr.js';
 import { ProviderError } from '../errors.js';
 
 export type { DomainRef, NetworkRef, PoolRef, VolRef };

@@ -5,7 +5,7 @@
  */
 import { z, type ZodType } from 'zod';
 import { absolutePath, bool, duration, int, oneOf, option, redact, resolveOptions, str, type RawSources, type Resolved } from '../../config/options.js';
-import { LibvirtUriError, parseLibvirtUri } from './rpc/uri.js';
+import { LibvirtUriError, parseLibvirtUri } from '../../lib/libvirt-rpc/uri.js';
 import { CidrError, parseCidr } from './static-ip.js';
 
 const libvirtUri = (): ZodType<string, string> =>

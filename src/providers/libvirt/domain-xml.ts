@@ -16,7 +16,7 @@
  *   needs it), `<launchSecurity type='s390-pv'/>` for Secure Execution.
  * - aarch64: machine virt, `cpu mode='host-passthrough'` with KVM and `maximum` under TCG.
  */
-import { el, serialize, text, type XmlElement } from './xml.js';
+import { el, serialize, text, type XmlElement } from '../../lib/xml.js';
 
 export type Arch = 'x86_64' | 's390x' | 'aarch64';
 export type DomainType = 'kvm' | 'qemu';

@@ -3,9 +3,9 @@
  * (remote_error.code); the transport's own failures are UNAVAILABLE.
  */
 import { ProviderError, type ProviderErrorCode } from '../errors.js';
-import { LibvirtAbortError, LibvirtConnectionError, LibvirtRpcError } from './rpc/connection.js';
-import { VirErr } from './rpc/protocol.js';
-import { LibvirtUriError } from './rpc/uri.js';
+import { LibvirtAbortError, LibvirtConnectionError, LibvirtRpcError } from '../../lib/libvirt-rpc/connection.js';
+import { VirErr } from '../../lib/libvirt-rpc/protocol.js';
+import { LibvirtUriError } from '../../lib/libvirt-rpc/uri.js';
 
 const byVirCode = new Map<number, ProviderErrorCode>([
   [VirErr.NO_DOMAIN, 'NOT_FOUND'],

@@ -9,7 +9,7 @@
  * KVM without VT-x (env-lab: kvm-pvm) a kvm guest hangs at boot. aarch64 reports no such flag, so
  * there the kvm listing decides.
  */
-import { elements, find, parseXml, textOf, type XmlElement } from './xml.js';
+import { elements, find, parseXml, textOf, type XmlElement } from '../../lib/xml.js';
 import { SUPPORTED_ARCHES, type Arch, type DomainType } from './domain-xml.js';
 
 export class HostCapabilityError extends Error {

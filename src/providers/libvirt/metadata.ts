@@ -10,7 +10,7 @@
  *     </caa:instance>
  *   </metadata>
  */
-import { el, elements, find, type XmlElement } from './xml.js';
+import { el, elements, find, type XmlElement } from '../../lib/xml.js';
 
 export const METADATA_NS = 'urn:peerpods:cloud-api-adaptor:libvirt:v1';
 const PREFIX = 'caa';

@@ -18,9 +18,11 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
+import { afterCreated } from '../create-checks.js';
 import { ProviderError, asProviderError, isProviderError } from '../errors.js';
 import { TagKey } from '../naming.js';
 import type { CreateInstanceRequest, Instance, InstanceSummary, Provider, ProviderHost } from '../provider.js';
+import { requestLog } from '../request-log.js';
 import { Backoff, sleep } from '../../util/backoff.js';
 import { buildCidataIso } from './cidata.js';
 import { DOMAIN_STATE_NAMES, DomainState, InterfaceAddressSource, SHUTOFF_REASONS, UndefineFlags, domainUuid, type DomainRef, type LibvirtApi, type VolRef } from './client.js';
@@ -28,12 +30,12 @@ import type { LibvirtConfig } from './config.js';
 import { domainXml, randomMac } from './domain-xml.js';
 import { virErrorCode } from './errors.js';
 import { metadataElement, readMetadata, type InstanceMetadata } from './metadata.js';
-import { VirErr } from './rpc/protocol.js';
-import { parseLibvirtUri } from './rpc/uri.js';
+import { VirErr } from '../../lib/libvirt-rpc/protocol.js';
+import { parseLibvirtUri } from '../../lib/libvirt-rpc/uri.js';
 import { resolveBaseVolume, type BaseVolume, type LibvirtSettings } from './setup.js';
 import { netmaskOf, pickAddress } from './static-ip.js';
 import { Serializer } from '../../util/serializer.js';
-import { el, elements, find, parseXml, serialize, text, type XmlElement } from './xml.js';
+import { el, elements, find, parseXml, serialize, text, type XmlElement } from '../../lib/xml.js';
 import { timeoutSignal } from '../../util/timers.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -90,11 +92,11 @@ export class LibvirtProvider implements Provider {
     const uuid = randomUUID();
     const mac = randomMac(this.random);
     const vols = volumeNames(name);
-    const log = this.log.child({ sandbox: req.sandboxId, instanceName: name, instanceId: uuid });
+    const log = requestLog(this.log, req.logger, { sandbox: req.sandboxId }).child({ instanceName: name, instanceId: uuid });
 
     const created = await this.define(req, uuid, mac, signal);
     log.info({ address: created.address?.ip }, `defined domain ${name} (${uuid})`);
-    try {
+    return afterCreated({ id: uuid, what: `pod VM ${name} (${uuid})`, signal }, async () => {
       await this.createVolumes(vols, base, { instanceId: uuid, hostname: name, userData: req.userData, mac, address: created.address }, signal);
       log.debug({ volumes: vols }, `volumes of ${name} created (root overlay of ${base.name}, cidata seed)`);
       await this.api.startDomain(created.dom, signal);
@@ -102,20 +104,18 @@ export class LibvirtProvider implements Provider {
       const ips = await this.addressesOf(created, mac, signal);
       log.info({ ips }, `domain ${name} is at ${ips.join(', ')}`);
       return { id: uuid, name, ips };
-    } catch (err) {
-      const perr = asProviderError(err, signal);
-      throw new ProviderError(perr.code, `pod VM ${name} (${uuid}): ${perr.message}`, { partialInstanceId: uuid, cause: err });
-    }
+    });
   }
 
-  async deleteInstance(instanceId: string, signal: AbortSignal): Promise<void> {
+  async deleteInstance(instanceId: string, signal: AbortSignal, logger?: Logger): Promise<void> {
+    const base = requestLog(this.log, logger);
     if (!UUID.test(instanceId)) {
       // Never a silent success: a delete that "succeeds" on a bad id is how VMs leak (reference §7.2).
       throw new ProviderError('INVALID_REQUEST', `"${instanceId}" is not a libvirt domain UUID`);
     }
     const dom = await this.api.lookupDomainByUuid(instanceId, signal);
     if (!dom) {
-      this.log.info({ instanceId }, `domain ${instanceId} is already gone`);
+      base.info({ instanceId }, `domain ${instanceId} is already gone`);
       return;
     }
     let doc: XmlElement;
@@ -128,7 +128,7 @@ export class LibvirtProvider implements Provider {
     if (!readMetadata(doc)) {
       throw new ProviderError('INVALID_REQUEST', `domain ${dom.name} (${instanceId}) was not created by the cloud-api-adaptor; refusing to delete it`);
     }
-    const log = this.log.child({ instanceId, instanceName: dom.name });
+    const log = base.child({ instanceId, instanceName: dom.name });
     const state = await this.api.domainState(dom, signal).catch(notFoundAs(undefined));
     if (state === undefined) return;
     if (state.state !== DomainState.SHUTOFF) {

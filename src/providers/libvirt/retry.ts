@@ -11,7 +11,7 @@ import { isProviderError } from '../errors.js';
 import { retry } from '../../util/retry.js';
 import type { LibvirtApi } from './client.js';
 import { virErrorCode } from './errors.js';
-import { VirErr } from './rpc/protocol.js';
+import { VirErr } from '../../lib/libvirt-rpc/protocol.js';
 import { signalOf, wrapCalls } from './wrap-calls.js';
 
 export interface RetryOptions {

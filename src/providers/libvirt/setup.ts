@@ -7,12 +7,17 @@
 import { messageOf } from '../../util/errors.js';
 import { posix } from 'node:path';
 import { ProviderError, isProviderError } from '../errors.js';
-import { versionString, type LibvirtApi, type NetworkRef, type PoolRef } from './client.js';
+import { closeOnFailure } from '../plugin.js';
+import type { ProviderHost } from '../provider.js';
+import type { ProviderStart } from '../registry.js';
+import { RpcLibvirtApi, versionString, type LibvirtApi, type NetworkRef, type PoolRef } from './client.js';
 import type { LibvirtConfig } from './config.js';
 import { SEV_SNP_MIN_LIBVIRT, type Arch, type DomainType, type LaunchSecurity } from './domain-xml.js';
 import { HostCapabilityError, decideDomainType, hostFacts, launchSecurityTypes } from './host.js';
+import { LibvirtProvider } from './provider.js';
+import { withRetries } from './retry.js';
 import { contains, parseCidr, type Ipv4Range } from './static-ip.js';
-import { elements, find, parseXml, textOf } from './xml.js';
+import { elements, find, parseXml, textOf } from '../../lib/xml.js';
 
 export interface LibvirtSettings {
   arch: Arch;
@@ -31,6 +36,32 @@ export interface LibvirtSettings {
   gateway: string | undefined;
   /** Console logs are volumes of the pool (LIBVIRT_DATA_DIR is the pool's folder). */
   consoleInPool: boolean;
+}
+
+/**
+ * Everything the plugin's `create` does once the keys parsed: the host and every configured object
+ * asked about, then the provider. `rawApi` is the RPC client (a test may hand in a wrapper around
+ * it); transient-failure retries are added here.
+ */
+export async function startLibvirt(
+  host: Pick<ProviderHost, 'logger'>,
+  config: LibvirtConfig,
+  signal: AbortSignal,
+  rawApi: LibvirtApi = new RpcLibvirtApi(config.uri),
+): Promise<ProviderStart & { provider: LibvirtProvider }> {
+  const api = withRetries(rawApi);
+  const log = host.logger.child({ component: 'libvirt' });
+  return closeOnFailure(
+    () => api.close(),
+    async () => {
+      const settings = await resolveSettings(api, config, signal);
+      log.info(
+        { uri: api.description, arch: settings.arch, domainType: settings.domainType, launchSecurity: settings.launchSecurity || 'none', pool: settings.pool.name, network: settings.network.name, ipSource: config.ipSource },
+        `libvirt provider ready: ${settings.arch} pod VMs, ${settings.domainTypeReason}`,
+      );
+      return { provider: new LibvirtProvider(api, config, settings, host) };
+    },
+  );
 }
 
 const invalid = (message: string, cause?: unknown): ProviderError => new ProviderError('INVALID_CONFIG', message, { cause });

@@ -11,7 +11,7 @@ import { VerifyChecks } from '../verify-checks.js';
 import { RpcLibvirtApi, type LibvirtApi } from './client.js';
 import type { LibvirtConfig } from './config.js';
 import { knownFirmware } from './host.js';
-import { parseLibvirtUri } from './rpc/uri.js';
+import { parseLibvirtUri } from '../../lib/libvirt-rpc/uri.js';
 import { checkBootKeys, resolveBaseVolume, resolveHost, resolveNetwork, resolvePool, resolveStaticRange, type LibvirtSettings } from './setup.js';
 import { pickAddress } from './static-ip.js';
 

@@ -1,15 +1,12 @@
-import type { ProviderPlugin } from '../registry.js';
+/** The local provider's metadata; its start-up (processes, the netns bridge) is imported when it is used. */
+import { providerPlugin } from '../plugin.js';
 import { describeLocalConfig, loadLocalConfig, localOptions } from './config.js';
-import { LocalProvider } from './provider.js';
 
-export const localPlugin: ProviderPlugin = {
+export const localPlugin = providerPlugin({
   name: 'local',
   description: 'no cloud: each instance is a forwarder process on a loopback address (the default; no TEE)',
   options: localOptions,
-  create: async (host, sources) => {
-    const provider = new LocalProvider(host, loadLocalConfig(sources));
-    await provider.init();
-    return provider;
-  },
+  load: loadLocalConfig,
   describeConfig: describeLocalConfig,
-};
+  start: async () => (await import('./setup.js')).startLocal,
+});

@@ -8,19 +8,20 @@
  * State: `<stateDir>/local/instances/<id>/` — record.json, cidata/user-data, root/ (the "VM's"
  * file system), agent.sock, logs. Processes are detached, so they outlive a daemon restart like VMs do.
  */
-import { messageOf } from '../../util/errors.js';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { afterCreated } from '../create-checks.js';
 import { ProviderError } from '../errors.js';
 import { raceAbort } from '../../util/abort.js';
 import type { CreateInstanceRequest, Instance, InstanceSummary, Provider, ProviderHost } from '../provider.js';
+import { requestLog } from '../request-log.js';
 import { writeFileAtomic } from '../../util/atomic-file.js';
 import { Serializer } from '../../util/serializer.js';
 import type { LocalConfig } from './config.js';
 import { describeExit, findByMarker, lastLogLine, nodeCommand, processGone, spawnDetached, stopProcess, type ProcessExit } from './processes.js';
-import { bridgeFor, createNetns, deleteBridge, deleteNetns, ensureBridge, inNetns, netnsAddress, netnsNames, type InstanceNetwork, type NetworkMode } from './network.js';
+import { createNetns, deleteBridge, deleteNetns, ensureBridge, inNetns, netnsAddress, netnsNames, type InstanceNetwork, type NetworkMode } from './network.js';
 
 interface InstanceRecord {
   id: string;
@@ -57,8 +58,6 @@ export class LocalProvider implements Provider {
    */
   private readonly forwarderExits = new Map<string, Promise<ProcessExit>>();
   readonly mode: NetworkMode;
-  /** netns mode: the host bridge, the worker's underlay for the instances' pod networks. */
-  readonly underlayInterface: string | undefined;
 
   constructor(
     private readonly host: ProviderHost,
@@ -67,7 +66,6 @@ export class LocalProvider implements Provider {
     this.dir = join(host.stateDir, 'local', 'instances');
     this.log = host.logger.child({ component: 'providers/local' });
     this.mode = config.network === 'auto' ? (process.getuid?.() === 0 ? 'netns' : 'loopback') : config.network;
-    this.underlayInterface = this.mode === 'netns' ? bridgeFor(config.netnsCidr).name : undefined;
     this.log.info({ mode: this.mode }, `local instances use ${this.mode === 'netns' ? 'a network namespace and veth each' : 'loopback addresses'}`);
   }
 
@@ -104,7 +102,7 @@ export class LocalProvider implements Provider {
     await writeFile(join(cidata, 'user-data'), req.userData, { mode: 0o600 });
     await writeFile(join(cidata, 'meta-data'), `instance-id: ${id}\nlocal-hostname: ${req.instanceName}\n`);
 
-    try {
+    await afterCreated({ id, what: `starting local instance ${id}`, signal, code: 'INTERNAL' }, async () => {
       let net: InstanceNetwork = { ip: record.ip };
       if (this.mode === 'netns') net = await createNetns(id, this.config.netnsCidr, record.ip, signal);
       if (this.config.agentCommand) {
@@ -127,15 +125,13 @@ export class LocalProvider implements Provider {
       record.pids.push(forwarder.pid);
       this.forwarderExits.set(id, forwarder.exited);
       await this.save(record);
-    } catch (err) {
-      throw new ProviderError('INTERNAL', `starting local instance ${id}: ${messageOf(err)}`, { partialInstanceId: id, cause: err });
-    }
+    });
     const ip = record.ip;
-    this.log.info({ instanceId: id, ip, pids: record.pids, sandbox: req.sandboxId }, `started local instance ${id} on ${ip}`);
+    requestLog(this.log, req.logger, { sandbox: req.sandboxId }).info({ instanceId: id, ip, pids: record.pids }, `started local instance ${id} on ${ip}`);
     return { id, name: req.instanceName, ips: [ip], instanceType: 'local' };
   }
 
-  async deleteInstance(instanceId: string, signal: AbortSignal): Promise<void> {
+  async deleteInstance(instanceId: string, signal: AbortSignal, logger?: Logger): Promise<void> {
     signal.throwIfAborted();
     const dir = this.instanceDir(instanceId);
     const record = await this.read(instanceId);
@@ -148,7 +144,7 @@ export class LocalProvider implements Provider {
     }
     await rm(dir, { recursive: true, force: true });
     this.forwarderExits.delete(instanceId);
-    if (record) this.log.info({ instanceId }, `deleted local instance ${instanceId}`);
+    if (record) requestLog(this.log, logger).info({ instanceId }, `deleted local instance ${instanceId}`);
   }
 
   async listInstances(tags: Readonly<Record<string, string>>, signal: AbortSignal): Promise<InstanceSummary[]> {

@@ -1,20 +1,14 @@
 /** The contract suite against the aws provider and the fake EC2 (EC2 Query protocol over HTTP). */
 import { startAws } from '../../helpers/aws.js';
-import { providerContract } from './provider-contract.js';
+import { CONTRACT_IDS, providerContract, seededDraw } from './provider-contract.js';
 
 providerContract('aws', async () => {
   const aws = await startAws();
   const { fake } = aws;
-  let random = 0x2545f491;
-  // Our own seeded draw, so that the suite can count what it injected.
-  const roll = (rate: number): boolean => {
-    random = (random * 1103515245 + 12345) >>> 0;
-    return random / 2 ** 32 < rate;
-  };
+  const roll = seededDraw();
   return {
     provider: aws.provider,
-    clusterName: 'contract',
-    nodeName: 'node-a',
+    ...CONTRACT_IDS,
     missingId: 'i-0123456789abcdef0',
     liveInstanceIds: async () => fake.liveInstances().filter((i) => i.state === 'pending' || i.state === 'running').map((i) => i.instanceId),
     stored: async (id) => {

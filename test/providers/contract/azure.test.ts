@@ -1,24 +1,14 @@
 /** The contract suite against the azure provider and the fake ARM (HTTPS, long-running operations). */
 import { startAzure } from '../../helpers/azure.js';
 import { DEFAULT_RESOURCE_GROUP, DEFAULT_SUBSCRIPTION_ID } from '../../fakes/arm/index.js';
-import { providerContract } from './provider-contract.js';
+import { CONTRACT_IDS, providerContract, seededDraw } from './provider-contract.js';
 
 providerContract('azure', async () => {
   const azure = await startAzure();
   const { fake } = azure;
-  // Our own seeded draws, so that the suite can count what it injected; one stream per kind of
-  // fault, so that throttling draws do not decide which PUTs and DELETEs lose their reply.
-  const stream = (seed: number) => {
-    let random = seed;
-    return (rate: number): boolean => {
-      random = (random * 1103515245 + 12345) >>> 0;
-      return random / 2 ** 32 < rate;
-    };
-  };
   return {
     provider: azure.provider,
-    clusterName: 'contract',
-    nodeName: 'node-a',
+    ...CONTRACT_IDS,
     missingId: `/subscriptions/${DEFAULT_SUBSCRIPTION_ID}/resourceGroups/${DEFAULT_RESOURCE_GROUP}/providers/Microsoft.Compute/virtualMachines/podvm-never-existed-0000`,
     liveInstanceIds: async () => fake.liveVms().map((vm) => vm.id),
     stored: async (id) => {
@@ -29,7 +19,8 @@ providerContract('azure', async () => {
     loseCreateReplies: () => fake.failAfterEffect({ operation: 'virtualMachines.createOrUpdate' }),
     injectFaults: (rate) => {
       let injected = 0;
-      const [throttle, lose] = [stream(0x2545f491), stream(0x9e3779b9)];
+      // One stream per kind of fault, so that throttling draws do not decide which PUTs and DELETEs lose their reply.
+      const [throttle, lose] = [seededDraw(0x2545f491), seededDraw(0x9e3779b9)];
       const count = (roll: (rate: number) => boolean) => (): boolean => (roll(rate / 2) ? (injected++, true) : false);
       const undo = [
         // Throttling on any request, long-running-operation polls included; ARM says when to come back.

@@ -1,21 +1,15 @@
 /** The contract suite against the ibmcloud provider and the fake VPC (VPC JSON, IAM, Global Tagging over HTTP). */
 import { startIbmCloud } from '../../helpers/ibmcloud.js';
 import { tagRecord } from '../../../src/providers/ibmcloud/tags.js';
-import { providerContract } from './provider-contract.js';
+import { CONTRACT_IDS, providerContract, seededDraw } from './provider-contract.js';
 
 providerContract('ibmcloud', async () => {
   const ibm = await startIbmCloud();
   const { fake } = ibm;
-  let random = 0x2545f491;
-  // Our own seeded draw, so that the suite can count what it injected.
-  const roll = (rate: number): boolean => {
-    random = (random * 1103515245 + 12345) >>> 0;
-    return random / 2 ** 32 < rate;
-  };
+  const roll = seededDraw();
   return {
     provider: ibm.provider,
-    clusterName: 'contract',
-    nodeName: 'node-a',
+    ...CONTRACT_IDS,
     missingId: '0717_00000000-0000-4000-8000-000000000000',
     liveInstanceIds: async () => fake.liveInstances().map((i) => i.id),
     stored: async (id) => {

@@ -12,14 +12,14 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { RpcLibvirtApi, domainUuid } from '../../../src/providers/libvirt/client.js';
 import { loadLibvirtConfig } from '../../../src/providers/libvirt/config.js';
-import { createLibvirtProvider } from '../../../src/providers/libvirt/index.js';
-import { readIso } from '../../../src/providers/libvirt/iso9660.js';
+import { startLibvirt } from '../../../src/providers/libvirt/setup.js';
+import { readIso } from '../../../src/lib/iso9660.js';
 import { readMetadata } from '../../../src/providers/libvirt/metadata.js';
 import { volumeNames } from '../../../src/providers/libvirt/provider.js';
-import { parseXml } from '../../../src/providers/libvirt/xml.js';
+import { parseXml } from '../../../src/lib/xml.js';
 import { TagKey } from '../../../src/providers/naming.js';
 import { LIBVIRT_REQUIRED, createBaseVolume, libvirtEnv, libvirtUnavailable, startLibvirtLab, withFaults, type LibvirtLab } from '../../helpers/libvirt.js';
-import { providerContract } from './provider-contract.js';
+import { providerContract, seededDraw } from './provider-contract.js';
 
 const unavailable = await libvirtUnavailable();
 
@@ -55,11 +55,7 @@ if (unavailable) {
       const l = await startLab();
       const clusterName = `contract-${++seq}`;
       const judge = new RpcLibvirtApi(l.uri);
-      let random = 0x9e3779b9 + seq;
-      const roll = (rate: number): boolean => {
-        random = (random * 1103515245 + 12345) >>> 0;
-        return random / 2 ** 32 < rate;
-      };
+      const roll = seededDraw(0x9e3779b9 + seq);
       let loseDefine = false;
       let faultRate = 0;
       let injected = 0;
@@ -70,7 +66,7 @@ if (unavailable) {
         latency: (m) => (m === 'defineDomain' ? createLatency : 0),
       });
       const config = loadLibvirtConfig({ flags: {}, env: libvirtEnv(l) });
-      const provider = await createLibvirtProvider({ logger: pino({ level: 'silent' }) }, config, api, AbortSignal.timeout(30_000));
+      const { provider } = await startLibvirt({ logger: pino({ level: 'silent' }) }, config, AbortSignal.timeout(30_000), api);
       const ours = async (): Promise<{ id: string; name: string; tags: Record<string, string> }[]> => {
         const s = AbortSignal.timeout(30_000);
         const out = [];

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ProviderError } from '../../../src/providers/errors.js';
-import { fallbackCandidates, selectInstanceType, sortInstanceTypes, type InstanceTypeInfo } from '../../../src/providers/instance-type.js';
+import { candidateTypes, fallbackCandidates, selectInstanceType, sortInstanceTypes, type InstanceTypeInfo } from '../../../src/providers/instance-type.js';
 
 const types: InstanceTypeInfo[] = sortInstanceTypes([
   { name: 'g5.xlarge', vcpus: 4, memoryMiB: 16384, gpus: 1 },
@@ -84,5 +84,13 @@ describe('fallbackCandidates (capacity fallback order)', () => {
   it('an explicit machine_type, or an empty allow-list, means no fallback', () => {
     expect(fallbackCandidates({ spec: spec({ instanceType: 'c6a.large' }), specList: list, defaultType: 'm6a.large', allowed, selected: 'c6a.large' })).toEqual(['c6a.large']);
     expect(fallbackCandidates({ spec: spec({}), specList: list, defaultType: 'm6a.large', allowed: [], selected: 'm6a.large' })).toEqual(['m6a.large']);
+  });
+});
+
+describe('candidateTypes (what a create tries, in order)', () => {
+  it('the selected type first, then the larger non-GPU types that fit; an explicit machine_type alone', () => {
+    expect(candidateTypes({ spec: spec({}), specList: types, defaultType: 'm6a.large', allowed })).toEqual(['m6a.large', 'm6a.2xlarge']);
+    expect(candidateTypes({ spec: spec({ instanceType: 'c6a.large' }), specList: types, defaultType: 'm6a.large', allowed })).toEqual(['c6a.large']);
+    expect(candidateTypes({ spec: spec({ gpus: 1 }), specList: types, defaultType: 'm6a.large', allowed })[0]).toBe('g5.xlarge');
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { builtinProviders } from '../../../src/providers/index.js';
-import { ProviderRegistry, UnknownProviderError } from '../../../src/providers/registry.js';
+import { ProviderRegistry, UnknownProviderError, tunnelInterface } from '../../../src/providers/registry.js';
 import { ProviderError } from '../../../src/providers/errors.js';
 import { PROVIDER_STATUS } from '../../../src/shim/provider-codes.js';
 import { Code } from '../../../src/ttrpc/codes.js';
@@ -16,6 +16,11 @@ describe('provider registry', () => {
     const p = { name: 'x', description: '', options: {}, create: async () => { throw new Error('unused'); } };
     r.register(p);
     expect(() => r.register(p)).toThrow(/registered twice/);
+  });
+  it('the pod network\'s interface: HOST_INTERFACE, else the provider\'s underlay, else empty (the default route\'s)', () => {
+    expect(tunnelInterface('eth1', { underlayInterface: 'caabr236' })).toBe('eth1');
+    expect(tunnelInterface('', { underlayInterface: 'caabr236' })).toBe('caabr236');
+    expect(tunnelInterface('', {})).toBe('');
   });
 });
 

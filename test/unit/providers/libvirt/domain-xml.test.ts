@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DESCRIPTION, SEV_SNP_MIN_LIBVIRT, SEV_SNP_POLICY, domainXml, randomMac, type DomainSpec } from '../../../../src/providers/libvirt/domain-xml.js';
 import { metadataElement, readMetadata } from '../../../../src/providers/libvirt/metadata.js';
-import { elements, find, parseXml, textOf, type XmlElement } from '../../../../src/providers/libvirt/xml.js';
+import { elements, find, parseXml, textOf, type XmlElement } from '../../../../src/lib/xml.js';
 
 const base: DomainSpec = {
   name: 'podvm-nginx-0123abcd',

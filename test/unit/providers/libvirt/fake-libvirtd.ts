@@ -18,8 +18,8 @@ import {
   encodeMessage,
   writeRemoteError,
   type Header,
-} from '../../../../src/providers/libvirt/rpc/protocol.js';
-import { XdrReader, XdrWriter } from '../../../../src/providers/libvirt/rpc/xdr.js';
+} from '../../../../src/lib/libvirt-rpc/protocol.js';
+import { XdrReader, XdrWriter } from '../../../../src/lib/libvirt-rpc/xdr.js';
 
 export type Reply = Buffer | { error: { code: number; message: string } } | 'hang' | 'close';
 export type Handler = (args: XdrReader, h: Header) => Reply | Promise<Reply>;

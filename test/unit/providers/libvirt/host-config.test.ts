@@ -9,7 +9,7 @@ import { METADATA_NS, metadataElement, readMetadata } from '../../../../src/prov
 import { resolveHost, resolveLaunchSecurity, resolveSettings } from '../../../../src/providers/libvirt/setup.js';
 import { contains, intToIp, ipToInt, netmaskOf, parseCidr, pickAddress } from '../../../../src/providers/libvirt/static-ip.js';
 import { Serializer } from '../../../../src/util/serializer.js';
-import { el, parseXml, serialize } from '../../../../src/providers/libvirt/xml.js';
+import { el, parseXml, serialize } from '../../../../src/lib/xml.js';
 
 const caps = (arch: string, features: string[], domains: string[]): string => `<capabilities>
   <host><uuid>x</uuid><cpu><arch>${arch}</arch><model>M</model>${features.map((f) => `<feature name='${f}'/>`).join('')}</cpu></host>

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { XmlError, el, elements, find, parseXml, serialize, text, textOf } from '../../../../src/providers/libvirt/xml.js';
+import { XmlError, el, elements, find, parseXml, serialize, text, textOf } from '../../../src/lib/xml.js';
 
 describe('XML builder', () => {
   it('escapes attribute values and text, so no value can change the document', () => {

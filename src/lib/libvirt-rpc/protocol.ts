@@ -1,6 +1,6 @@
 /**
  * The parts of libvirt's remote protocol (`src/remote/remote_protocol.x`, `src/rpc/virnetprotocol.x`)
- * that the provider speaks: message header, error record, object references and procedure numbers.
+ * that a libvirt client (the libvirt provider) speaks: message header, error record, object references and procedure numbers.
  * Procedure numbers and struct layouts are libvirt's wire ABI and never change.
  */
 import { XdrReader, XdrWriter } from './xdr.js';
@@ -58,7 +58,7 @@ export const Proc = {
   DOMAIN_INTERFACE_ADDRESSES: 353,
 } as const;
 
-/** virErrorNumber values the provider tells apart (virterror.h). */
+/** virErrorNumber values a client tells apart (virterror.h). */
 export const VirErr = {
   INTERNAL_ERROR: 1,
   NO_SUPPORT: 3,

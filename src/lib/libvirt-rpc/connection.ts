@@ -5,7 +5,7 @@
  * closes, every call in flight fails with a LibvirtConnectionError and the connection is dead
  * (the client opens a new one).
  */
-import { messageOf } from '../../../util/errors.js';
+import { messageOf } from '../../util/errors.js';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
@@ -30,8 +30,8 @@ import {
 } from './protocol.js';
 import { localSocketCandidates, type ParsedUri, type Transport } from './uri.js';
 import { XdrReader, XdrWriter } from './xdr.js';
-import { raceAbort } from '../../../util/abort.js';
-import { timeoutSignal } from '../../../util/timers.js';
+import { raceAbort } from '../../util/abort.js';
+import { timeoutSignal } from '../../util/timers.js';
 
 /** The daemon answered a call with an error (`remote_error`). */
 export class LibvirtRpcError extends Error {

@@ -108,6 +108,11 @@ export function parseXml(src: string): XmlElement {
     }
     parent.children.push(t);
   };
+  /** Where `close` next starts; a markup construct that never closes is an error naming `what`. */
+  const closing = (close: string, what: string): number => {
+    const end = src.indexOf(close, i);
+    return end < 0 ? fail(`unterminated ${what}`) : end;
+  };
   while (i < src.length) {
     const lt = src.indexOf('<', i);
     if (lt < 0) {
@@ -117,25 +122,17 @@ export function parseXml(src: string): XmlElement {
     if (lt > i) addText(decodeEntities(src.slice(i, lt), i));
     i = lt;
     if (src.startsWith('<?', i)) {
-      const end = src.indexOf('?>', i);
-      if (end < 0) fail('unterminated processing instruction');
-      i = end + 2;
+      i = closing('?>', 'processing instruction') + 2;
     } else if (src.startsWith('<!--', i)) {
-      const end = src.indexOf('-->', i);
-      if (end < 0) fail('unterminated comment');
-      i = end + 3;
+      i = closing('-->', 'comment') + 3;
     } else if (src.startsWith('<![CDATA[', i)) {
-      const end = src.indexOf(']]>', i);
-      if (end < 0) fail('unterminated CDATA');
+      const end = closing(']]>', 'CDATA');
       addText(src.slice(i + 9, end));
       i = end + 3;
     } else if (src.startsWith('<!', i)) {
-      const end = src.indexOf('>', i);
-      if (end < 0) fail('unterminated declaration');
-      i = end + 1;
+      i = closing('>', 'declaration') + 1;
     } else if (src.startsWith('</', i)) {
-      const end = src.indexOf('>', i);
-      if (end < 0) fail('unterminated end tag');
+      const end = closing('>', 'end tag');
       const name = src.slice(i + 2, end).trim();
       const open = stack.pop();
       if (!open || open.name !== name) fail(`end tag </${name}> does not match <${open?.name ?? ''}>`);

@@ -81,32 +81,28 @@ export class XdrReader {
     }
   }
 
-  int(): number {
-    this.need(4);
-    const v = this.buf.readInt32BE(this.offset);
-    this.offset += 4;
+  /** A fixed-size item: `size` bytes read by `get` at the current offset. */
+  private fixed<T>(size: number, get: (offset: number) => T): T {
+    this.need(size);
+    const v = get(this.offset);
+    this.offset += size;
     return v;
+  }
+
+  int(): number {
+    return this.fixed(4, (o) => this.buf.readInt32BE(o));
   }
 
   uint(): number {
-    this.need(4);
-    const v = this.buf.readUInt32BE(this.offset);
-    this.offset += 4;
-    return v;
+    return this.fixed(4, (o) => this.buf.readUInt32BE(o));
   }
 
   hyper(): bigint {
-    this.need(8);
-    const v = this.buf.readBigInt64BE(this.offset);
-    this.offset += 8;
-    return v;
+    return this.fixed(8, (o) => this.buf.readBigInt64BE(o));
   }
 
   uhyper(): bigint {
-    this.need(8);
-    const v = this.buf.readBigUInt64BE(this.offset);
-    this.offset += 8;
-    return v;
+    return this.fixed(8, (o) => this.buf.readBigUInt64BE(o));
   }
 
   bool(): boolean {
