@@ -9,13 +9,11 @@
  * (L and M for each tree), 23 primary root directory, 24 Joliet root directory, then each file's
  * data from a sector boundary, and one zero sector at the end where empty files point.
  */
+import { singleCodeError } from '../util/coded-error.js';
 
 export const SECTOR = 2048;
 
-export class IsoError extends Error {
-  override readonly name = 'IsoError';
-  readonly code = 'ISO9660';
-}
+export class IsoError extends singleCodeError('IsoError', 'ISO9660') {}
 
 export interface IsoFile {
   name: string;

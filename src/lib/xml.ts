@@ -5,6 +5,7 @@
  * well-formed XML libvirt returns (elements, attributes, text, comments, CDATA, the five entities
  * and character references) into the same tree shape.
  */
+import { singleCodeError } from '../util/coded-error.js';
 
 export interface XmlElement {
   name: string;
@@ -13,10 +14,7 @@ export interface XmlElement {
 }
 export type XmlNode = XmlElement | string;
 
-export class XmlError extends Error {
-  override readonly name = 'XmlError';
-  readonly code = 'XML';
-}
+export class XmlError extends singleCodeError('XmlError', 'XML') {}
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_.:-]*$/;
 

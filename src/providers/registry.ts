@@ -5,6 +5,7 @@
  */
 import type { OptionTable, RawSources } from '../config/options.js';
 import type { Provider, ProviderHost } from './provider.js';
+import { singleCodeError } from '../util/coded-error.js';
 
 export interface ProviderPlugin {
   readonly name: string;
@@ -51,10 +52,7 @@ export interface VerifyCheck {
   detail: string;
 }
 
-export class UnknownProviderError extends Error {
-  override readonly name = 'UnknownProviderError';
-  readonly code = 'INVALID_CONFIG';
-}
+export class UnknownProviderError extends singleCodeError('UnknownProviderError', 'INVALID_CONFIG') {}
 
 export class ProviderRegistry {
   private readonly plugins = new Map<string, ProviderPlugin>();

@@ -23,6 +23,7 @@ import type { Logger } from 'pino';
 import { writeFileAtomic } from '../util/atomic-file.js';
 import { sleep } from '../util/backoff.js';
 import { clampTimerDelay } from '../util/timers.js';
+import { singleCodeError } from '../util/coded-error.js';
 
 export const OWNER_FILE = '.owner';
 export const SUCCESSOR_FILE = '.owner.successor';
@@ -54,10 +55,7 @@ interface SuccessorRequest {
 }
 
 /** Another daemon owns PODS_DIR and did not hand it over in time. */
-export class OwnerLockError extends Error {
-  override readonly name = 'OwnerLockError';
-  readonly code = 'PODS_DIR_OWNED';
-}
+export class OwnerLockError extends singleCodeError('OwnerLockError', 'PODS_DIR_OWNED') {}
 
 export type OwnershipEndReason = 'successor' | 'lost';
 

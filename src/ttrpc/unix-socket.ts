@@ -8,14 +8,12 @@ import { connect, createServer, type Server } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { clampTimerDelay } from '../util/timers.js';
+import { singleCodeError } from '../util/coded-error.js';
 
 /** `sockaddr_un.sun_path` holds 108 bytes including the terminating NUL. */
 export const MAX_UNIX_PATH_BYTES = 107;
 
-export class SocketPathError extends Error {
-  override readonly name = 'SocketPathError';
-  readonly code = 'INVALID_CONFIG';
-}
+export class SocketPathError extends singleCodeError('SocketPathError', 'INVALID_CONFIG') {}
 
 export function checkUnixSocketPath(path: string): void {
   const bytes = Buffer.byteLength(path);
@@ -27,10 +25,7 @@ export function checkUnixSocketPath(path: string): void {
 }
 
 /** Another process accepts connections on the socket: replacing it would cut that process off silently. */
-export class SocketInUseError extends Error {
-  override readonly name = 'SocketInUseError';
-  readonly code = 'SOCKET_IN_USE';
-}
+export class SocketInUseError extends singleCodeError('SocketInUseError', 'SOCKET_IN_USE') {}
 
 /** Whether something accepts connections on `path` (a stale socket file refuses them). */
 function socketAnswers(path: string, timeoutMs = 1_000): Promise<boolean> {

@@ -8,11 +8,9 @@
  *   qemu+ext:///system?command=/bin/x      a program whose stdin/stdout carry the protocol
  *   qemu+tcp://host:16509/system           plain TCP (no TLS, no SASL: test set-ups only)
  */
+import { singleCodeError } from '../../util/coded-error.js';
 
-export class LibvirtUriError extends Error {
-  override readonly name = 'LibvirtUriError';
-  readonly code = 'INVALID_CONFIG';
-}
+export class LibvirtUriError extends singleCodeError('LibvirtUriError', 'INVALID_CONFIG') {}
 
 export type Transport =
   | { kind: 'unix'; socketPath: string | undefined }

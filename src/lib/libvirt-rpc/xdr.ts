@@ -3,11 +3,9 @@
  * data with a length word and zero padding to 4 bytes, optional data as a 0/1 word, `hyper` as 8
  * bytes. Only what the procedures in protocol.ts need.
  */
+import { singleCodeError } from '../../util/coded-error.js';
 
-export class XdrError extends Error {
-  override readonly name = 'XdrError';
-  readonly code = 'XDR_DECODE';
-}
+export class XdrError extends singleCodeError('XdrError', 'XDR_DECODE') {}
 
 const pad4 = (n: number): number => (4 - (n % 4)) % 4;
 

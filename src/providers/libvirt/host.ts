@@ -11,11 +11,9 @@
  */
 import { elements, find, parseXml, textOf, type XmlElement } from '../../lib/xml.js';
 import { SUPPORTED_ARCHES, type Arch, type DomainType } from './domain-xml.js';
+import { singleCodeError } from '../../util/coded-error.js';
 
-export class HostCapabilityError extends Error {
-  override readonly name = 'HostCapabilityError';
-  readonly code = 'INVALID_CONFIG';
-}
+export class HostCapabilityError extends singleCodeError('HostCapabilityError', 'INVALID_CONFIG') {}
 
 export interface HostFacts {
   arch: Arch;

@@ -3,11 +3,9 @@
  * LIBVIRT_STATIC_IP_RANGE for each VM and records it in the domain's metadata, so the record lives
  * (and dies) with the domain: no state of ours to lose, and undefining the domain frees the address.
  */
+import { singleCodeError } from '../../util/coded-error.js';
 
-export class CidrError extends Error {
-  override readonly name = 'CidrError';
-  readonly code = 'INVALID_CONFIG';
-}
+export class CidrError extends singleCodeError('CidrError', 'INVALID_CONFIG') {}
 
 export interface Ipv4Range {
   /** Network address as a 32-bit number. */
