@@ -4,7 +4,7 @@
  */
 import { daemonOptions } from '../src/config/daemon-config.js';
 import type { OptionTable } from '../src/config/options.js';
-import { DEFAULT_PROVIDER, builtinProviders } from '../src/providers/index.js';
+import { DEFAULT_PROVIDER, builtinProviders } from '../src/providers/builtin/index.js';
 
 function table(options: OptionTable, withFlags = true): string {
   const rows = Object.values(options).map((o) => {

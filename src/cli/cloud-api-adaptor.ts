@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { daemonOptions, loadDaemonConfig, type DaemonConfig } from '../config/daemon-config.js';
 import { redact, type OptionSpec, type RawSources } from '../config/options.js';
 import { createLogger } from '../observability/logger.js';
-import { DEFAULT_PROVIDER, builtinProviders } from '../providers/index.js';
+import { DEFAULT_PROVIDER, builtinProviders } from '../providers/builtin/index.js';
 import type { ProviderHost } from '../providers/provider.js';
 import type { ProviderPlugin } from '../providers/registry.js';
 import { TagKey } from '../providers/naming.js';

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { daemonOptions, loadDaemonConfig } from '../../src/config/daemon-config.js';
 import { resolveOptions, type OptionSpec } from '../../src/config/options.js';
-import { builtinProviders } from '../../src/providers/index.js';
+import { builtinProviders } from '../../src/providers/builtin/index.js';
 import type { ProviderPlugin } from '../../src/providers/registry.js';
 import { DEPLOY, REPO, deployCopy, findOne, overlayNames, type DeployCopy, type K8sObject } from './kustomize.js';
 
@@ -26,7 +26,7 @@ const registry = builtinProviders();
 function pluginFor(overlay: string, provider: string): ProviderPlugin {
   if (!registry.names().includes(provider)) {
     throw new Error(
-      `deploy/overlays/${overlay} sets CLOUD_PROVIDER=${provider}, but no provider "${provider}" is registered in src/providers/index.ts ` +
+      `deploy/overlays/${overlay} sets CLOUD_PROVIDER=${provider}, but no provider "${provider}" is registered in src/providers/builtin/index.ts ` +
         `(registered: ${registry.names().join(', ')}); register it, or remove the overlay`,
     );
   }

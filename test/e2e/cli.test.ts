@@ -61,7 +61,7 @@ describe('cloud-api-adaptor CLI', () => {
 
   it('--help lists every option with its environment names, provider options under their provider (-imageid: AZURE_IMAGE_ID too)', async () => {
     const { daemonOptions } = await import('../../src/config/daemon-config.js');
-    const { builtinProviders } = await import('../../src/providers/index.js');
+    const { builtinProviders } = await import('../../src/providers/builtin/index.js');
     const r = run(['--help']);
     expect(await r.exited).toBe(0);
     const help = r.out.join('').replace(/\s+/g, ' ');

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderConfigDoc } from '../../../scripts/config-doc.js';
 import { daemonOptions } from '../../../src/config/daemon-config.js';
-import { builtinProviders } from '../../../src/providers/index.js';
+import { builtinProviders } from '../../../src/providers/builtin/index.js';
 import { deployCopy, findOne, overlayNames, type DeployCopy } from '../../deploy/kustomize.js';
 
 const docText = (): Promise<string> => readFile(new URL('../../../docs/configuration.md', import.meta.url), 'utf8');

@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { builtinProviders } from '../../../src/providers/index.js';
+import { builtinProviders } from '../../../src/providers/builtin/index.js';
 
 const PROVIDERS = resolve(dirname(fileURLToPath(import.meta.url)), '../../../src/providers');
 const names = builtinProviders().names();

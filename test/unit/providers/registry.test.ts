@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { builtinProviders } from '../../../src/providers/index.js';
+import { builtinProviders } from '../../../src/providers/builtin/index.js';
 import { ProviderRegistry, UnknownProviderError, tunnelInterface } from '../../../src/providers/registry.js';
 import { ProviderError } from '../../../src/providers/errors.js';
 import { PROVIDER_STATUS } from '../../../src/shim/provider-codes.js';
