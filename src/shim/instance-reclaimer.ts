@@ -5,7 +5,8 @@
 import type { Logger } from 'pino';
 import { isProviderError } from '../providers/errors.js';
 import type { Provider } from '../providers/provider.js';
-import { Backoff, sleep, type BackoffOptions } from '../util/backoff.js';
+import type { BackoffOptions } from '../util/backoff.js';
+import { retry } from '../util/retry.js';
 import { timeoutSignal } from '../util/timers.js';
 
 export interface ReclaimRequest {
@@ -68,33 +69,36 @@ export class InstanceReclaimer {
     const signals = [this.stopping.signal];
     if (req.timeoutMs !== undefined) signals.push(timeoutSignal(req.timeoutMs));
     const signal = AbortSignal.any(signals);
-    const backoff = new Backoff({ initialMs: 500, maxMs: 30_000, ...this.options.backoff });
     const log = req.logger;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const ids = await this.instanceIds(req, signal);
-        for (const id of ids) {
-          await this.provider.deleteInstance(id, this.attemptSignal(signal), log).catch((err: unknown) => {
-            if (!isProviderError(err, 'NOT_FOUND')) throw err;
-          });
-          log.info({ instanceId: id, attempt }, `deleted instance ${id}`);
-        }
-        if (ids.length === 0) log.info({ attempt }, 'no instance to delete');
-        return true;
-      } catch (err) {
-        if (signal.aborted) {
-          log.error({ err, attempt, instanceId: req.instanceId }, `gave up deleting the instances of sandbox ${req.sandboxId} for now: ${String((signal.reason as Error)?.message ?? signal.reason)}; the next start-up retries`);
-          return false;
-        }
-        const delay = backoff.next();
-        log.warn({ err, code: (err as { code?: string }).code, attempt, retryInMs: Math.round(delay) }, 'instance deletion failed, retrying');
-        try {
-          await sleep(delay, signal);
-        } catch {
-          log.error({ attempt }, `gave up deleting the instances of sandbox ${req.sandboxId} for now; the next start-up retries`);
-          return false;
-        }
-      }
+    const stopped = (): string => String((signal.reason as Error)?.message ?? signal.reason);
+    let tried = 0;
+    try {
+      await retry(
+        async (attempt) => {
+          tried = attempt;
+          const ids = await this.instanceIds(req, signal);
+          for (const id of ids) {
+            await this.provider.deleteInstance(id, this.attemptSignal(signal), log).catch((err: unknown) => {
+              if (!isProviderError(err, 'NOT_FOUND')) throw err;
+            });
+            log.info({ instanceId: id, attempt }, `deleted instance ${id}`);
+          }
+          if (ids.length === 0) log.info({ attempt }, 'no instance to delete');
+        },
+        {
+          backoff: { initialMs: 500, maxMs: 30_000, ...this.options.backoff },
+          signal,
+          onRetry: (err, attempt, delay) =>
+            log.warn({ err, code: (err as { code?: string }).code, attempt, retryInMs: Math.round(delay) }, 'instance deletion failed, retrying'),
+          // Unlimited attempts: only the signal (shutdown, the request's timeout) ends the loop.
+          giveUp: (err, attempt) =>
+            log.error({ err, attempt, instanceId: req.instanceId }, `gave up deleting the instances of sandbox ${req.sandboxId} for now: ${stopped()}; the next start-up retries`),
+          cancelled: () => log.error({ attempt: tried }, `gave up deleting the instances of sandbox ${req.sandboxId} for now; the next start-up retries`),
+        },
+      );
+      return true;
+    } catch {
+      return false; // logged by giveUp / cancelled
     }
   }
 
