@@ -16,6 +16,7 @@ import { AgentProxy } from '../../src/tunnel/agent-proxy.js';
 import { CDI_ANNOTATION, GPU_ANNOTATION } from '../../src/tunnel/container-rewrites.js';
 import { Forwarder } from '../../src/tunnel/forwarder.js';
 import { testPki, type Pem } from '../helpers/test-certs.js';
+import { sleep } from '../helpers/async.js';
 import { GoDeadline, goShimDeadline } from '../helpers/go-deadline.js';
 import { PolicyGate, presetPolicy } from '../../src/tunnel/policy/index.js';
 import { SetPolicyRequestSchema } from '../../src/proto/gen/agent/agent_pb.js';
@@ -39,7 +40,7 @@ class RecordingAgent {
       fallback: async (payload, ctx) => {
         calls.push({ service: ctx.service, method: ctx.method, payload: Buffer.from(payload) });
         if (ctx.method === 'Fail') throw new TtrpcError(Code.FAILED_PRECONDITION, 'agent says no', [Buffer.from('0a0474797065', 'hex')]);
-        if (ctx.method === 'Slow') await new Promise((r) => setTimeout(r, 2000));
+        if (ctx.method === 'Slow') await sleep(2000);
         return payload;
       },
     });
@@ -86,21 +87,26 @@ function forwarderFor(agentSocket: string, port: number, podNetnsPath: string | 
   });
 }
 
+/** The shim-side end of the tunnel: an AgentProxy on `dir`/agent.ttrpc dialling the forwarder at `port`. */
+function proxyFor(dir: string, port: number, options: { sandboxId?: string; servername?: string; proxyTimeoutMs: number; tls?: false }): AgentProxy {
+  return new AgentProxy({
+    sandboxId: options.sandboxId ?? 's',
+    socketPath: join(dir, 'agent.ttrpc'),
+    host: '127.0.0.1',
+    port,
+    tls: options.tls === false ? undefined : { ca: pki.ca, cert: pki.client.cert, key: pki.client.key, servername: options.servername ?? NAME },
+    proxyTimeoutMs: options.proxyTimeoutMs,
+    logger: log,
+  });
+}
+
 async function startChain(options: { podNetnsPath?: string; startAgent?: boolean; gate?: PolicyGate } = {}): Promise<Chain> {
   const dir = await mkdtemp(join(tmpdir(), 'caa-tunnel-'));
   const agentSocket = join(dir, 'agent.sock');
   const agent = options.startAgent === false ? (undefined as unknown as RecordingAgent) : await RecordingAgent.start(agentSocket);
   const forwarder = forwarderFor(agentSocket, 0, options.podNetnsPath, options.gate);
   const port = await forwarder.start();
-  const proxy = new AgentProxy({
-    sandboxId: 's1',
-    socketPath: join(dir, 'agent.ttrpc'),
-    host: '127.0.0.1',
-    port,
-    tls: { ca: pki.ca, cert: pki.client.cert, key: pki.client.key, servername: NAME },
-    proxyTimeoutMs: 10_000,
-    logger: log,
-  });
+  const proxy = proxyFor(dir, port, { sandboxId: 's1', proxyTimeoutMs: 10_000 });
   await proxy.start(AbortSignal.timeout(10_000));
   const shim = await TtrpcClient.connectUnix(join(dir, 'agent.ttrpc'));
   chain = { dir, agent, forwarder, port, proxy, shim, agentSocket, extra: [] };
@@ -277,7 +283,7 @@ describe('request policy in the forwarder', () => {
 describe('agent proxy start', () => {
   it('gives up after PROXY_TIMEOUT with a clear error when nothing listens', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'caa-tunnel-'));
-    const proxy = new AgentProxy({ sandboxId: 's', socketPath: join(dir, 'agent.ttrpc'), host: '127.0.0.1', port: 1, tls: undefined, proxyTimeoutMs: 300, logger: log });
+    const proxy = proxyFor(dir, 1, { tls: false, proxyTimeoutMs: 300 });
     const t0 = performance.now();
     await expect(proxy.start(new AbortController().signal)).rejects.toThrow(/failed to establish agent proxy connection to 127.0.0.1:1/);
     expect(performance.now() - t0).toBeLessThan(3000);
@@ -294,15 +300,7 @@ describe('agent proxy start', () => {
     const dir = await mkdtemp(join(tmpdir(), 'caa-tunnel-'));
     const fwd = forwarderFor(join(dir, 'agent.sock'), 0, undefined);
     const port = await fwd.start();
-    const proxy = new AgentProxy({
-      sandboxId: 's',
-      socketPath: join(dir, 'agent.ttrpc'),
-      host: '127.0.0.1',
-      port,
-      tls: { ca: pki.ca, cert: pki.client.cert, key: pki.client.key, servername: NAME },
-      proxyTimeoutMs,
-      logger: log,
-    });
+    const proxy = proxyFor(dir, port, { proxyTimeoutMs });
     try {
       await proxy.start(AbortSignal.timeout(10_000));
       expect(proxy.upstreamConnections).toBe(1);
@@ -317,15 +315,7 @@ describe('agent proxy start', () => {
     const dir = await mkdtemp(join(tmpdir(), 'caa-tunnel-'));
     const fwd = forwarderFor(join(dir, 'agent.sock'), 0, undefined);
     const port = await fwd.start();
-    const proxy = new AgentProxy({
-      sandboxId: 's',
-      socketPath: join(dir, 'agent.ttrpc'),
-      host: '127.0.0.1',
-      port,
-      tls: { ca: pki.ca, cert: pki.client.cert, key: pki.client.key, servername: 'podvm-someone-else' },
-      proxyTimeoutMs: 500,
-      logger: log,
-    });
+    const proxy = proxyFor(dir, port, { servername: 'podvm-someone-else', proxyTimeoutMs: 500 });
     await expect(proxy.start(new AbortController().signal)).rejects.toThrow(/failed to establish agent proxy connection/);
     await proxy.close();
     await fwd.close();

@@ -16,7 +16,7 @@ import { TtrpcServer } from '../../../src/ttrpc/server.js';
 import { AgentProxy } from '../../../src/tunnel/agent-proxy.js';
 import { waitFor } from '../../helpers/async.js';
 import { identityResponse } from '../../../src/tunnel/forwarder-identity.js';
-import { HEADER_BYTES, RawConnection, TYPE_REQUEST, TYPE_RESPONSE, rawFrame, requestBody, responseBody } from '../../helpers/raw-ttrpc.js';
+import { HEADER_BYTES, RawConnection, TYPE_RESPONSE, pipelinedRequests, rawFrame, responseBody } from '../../helpers/raw-ttrpc.js';
 
 const log = pino({ level: 'silent' });
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -92,9 +92,7 @@ describe('agent proxy backpressure', () => {
     const shim = await RawConnection.open(socketPath);
     cleanups.push(() => void shim.socket.destroy());
     shim.socket.pause(); // does not read, for now
-    const frames: Buffer[] = [];
-    for (let i = 0; i < CALLS; i++) frames.push(rawFrame(2 * i + 1, TYPE_REQUEST, requestBody({ service: 'grpc.AgentService', method: 'Big' })));
-    shim.socket.write(Buffer.concat(frames));
+    shim.socket.write(pipelinedRequests(CALLS, () => ({ service: 'grpc.AgentService', method: 'Big' })));
 
     // The answers stay at the forwarder: the proxy stops reading them (its calls stay in flight)
     // and the forwarder's server stops reading too. Without backpressure the proxy reads every
