@@ -1,10 +1,5 @@
 /** The rate-limiter settings every provider's benchmark is measured under, and its results table head. */
-
-export interface Limits {
-  rate: number;
-  burst: number;
-  maxInFlight: number;
-}
+import type { ApiLimits as Limits } from '../../test/helpers/api-limits.js';
 
 export interface LimitCase extends Limits {
   label: string;
