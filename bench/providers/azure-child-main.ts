@@ -21,6 +21,7 @@ import { FakeArm } from '../../test/fakes/arm/index.js';
 import { apiLimitEnv } from '../../test/helpers/api-limits.js';
 import { measureCpu, serveFake } from './child.js';
 import { ids, warmProvider } from './warm-provider.js';
+import type { FakeRunStats } from './limit-cases.js';
 
 export interface BenchSettings {
   creates: number;
@@ -33,9 +34,7 @@ export type PrepareMessage =
   | { type: 'prepare'; kind: 'provider'; rate: number; burst: number; maxInFlight: number }
   | { type: 'prepare'; kind: 'bare' };
 
-export interface FakeStats {
-  peakInFlight: number;
-  calls: number;
+export interface FakeStats extends FakeRunStats {
   puts: number;
   polls: number;
   tlsConnections: number;

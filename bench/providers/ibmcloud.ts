@@ -16,16 +16,11 @@ import { request } from '../../test/providers/contract/provider-contract.js';
 import { DEFAULT_VPC_ID } from '../../test/fakes/vpc/seeds.js';
 import { apiLimitEnv } from '../../test/helpers/api-limits.js';
 import { FakeCloudProcess, type CpuMeasured } from './child.js';
-import { limitCases, printTableHead, type LimitCase } from './limit-cases.js';
+import { CREATES, LATENCY_MS, limitCases, printTableHead, type FakeRunStats, type LimitCase } from './limit-cases.js';
 import { ids, warmProvider } from './warm-provider.js';
 
-const CREATES = 200;
-const LATENCY_MS = 50;
-
-interface Stats {
-  peakInFlight: number;
+interface Stats extends FakeRunStats {
   createInstance: number;
-  calls: number;
 }
 
 interface Endpoints {

@@ -12,16 +12,11 @@ import { awsEnv } from '../../test/helpers/aws.js';
 import { request } from '../../test/providers/contract/provider-contract.js';
 import { apiLimitEnv } from '../../test/helpers/api-limits.js';
 import { FakeCloudProcess } from './child.js';
-import { limitCases, printTableHead, type LimitCase } from './limit-cases.js';
+import { CREATES, LATENCY_MS, limitCases, printTableHead, type FakeRunStats, type LimitCase } from './limit-cases.js';
 import { ids, warmProvider } from './warm-provider.js';
 
-const CREATES = 200;
-const LATENCY_MS = 50;
-
-interface Stats {
-  peakInFlight: number;
+interface Stats extends FakeRunStats {
   runInstances: number;
-  calls: number;
 }
 
 type FakeProcess = FakeCloudProcess<{ endpoint: string }, Stats>;

@@ -65,6 +65,23 @@ export class RuleSet<R extends RuleLimits, Q> {
   }
 }
 
+/** A RuleSet whose firing rule turns into what the fake answers with (an error, a status reason): `fire`. */
+export class FiringRules<R extends RuleLimits, Q, F> extends RuleSet<R, Q> {
+  constructor(
+    matches: (rule: R, req: Q) => boolean,
+    private readonly firing: (rule: R, req: Q) => F,
+    random?: () => number,
+  ) {
+    super(matches, random);
+  }
+
+  /** What the first firing rule for `req` calls for, if any; a firing rule uses up one of its `times`. */
+  fire(req: Q): F | undefined {
+    const rule = this.take(req);
+    return rule && this.firing(rule, req);
+  }
+}
+
 /** A seeded random source that `reseed` restarts in place, so rule sets holding `next` follow it. */
 export class ReseedableRandom {
   private draw: () => number;

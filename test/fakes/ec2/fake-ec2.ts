@@ -15,6 +15,7 @@ import { createState, type FakeEc2Options, type LatencySetting } from './state.j
 import { errorDocument, responseDocument, type XmlNode } from './xml.js';
 import { ReseedableRandom } from '../fault-rules.js';
 import { FakeCloudStats, HttpFakeServer, latencyFor, readBody } from '../http-fake-server.js';
+import { currentRows } from '../cloud-fake-kit.js';
 
 export interface CallRecord {
   action: string;
@@ -84,18 +85,15 @@ export class FakeEc2 extends FakeCloudStats<CallRecord> {
 
   /** Instances not (yet) terminated: pending, running or shutting-down. */
   liveInstances(): FakeInstance[] {
-    this.model.tick();
-    return [...this.state.instances.values()].filter((i) => i.state !== 'terminated');
+    return currentRows(this.model, this.state.instances).filter((i) => i.state !== 'terminated');
   }
 
   volumes(): FakeVolume[] {
-    this.model.tick();
-    return [...this.state.volumes.values()];
+    return currentRows(this.model, this.state.volumes);
   }
 
   networkInterfaces(): FakeNetworkInterface[] {
-    this.model.tick();
-    return [...this.state.networkInterfaces.values()];
+    return currentRows(this.model, this.state.networkInterfaces);
   }
 
   addresses(): FakeAddress[] {
@@ -143,11 +141,11 @@ export class FakeEc2 extends FakeCloudStats<CallRecord> {
     if (action === '') throw new Ec2Error('MissingAction', 'The request must contain the parameter Action');
     const handler = Object.hasOwn(ACTIONS, action) ? ACTIONS[action] : undefined;
     if (!handler) throw new Ec2Error('InvalidAction', `The action ${action} is not valid for this web service.`);
-    const before = this.faults.take(action, params);
+    const before = this.faults.fire({ action, params });
     if (before) throw before;
     this.model.tick();
     const body = handler({ model: this.model, state: this.state, params: new QueryParams(params), region });
-    const after = this.afterEffectFaults.take(action, params);
+    const after = this.afterEffectFaults.fire({ action, params });
     if (after) throw after;
     return body;
   }

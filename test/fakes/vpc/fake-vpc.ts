@@ -14,6 +14,7 @@ import { findRoute, type Route } from './routes.js';
 import { createState, type FakeVpcOptions, type LatencySetting } from './state.js';
 import { ReseedableRandom } from '../fault-rules.js';
 import { FakeCloudStats, HttpFakeServer, latencyFor, readBody } from '../http-fake-server.js';
+import { currentRows } from '../cloud-fake-kit.js';
 
 export interface CallRecord extends FakeRequest {
   authorization: string | undefined;
@@ -129,8 +130,7 @@ export class FakeVpc extends FakeCloudStats<CallRecord> {
 
   /** Every instance that exists, `deleting` included. */
   instances(): FakeInstance[] {
-    this.model.tick();
-    return [...this.state.instances.values()];
+    return currentRows(this.model, this.state.instances);
   }
 
   /** Instances not on their way out (pending, running or failed). */
@@ -179,7 +179,7 @@ export class FakeVpc extends FakeCloudStats<CallRecord> {
         return;
       }
       let outcome: Outcome;
-      const before = this.faults.take(call);
+      const before = this.faults.fire(call);
       if (before) {
         outcome = errorOutcome(before, trace, this.iamEndpoint);
       } else {
@@ -188,7 +188,7 @@ export class FakeVpc extends FakeCloudStats<CallRecord> {
         } catch (err) {
           outcome = errorOutcome(err, trace, this.iamEndpoint);
         }
-        const after = this.afterEffectFaults.take(call);
+        const after = this.afterEffectFaults.fire(call);
         if (after) outcome = errorOutcome(after, trace, this.iamEndpoint);
       }
       call.status = outcome.status;

@@ -4,7 +4,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Code } from '../../../src/ttrpc/codes.js';
-import type { TtrpcServer } from '../../../src/ttrpc/server.js';
+import type { CallContext, TtrpcServer } from '../../../src/ttrpc/server.js';
 import type { TtrpcLogger } from '../../../src/ttrpc/logger.js';
 import { deferred, sleep, waitFor, withTimeout, type Deferred } from '../../helpers/async.js';
 import {
@@ -43,6 +43,15 @@ const vanish: { started: Deferred<AbortSignal>; aborted: Deferred<unknown>; sett
 
 let echoCalls = 0;
 
+/** A handler's wait that ignores its signal: it notes the start and the abort, then `how` it settles 100 ms on. */
+async function outliveTheCaller(ctx: CallContext, how: string): Promise<void> {
+  const v = vanish;
+  v.started.resolve(ctx.signal);
+  ctx.signal.addEventListener('abort', () => v.aborted.resolve(ctx.signal.reason));
+  await sleep(100);
+  v.settled.resolve(how);
+}
+
 function setup(server: TtrpcServer): void {
   server.register('test.Svc', {
     Echo: (payload) => {
@@ -62,20 +71,12 @@ function setup(server: TtrpcServer): void {
     },
     // Ignores its signal and answers late, after the caller is gone.
     AnswerLate: async (_payload, ctx) => {
-      const v = vanish;
-      v.started.resolve(ctx.signal);
-      ctx.signal.addEventListener('abort', () => v.aborted.resolve(ctx.signal.reason));
-      await sleep(100);
-      v.settled.resolve('answered');
+      await outliveTheCaller(ctx, 'answered');
       return Buffer.from('too late');
     },
     // Fails late, after the caller is gone.
     FailLate: async (_payload, ctx) => {
-      const v = vanish;
-      v.started.resolve(ctx.signal);
-      ctx.signal.addEventListener('abort', () => v.aborted.resolve(ctx.signal.reason));
-      await sleep(100);
-      v.settled.resolve('failed');
+      await outliveTheCaller(ctx, 'failed');
       throw new Error('late failure');
     },
   });

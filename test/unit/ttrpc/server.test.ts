@@ -363,33 +363,18 @@ describe('errors from handlers', () => {
     ]);
   });
 
-  it('turns a plain Error into UNKNOWN (2) with its message', async () => {
-    expect(await failedCall('test.Svc', 'FailPlain')).toMatchObject({ code: Code.UNKNOWN, message: 'boom: plain error' });
-  });
-
-  it('turns a synchronous throw into UNKNOWN with its message', async () => {
-    expect(await failedCall('test.Svc', 'FailSync')).toMatchObject({ code: Code.UNKNOWN, message: 'synchronous failure' });
-  });
-
-  it('uses the grpcCode property of an Error (6 → ALREADY_EXISTS)', async () => {
-    expect(await failedCall('test.Svc', 'FailGrpc')).toMatchObject({ code: Code.ALREADY_EXISTS, message: 'already there' });
-  });
-
-  it('never lets a code outside 1..16 onto the wire', async () => {
-    expect(await failedCall('test.Svc', 'FailGrpcOutOfRange')).toMatchObject({ code: Code.UNKNOWN, message: 'odd code' });
-    expect(await failedCall('test.Svc', 'FailBadCode')).toMatchObject({ code: Code.UNKNOWN, message: 'code 99' });
-  });
-
-  it('turns a thrown non-Error into UNKNOWN', async () => {
-    expect(await failedCall('test.Svc', 'FailNonError')).toMatchObject({ code: Code.UNKNOWN, message: 'a bare string' });
-  });
-
-  it('answers UNIMPLEMENTED "service X" for an unknown service', async () => {
-    expect(await failedCall('no.Such', 'Echo')).toMatchObject({ code: Code.UNIMPLEMENTED, message: 'service no.Such' });
-  });
-
-  it('answers UNIMPLEMENTED "method X" for an unknown method', async () => {
-    expect(await failedCall('test.Svc', 'Nope')).toMatchObject({ code: Code.UNIMPLEMENTED, message: 'method Nope' });
+  // How the server turns what a handler threw (or a call it cannot route) into a status.
+  it.each([
+    ['turns a plain Error into UNKNOWN (2) with its message', 'test.Svc', 'FailPlain', Code.UNKNOWN, 'boom: plain error'],
+    ['turns a synchronous throw into UNKNOWN with its message', 'test.Svc', 'FailSync', Code.UNKNOWN, 'synchronous failure'],
+    ['uses the grpcCode property of an Error (6 → ALREADY_EXISTS)', 'test.Svc', 'FailGrpc', Code.ALREADY_EXISTS, 'already there'],
+    ['never lets a code outside 1..16 onto the wire (grpcCode out of range)', 'test.Svc', 'FailGrpcOutOfRange', Code.UNKNOWN, 'odd code'],
+    ['never lets a code outside 1..16 onto the wire (a TtrpcError with code 99)', 'test.Svc', 'FailBadCode', Code.UNKNOWN, 'code 99'],
+    ['turns a thrown non-Error into UNKNOWN', 'test.Svc', 'FailNonError', Code.UNKNOWN, 'a bare string'],
+    ['answers UNIMPLEMENTED "service X" for an unknown service', 'no.Such', 'Echo', Code.UNIMPLEMENTED, 'service no.Such'],
+    ['answers UNIMPLEMENTED "method X" for an unknown method', 'test.Svc', 'Nope', Code.UNIMPLEMENTED, 'method Nope'],
+  ])('%s', async (_what, service, method, code, message) => {
+    expect(await failedCall(service, method)).toMatchObject({ code, message });
   });
 
   it('replaces a response over 4 MiB with RESOURCE_EXHAUSTED and keeps the connection', async () => {
