@@ -21,6 +21,7 @@ import { bridgeFor } from '../src/providers/local/network.js';
 import { forceCleanLocalInstances } from '../test/helpers/local-instances.js';
 import { PING_TOOL, POD_NETWORK_TOOLS, installHint, missingTools } from './host-tools.js';
 import { messageOf } from '../src/util/errors.js';
+import { sleep } from '../test/helpers/async.js';
 
 const root = new URL('..', import.meta.url).pathname;
 const SANDBOX = 'd3m0' + '0123456789abcdef'.repeat(3) + '0123456789ab';
@@ -50,7 +51,7 @@ async function waitFor(out: string[], text: string, ms = 30_000): Promise<void> 
   const end = Date.now() + ms;
   while (!out.join('').includes(text)) {
     if (Date.now() > end) throw new Error(`daemon did not log "${text}":\n${out.join('').slice(-3000)}`);
-    await new Promise((r) => setTimeout(r, 20));
+    await sleep(20);
   }
 }
 

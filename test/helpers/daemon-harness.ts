@@ -16,6 +16,7 @@ import { Daemon, type DaemonDeps } from '../../src/shim/daemon.js';
 import { TtrpcClient } from '../../src/ttrpc/client.js';
 import { serviceClient } from '../../src/ttrpc/typed.js';
 import { MemoryProvider } from '../fakes/memory-provider.js';
+import { sleep } from './async.js';
 
 export interface LogLine {
   level: number;
@@ -108,7 +109,7 @@ export class DaemonHarness {
     const until = Date.now() + ms;
     while (!predicate()) {
       if (Date.now() > until) throw new Error('condition not met in time');
-      await new Promise((r) => setTimeout(r, 10));
+      await sleep(10);
     }
   }
 

@@ -19,7 +19,7 @@ import {
 } from '../../src/proto/gen/deviceplugin/v1beta1/api_pb.js';
 import { DevicePluginError, PeerPodDevicePlugin, isDevicePluginError, type PeerPodDevicePluginOptions } from '../../src/k8s/device-plugin/index.js';
 import { FakeKubelet } from '../fakes/kubelet/index.js';
-import { rejectionOf, waitFor } from '../helpers/async.js';
+import { rejectionOf, sleep, waitFor } from '../helpers/async.js';
 
 interface LogLine {
   level: number;
@@ -342,7 +342,7 @@ describe('PeerPodDevicePlugin with a kubelet', () => {
     await old.stop();
     expect(await exists(join(dir, 'peerpods-vm.sock'))).toBe(true);
     // Give a fight the chance to happen; there must be no third registration.
-    await new Promise((r) => setTimeout(r, 400));
+    await sleep(400);
     expect(kubelet.registrations).toHaveLength(2);
     expect((await kubelet.allocate([['peerpod-vm-6']])).containerResponses).toHaveLength(1);
   });

@@ -218,13 +218,13 @@ describe('agent tunnel', () => {
   it('the forwarder restarts mid-session: calls in flight fail UNAVAILABLE, later calls succeed', async () => {
     const c = await startChain();
     const inFlight = c.shim.call('grpc.AgentService', 'Slow', Buffer.alloc(0)).catch((e: unknown) => e);
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     await c.forwarder.close();
     const err = (await inFlight) as TtrpcError;
     expect(err.code).toBe(Code.UNAVAILABLE);
     // The shim's next call, with its Go-shaped deadline, arrives while the proxy has no upstream connection.
     const after = c.shim.call('grpc.AgentService', 'Echo', Buffer.from('after'), goShimDeadline(10_000));
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     c.forwarder = forwarderFor(c.agentSocket, c.port, undefined);
     await c.forwarder.start();
     expect(String(await after)).toBe('after');
@@ -234,7 +234,7 @@ describe('agent tunnel', () => {
   it('the agent socket appears late: the call waits for it', async () => {
     const c = await startChain({ startAgent: false });
     const call = c.shim.call('grpc.AgentService', 'Echo', Buffer.from('late'), new GoDeadline(10_000).options());
-    await new Promise((r) => setTimeout(r, 500));
+    await sleep(500);
     c.agent = await RecordingAgent.start(c.agentSocket);
     expect(String(await call)).toBe('late');
   });

@@ -14,7 +14,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { TtrpcClient } from '../../../src/ttrpc/client.js';
 import { TtrpcServer } from '../../../src/ttrpc/server.js';
 import { AgentProxy } from '../../../src/tunnel/agent-proxy.js';
-import { waitFor } from '../../helpers/async.js';
+import { sleep, waitFor } from '../../helpers/async.js';
 import { identityResponse } from '../../../src/tunnel/forwarder-identity.js';
 import { HEADER_BYTES, RawConnection, TYPE_RESPONSE, pipelinedRequests, rawFrame, responseBody } from '../../helpers/raw-ttrpc.js';
 
@@ -73,7 +73,7 @@ describe('agent proxy backpressure', () => {
     // reads every request and queues all 64 MiB for a forwarder that takes none.
     await waitFor(() => proxy.flow.pausedConnections === 1, 'the proxy to stop reading the shim', 10_000);
     const taken = proxy.flow.callsInFlight;
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
     expect(proxy.flow.callsInFlight).toBe(taken);
     expect(taken).toBeLessThan(CALLS / 4);
   });
@@ -100,7 +100,7 @@ describe('agent proxy backpressure', () => {
     await waitFor(() => upstream.pausedConnections === 1, "the forwarder's answers to back up", 10_000);
     for (let last = -1, until = Date.now() + 20_000; proxy.flow.callsInFlight !== last && Date.now() < until; ) {
       last = proxy.flow.callsInFlight;
-      await new Promise((r) => setTimeout(r, 300));
+      await sleep(300);
     }
     expect(proxy.flow.callsInFlight).toBeGreaterThan(CALLS / 2);
     expect(upstream.pausedConnections).toBe(1);
