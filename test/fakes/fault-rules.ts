@@ -82,6 +82,32 @@ export class FiringRules<R extends RuleLimits, Q, F> extends RuleSet<R, Q> {
   }
 }
 
+/**
+ * A fake's injected failures on both sides of a call's effect: `before` (the call fails and changes
+ * nothing) and `after` (it takes effect, then its reply is replaced), drawing on one seeded random
+ * source that `reseed` restarts.
+ */
+export class CallFaults<R extends RuleLimits, Q, F> {
+  private readonly random: ReseedableRandom;
+  readonly before: FiringRules<R, Q, F>;
+  readonly after: FiringRules<R, Q, F>;
+
+  constructor(seed: number, rules: (random: () => number) => FiringRules<R, Q, F>) {
+    this.random = new ReseedableRandom(seed);
+    this.before = rules(this.random.next);
+    this.after = rules(this.random.next);
+  }
+
+  clear(): void {
+    this.before.clear();
+    this.after.clear();
+  }
+
+  reseed(seed: number): void {
+    this.random.reseed(seed);
+  }
+}
+
 /** A seeded random source that `reseed` restarts in place, so rule sets holding `next` follow it. */
 export class ReseedableRandom {
   private draw: () => number;

@@ -1,4 +1,5 @@
 /** EC2 errors as the fake raises them: an error code, a message and the HTTP status EC2 would use. */
+import { ErrorCodes } from '../cloud-fake-kit.js';
 
 /** Codes that are not plain client errors (HTTP 400). */
 const STATUS_BY_CODE: Record<string, number> = {
@@ -22,20 +23,14 @@ const DEFAULT_MESSAGES: Record<string, string> = {
   Unavailable: 'The server is overloaded and cannot handle the request.',
 };
 
-export function statusForCode(code: string): number {
-  return STATUS_BY_CODE[code] ?? 400;
-}
-
-export function defaultMessageForCode(code: string): string {
-  return DEFAULT_MESSAGES[code] ?? `Injected ${code}`;
-}
+const CODES = new ErrorCodes(STATUS_BY_CODE, DEFAULT_MESSAGES);
 
 export class Ec2Error extends Error {
   override readonly name = 'Ec2Error';
   constructor(
     readonly code: string,
-    message: string = defaultMessageForCode(code),
-    readonly status: number = statusForCode(code),
+    message: string = CODES.message(code),
+    readonly status: number = CODES.status(code),
   ) {
     super(message);
   }
