@@ -24,22 +24,3 @@ export function currentRows<T>(model: { tick(): void }, table: ReadonlyMap<unkno
   model.tick();
   return [...table.values()];
 }
-
-/**
- * A cloud's error codes as a fake raises them: the HTTP status of each (400 unless listed) and the
- * message it uses when a test gives none.
- */
-export class ErrorCodes {
-  constructor(
-    private readonly statusByCode: Readonly<Record<string, number>>,
-    private readonly messageByCode: Readonly<Record<string, string>>,
-  ) {}
-
-  status(code: string): number {
-    return this.statusByCode[code] ?? 400;
-  }
-
-  message(code: string): string {
-    return this.messageByCode[code] ?? `Injected ${code}`;
-  }
-}

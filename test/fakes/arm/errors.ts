@@ -1,5 +1,4 @@
 /** ARM errors as the fake raises them: `{"error":{"code","message"}}` with the status ARM would use. */
-import { ErrorCodes } from '../cloud-fake-kit.js';
 
 const STATUS_BY_CODE: Record<string, number> = {
   InvalidAuthenticationToken: 401,
@@ -38,7 +37,9 @@ const DEFAULT_MESSAGES: Record<string, string> = {
   ServiceUnavailable: 'The service is temporarily unavailable.',
 };
 
-const CODES = new ErrorCodes(STATUS_BY_CODE, DEFAULT_MESSAGES);
+export function statusForCode(code: string): number {
+  return STATUS_BY_CODE[code] ?? 400;
+}
 
 export class ArmError extends Error {
   override readonly name = 'ArmError';
@@ -51,8 +52,8 @@ export class ArmError extends Error {
     /** Extra response headers, e.g. Retry-After. */
     readonly headers: Record<string, string> = {},
   ) {
-    super(message ?? CODES.message(code));
-    this.status = status ?? CODES.status(code);
+    super(message ?? DEFAULT_MESSAGES[code] ?? `Injected ${code}`);
+    this.status = status ?? statusForCode(code);
   }
 
   body(): { error: { code: string; message: string } } {

@@ -1,5 +1,4 @@
 /** EC2 errors as the fake raises them: an error code, a message and the HTTP status EC2 would use. */
-import { ErrorCodes } from '../cloud-fake-kit.js';
 
 /** Codes that are not plain client errors (HTTP 400). */
 const STATUS_BY_CODE: Record<string, number> = {
@@ -23,14 +22,20 @@ const DEFAULT_MESSAGES: Record<string, string> = {
   Unavailable: 'The server is overloaded and cannot handle the request.',
 };
 
-const CODES = new ErrorCodes(STATUS_BY_CODE, DEFAULT_MESSAGES);
+export function statusForCode(code: string): number {
+  return STATUS_BY_CODE[code] ?? 400;
+}
+
+export function defaultMessageForCode(code: string): string {
+  return DEFAULT_MESSAGES[code] ?? `Injected ${code}`;
+}
 
 export class Ec2Error extends Error {
   override readonly name = 'Ec2Error';
   constructor(
     readonly code: string,
-    message: string = CODES.message(code),
-    readonly status: number = CODES.status(code),
+    message: string = defaultMessageForCode(code),
+    readonly status: number = statusForCode(code),
   ) {
     super(message);
   }

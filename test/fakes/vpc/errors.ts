@@ -2,7 +2,6 @@
  * Errors as the fake raises them: VPC and Global Tagging answer `{errors: [{code, message, more_info,
  * target}], trace, status_code}`; IAM answers `{errorCode: "BXNIM…", errorMessage, context}`.
  */
-import { ErrorCodes } from '../cloud-fake-kit.js';
 
 /** Codes whose HTTP status is not 400. */
 const STATUS_BY_CODE: Record<string, number> = {
@@ -25,14 +24,16 @@ const DEFAULT_MESSAGES: Record<string, string> = {
   over_quota: 'The request would exceed the quota of the account.',
 };
 
-const CODES = new ErrorCodes(STATUS_BY_CODE, DEFAULT_MESSAGES);
+export function statusForCode(code: string): number {
+  return STATUS_BY_CODE[code] ?? 400;
+}
 
 export class VpcError extends Error {
   override readonly name = 'VpcError';
   constructor(
     readonly code: string,
-    message: string = CODES.message(code),
-    readonly status: number = CODES.status(code),
+    message: string = DEFAULT_MESSAGES[code] ?? `Injected ${code}`,
+    readonly status: number = statusForCode(code),
     readonly target?: { name: string; type: 'field' | 'parameter' | 'header'; value?: unknown },
     /** Seconds, for a `Retry-After` header. */
     readonly retryAfterSeconds?: number,

@@ -1,10 +1,10 @@
 /**
  * The pieces the three cloud fakes share: fault rules that fire as the cloud's error (FiringRules),
- * the before / after pair on one seeded source (CallFaults), and cloud-fake-kit's tables and codes.
+ * the before / after pair on one seeded source (CallFaults), and cloud-fake-kit's tables.
  */
 import { describe, expect, it } from 'vitest';
 import { CallFaults, FiringRules, matchesName, type RuleLimits } from '../../fakes/fault-rules.js';
-import { ErrorCodes, currentRows, seededTable } from '../../fakes/cloud-fake-kit.js';
+import { currentRows, seededTable } from '../../fakes/cloud-fake-kit.js';
 
 interface Rule extends RuleLimits {
   op?: string;
@@ -73,11 +73,5 @@ describe('cloud-fake-kit', () => {
     const table = new Map<string, string>([['i-1', 'pending']]);
     const model = { tick: () => void table.set('i-1', 'running') };
     expect(currentRows(model, table)).toEqual(['running']);
-  });
-
-  it('ErrorCodes: a listed status, else 400; a listed message, else "Injected <code>"', () => {
-    const codes = new ErrorCodes({ Throttled: 429 }, { Throttled: 'slow down' });
-    expect([codes.status('Throttled'), codes.status('Odd')]).toEqual([429, 400]);
-    expect([codes.message('Throttled'), codes.message('Odd')]).toEqual(['slow down', 'Injected Odd']);
   });
 });
