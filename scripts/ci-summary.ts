@@ -2,15 +2,10 @@
  * The last lines of `.ci/run`: one line per test run, one line for the checks, then the total
  * `N passed, N failed[, N skipped]`. Exits 1 when anything failed.
  *
- * Counting rules (also written at the top of .ci/run):
- * - every test counts once, as passed, failed or skipped — never the `describe` blocks around it
- *   (vitest's numFailedTestSuites counts those, so one failing test in two nested blocks is 3 "suites");
- * - a test file that failed with no failed test in it (it could not be imported, or a hook failed)
- *   counts as one failure;
- * - a run whose results cannot be read, or that exited non-zero with nothing counted as failed,
- *   counts as one failure;
- * - each check (typecheck, lint) counts as one, passed or failed;
- * - every run's tests are added to the total: a test run on two Node versions counts twice.
+ * The counting rules are described in one place, the comment at the top of .ci/run; this module
+ * implements them (countVitest, summarise). One detail that comment leaves out: the `describe`
+ * blocks are not counted because vitest's numFailedTestSuites counts them (one failing test in two
+ * nested blocks is 3 "suites"), so the counts come from each file's assertionResults.
  *
  *   tsx scripts/ci-summary.ts --check typecheck=0 --check lint=0 \
  *     --run 'node 20=.tmp/vitest-results.json:0' --run 'node 26=.tmp/vitest-lts.json:0'
@@ -19,6 +14,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
+import { messageOf } from '../src/util/errors.js';
 
 /** The part of vitest's JSON reporter output that is read here. */
 export interface VitestJson {
@@ -119,7 +115,7 @@ function readResults(path: string): VitestJson | { error: string } {
     if (!Array.isArray(json.testResults)) return { error: `${path} has no testResults` };
     return json;
   } catch (err) {
-    return { error: (err as Error).message };
+    return { error: messageOf(err) };
   }
 }
 
@@ -151,7 +147,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   try {
     args = parseArgs(process.argv.slice(2));
   } catch (err) {
-    console.error(`ci-summary: ${(err as Error).message}`);
+    console.error(`ci-summary: ${messageOf(err)}`);
     console.log('0 passed, 1 failed');
     process.exit(2);
   }

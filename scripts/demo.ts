@@ -20,6 +20,8 @@ import { runCommand } from '../src/util/run-command.js';
 import { bridgeFor } from '../src/providers/local/network.js';
 import { forceCleanLocalInstances } from '../test/helpers/local-instances.js';
 import { PING_TOOL, POD_NETWORK_TOOLS, installHint, missingTools } from './host-tools.js';
+import { messageOf } from '../src/util/errors.js';
+import { sleep } from '../test/helpers/async.js';
 
 const root = new URL('..', import.meta.url).pathname;
 const SANDBOX = 'd3m0' + '0123456789abcdef'.repeat(3) + '0123456789ab';
@@ -39,8 +41,8 @@ async function step<T>(name: string, fn: () => Promise<T>): Promise<T> {
     console.log(`  ✔ ${name.padEnd(68)} ${(performance.now() - t0).toFixed(1).padStart(8)} ms`);
     return r;
   } catch (err) {
-    const e = err as TtrpcError;
-    console.log(`  ✘ ${name.padEnd(68)} ${(performance.now() - t0).toFixed(1).padStart(8)} ms  ${e.code !== undefined ? codeName(e.code) + ': ' : ''}${e.message}`);
+    const code = err instanceof TtrpcError ? `${codeName(err.code)}: ` : '';
+    console.log(`  ✘ ${name.padEnd(68)} ${(performance.now() - t0).toFixed(1).padStart(8)} ms  ${code}${messageOf(err)}`);
     throw err;
   }
 }
@@ -49,7 +51,7 @@ async function waitFor(out: string[], text: string, ms = 30_000): Promise<void> 
   const end = Date.now() + ms;
   while (!out.join('').includes(text)) {
     if (Date.now() > end) throw new Error(`daemon did not log "${text}":\n${out.join('').slice(-3000)}`);
-    await new Promise((r) => setTimeout(r, 20));
+    await sleep(20);
   }
 }
 
@@ -218,7 +220,7 @@ try {
 } catch (err) {
   failed = true;
   // A step that fails because a signal is tearing things down is not news.
-  if (!stoppedBy) console.error(`\ndemo failed: ${(err as Error).message}`);
+  if (!stoppedBy) console.error(`\ndemo failed: ${messageOf(err)}`);
 }
 await cleanUp();
 if (!failed && !stoppedBy) console.log('\nnothing left behind: daemon stopped, instance processes gone, state folder removed');

@@ -20,8 +20,11 @@ import process from 'node:process';
 import { URL, fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-export const STAMP = join(root, 'dist', '.build-stamp');
-const ENTRY = join(root, 'dist', 'cli', 'cloud-api-adaptor.js');
+
+/** Where the build stamp and the CLI's entry point are under a checkout at `base`. */
+function distPaths(base) {
+  return { stamp: join(base, 'dist', '.build-stamp'), entry: join(base, 'dist', 'cli', 'cloud-api-adaptor.js') };
+}
 
 /** The newest modification time (ms) of `path` and, for a folder, of everything under it. */
 function newestMtime(path) {
@@ -34,8 +37,9 @@ function newestMtime(path) {
 
 /** Why dist/ must be built before the daemon can start, or undefined when it is up to date. */
 export function staleReason(base = root) {
-  const stamp = statSync(join(base, 'dist', '.build-stamp'), { throwIfNoEntry: false });
-  if (!stamp || !existsSync(join(base, 'dist', 'cli', 'cloud-api-adaptor.js'))) return 'no build yet';
+  const dist = distPaths(base);
+  const stamp = statSync(dist.stamp, { throwIfNoEntry: false });
+  if (!stamp || !existsSync(dist.entry)) return 'no build yet';
   for (const input of ['src', 'tsconfig.json', 'package.json']) {
     if (newestMtime(join(base, input)) > stamp.mtimeMs) return `${input} changed since the last build`;
   }
@@ -62,6 +66,7 @@ function build() {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const { stamp: STAMP, entry: ENTRY } = distPaths(root);
   const reason = staleReason();
   if (reason) {
     console.error(`npm start: building dist/ with tsc (${reason})`);

@@ -6,47 +6,34 @@
  * the same run: the same number of `Version` calls (no work behind them) over the same socket, for
  * the per-call cost of the ttrpc transport itself.
  */
-import { spawn } from 'node:child_process';
-import { readFile, rm } from 'node:fs/promises';
-import { createInterface } from 'node:readline';
+import { rm } from 'node:fs/promises';
 import { Hypervisor } from '../../src/proto/gen/hypervisor/hypervisor_pb.js';
 import { TtrpcClient, serviceClient } from '../../src/ttrpc/index.js';
+import { sleep } from '../../test/helpers/async.js';
 import { shimAnnotations, type DaemonHarness } from '../../test/helpers/daemon-harness.js';
-import { repoRoot, transpileClosure } from '../../test/helpers/transpile.js';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-
-type HvClient = Awaited<ReturnType<DaemonHarness['hypervisor']>>;
+import { memKiB, startBenchDaemon, stopBenchDaemon, transpileDaemonMain } from '../child-daemon.js';
 import { processCpuMs } from '../process-cpu.js';
 import { fmt, percentile, sortedCopy } from '../stats.js';
+
+type HvClient = Awaited<ReturnType<DaemonHarness['hypervisor']>>;
 
 const N = 200;
 
 async function procStats(pid: number): Promise<{ cpuMs: number; rssKiB: number }> {
-  const cpuMs = await processCpuMs(pid);
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  return { cpuMs, rssKiB };
+  return { cpuMs: await processCpuMs(pid), rssKiB: (await memKiB(pid)).rss };
 }
 
 export async function lifecycleBench(): Promise<void> {
-  // Plain JavaScript, as production runs dist/ (the tsx loader alone holds ≈ 60 MiB more).
-  const js = await mkdtemp(join(tmpdir(), 'caa-lc-js-'));
-  await transpileClosure([join(repoRoot, 'bench/lifecycle/daemon-main.ts')], js);
+  const main = 'bench/lifecycle/daemon-main.ts';
+  const js = await transpileDaemonMain(main, 'caa-lc-js-');
   // LIFECYCLE_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/x" profiles the daemon.
   const nodeArgs = (process.env.LIFECYCLE_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, join(js, 'bench/lifecycle/daemon-main.js')], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const ready = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (l) => l.startsWith('READY ') && resolve(l));
-    child.once('exit', (c) => reject(new Error(`daemon exited with ${c}`)));
-  });
-  const [, socket, dir] = ready.split(' ');
-  const pid = child.pid!;
+  const daemon = await startBenchDaemon(js, main, { nodeArgs });
+  const { socket, dir, pid } = daemon;
   try {
     const call = async <T>(fn: (h: HvClient) => Promise<T>): Promise<T> => {
       // A connection per call, as the Go shim dials per call.
-      const c = await TtrpcClient.connectUnix(socket!);
+      const c = await TtrpcClient.connectUnix(socket);
       try {
         return await fn(serviceClient(c, Hypervisor));
       } finally {
@@ -75,10 +62,10 @@ export async function lifecycleBench(): Promise<void> {
     };
 
     await lifecycle(0); // warm-up
-    await new Promise((r) => setTimeout(r, 1_000)); // background deletions of the warm-up
+    await sleep(1_000); // background deletions of the warm-up
     const idle = await procStats(pid);
     const r = await lifecycle(1);
-    await new Promise((r) => setTimeout(r, 1_000));
+    await sleep(1_000);
     const after = await procStats(pid);
     const t0 = await procStats(pid);
     await Promise.all(Array.from({ length: N * 3 }, () => call((h) => h.version({ version: '0.0.0' }))));
@@ -100,9 +87,7 @@ export async function lifecycleBench(): Promise<void> {
     console.log(`| CreateVM p50 / p99 | ${fmt(percentile(c, 0.5), 1)} / ${fmt(percentile(c, 0.99), 1)} ms | — |`);
     console.log(`| StartVM p50 / p99 (cloud call takes 0 ms) | ${fmt(percentile(s, 0.5), 1)} / ${fmt(percentile(s, 0.99), 1)} ms | — |`);
   } finally {
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
-    await rm(dir!, { recursive: true, force: true });
+    await stopBenchDaemon(daemon, 'SIGTERM');
     await rm(js, { recursive: true, force: true });
   }
 }

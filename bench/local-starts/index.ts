@@ -14,15 +14,13 @@ const N = Number(process.env.LOCAL_STARTS_N ?? 100);
 const B = Number(process.env.LOCAL_STARTS_BASELINE ?? 10);
 
 export async function localStartsBench(): Promise<void> {
-  // 10.231.0.0/16 and 127.231.x.y: clear of the ranges the tests use.
+  // 10.231.0.0/16 and 127.231.x.y: clear of the ranges the tests use. One lab (one build, one
+  // daemon) for the baseline, the failing start and the N at once.
   const lab = await LocalStartsLab.create({ n: N, cidrOctet: 231, startTimeoutMs: 300_000 });
-  const baseLab = await LocalStartsLab.create({ n: B, cidrOctet: 230, startTimeoutMs: 300_000 });
   try {
-    await baseLab.startDaemon();
-    const base = await baseLab.startAndStop(true);
-    const failing = await baseLab.failingStart();
-    await baseLab.stopDaemon();
     await lab.startDaemon();
+    const base = await lab.startAndStop(true, B);
+    const failing = await lab.failingStart();
     const r = await lab.startAndStop();
     await lab.stopDaemon();
     const left = await lab.leftovers();
@@ -43,6 +41,5 @@ export async function localStartsBench(): Promise<void> {
     if (r.failures.length > 0) console.log(`\nfirst failures: ${[...new Set(r.failures)].slice(0, 3).join(' | ')}`);
   } finally {
     await lab.close();
-    await baseLab.close();
   }
 }

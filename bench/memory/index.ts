@@ -12,18 +12,17 @@
  *  - 50 StopVM calls with a 1 MiB sandbox id; baseline: 50 StopVM calls with a Kata id (64 hex);
  *    the figure is the bytes they add to the daemon's log.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { StopVMRequestSchema, VersionRequestSchema } from '../../src/proto/gen/hypervisor/hypervisor_pb.js';
 import { GetInfoRequestSchema } from '../../src/proto/gen/podvminfo/podvminfo_pb.js';
 import { RequestSchema } from '../../src/proto/gen/ttrpc/request_pb.js';
 import { encodeHeader, FrameReader, MessageType } from '../../src/ttrpc/frame.js';
-import { repoRoot, transpileClosure } from '../../test/helpers/transpile.js';
+import { sleep } from '../../test/helpers/async.js';
+import { memKiB, startBenchDaemon, stopBenchDaemon, transpileDaemonMain, type BenchDaemon } from '../child-daemon.js';
 import { processCpuMs } from '../process-cpu.js';
 import { fmt } from '../stats.js';
 
@@ -32,39 +31,18 @@ const GETINFO_CALLS = 100_000;
 const STOPVM_CALLS = 50;
 const HUGE_ID = 1 << 20;
 
-interface Daemon {
-  child: ChildProcess;
-  pid: number;
-  socket: string;
-  dir: string;
-  log: string;
-}
+const MAIN = 'bench/memory/daemon-main.ts';
 
-async function memKiB(pid: number): Promise<{ rss: number; hwm: number }> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return { rss: Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0), hwm: Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) };
+interface Daemon extends BenchDaemon {
+  log: string;
 }
 
 async function startDaemon(js: string, logDir: string, name: string, env: Record<string, string> = {}): Promise<Daemon> {
   const log = join(logDir, `${name}.log`);
-  const child = spawn(process.execPath, [join(js, 'bench/memory/daemon-main.js')], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, MEMORY_BENCH_LOG: log, MEMORY_BENCH_ENV: JSON.stringify(env) },
-  });
-  const ready = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (l) => l.startsWith('READY ') && resolve(l));
-    child.once('exit', (c) => reject(new Error(`daemon exited with ${c}`)));
-  });
-  const [, socket, dir] = ready.split(' ');
+  const d = await startBenchDaemon(js, MAIN, { env: { MEMORY_BENCH_LOG: log, MEMORY_BENCH_ENV: JSON.stringify(env) } });
   // Let start-up garbage settle before the idle figure.
-  await new Promise((r) => setTimeout(r, 500));
-  return { child, pid: child.pid!, socket: socket!, dir: dir!, log };
-}
-
-async function stopDaemon(d: Daemon): Promise<void> {
-  d.child.kill('SIGKILL');
-  await new Promise((r) => d.child.once('exit', r));
-  await rm(d.dir, { recursive: true, force: true });
+  await sleep(500);
+  return { ...d, log };
 }
 
 /** Waits until the daemon's CPU time has not grown (by more than 20 ms) for a second, or 60 s. */
@@ -72,7 +50,7 @@ async function settled(pid: number): Promise<void> {
   const until = Date.now() + 60_000;
   let last = await processCpuMs(pid);
   while (Date.now() < until) {
-    await new Promise((r) => setTimeout(r, 1_000));
+    await sleep(1_000);
     const now = await processCpuMs(pid);
     if (now - last <= 20) return;
     last = now;
@@ -143,46 +121,44 @@ interface Row {
   ratio?: string;
 }
 
-async function measure(js: string, logDir: string, name: string, run: (d: Daemon) => Promise<void>, env?: Record<string, string>) {
+/**
+ * One case on a fresh daemon: `run` drives it through connections it opens with `connect` (all
+ * closed again, with the daemon, once the daemon has settled and been measured).
+ */
+async function measure(js: string, logDir: string, name: string, run: (connect: () => Promise<Socket>) => Promise<void>, env?: Record<string, string>) {
   const d = await startDaemon(js, logDir, name, env);
+  const sockets: Socket[] = [];
+  const connect = async (): Promise<Socket> => {
+    const s = await open(d.socket);
+    sockets.push(s);
+    return s;
+  };
   try {
     const idle = await memKiB(d.pid);
     const logBefore = (await stat(d.log)).size;
-    await run(d);
+    await run(connect);
     await settled(d.pid);
     const after = await memKiB(d.pid);
     const logAfter = (await stat(d.log)).size;
     return { idleMiB: idle.rss / 1024, rssMiB: after.rss / 1024, peakMiB: after.hwm / 1024, logBytes: logAfter - logBefore };
   } finally {
-    await stopDaemon(d);
+    for (const s of sockets) s.destroy();
+    await stopBenchDaemon(d, 'SIGKILL');
   }
 }
 
 export async function memoryBench(): Promise<void> {
-  const js = await mkdtemp(join(tmpdir(), 'caa-mem-js-'));
+  const js = await transpileDaemonMain(MAIN, 'caa-mem-js-');
   const logDir = await mkdtemp(join(tmpdir(), 'caa-mem-log-'));
-  await transpileClosure([join(repoRoot, 'bench/memory/daemon-main.ts')], js);
   const rows: Row[] = [];
-  const sockets: Socket[] = [];
-  const closeAll = () => sockets.splice(0).forEach((s) => s.destroy());
   try {
     // 1. Pipelined calls whose answers are never read.
     const version = (id: number) => frame(id, 'hypervisor.Hypervisor', 'Version', toBinary(VersionRequestSchema, create(VersionRequestSchema, { version: '0.0.0' })));
     const perCall = version(1).length;
     const n = Math.ceil(PIPELINED_BYTES / perCall);
     const pipelined = frames(n, version);
-    const good = await measure(js, logDir, 'pipelined-read', async (d) => {
-      const s = await open(d.socket);
-      sockets.push(s);
-      await sendAndRead(s, pipelined, 1024);
-    });
-    closeAll();
-    const bad = await measure(js, logDir, 'pipelined-unread', async (d) => {
-      const s = await open(d.socket);
-      sockets.push(s);
-      sendUnread(s, Buffer.concat(pipelined));
-    });
-    closeAll();
+    const good = await measure(js, logDir, 'pipelined-read', async (connect) => sendAndRead(await connect(), pipelined, 1024));
+    const bad = await measure(js, logDir, 'pipelined-unread', async (connect) => sendUnread(await connect(), Buffer.concat(pipelined)));
     rows.push({
       label: `${fmt((perCall * n) / 1e6, 1)} MB of pipelined Version calls (${n}) on one connection: peak RSS`,
       baseline: `${fmt(good.peakMiB, 1)} MiB (client reads, ≤ 1024 unanswered; idle ${fmt(good.idleMiB, 1)} MiB)`,
@@ -193,28 +169,13 @@ export async function memoryBench(): Promise<void> {
     // 2. Waiting GetInfo calls.
     const getInfo = (wait: boolean) => (id: number) =>
       frame(id, 'podvminfo.PodVMInfo', 'GetInfo', toBinary(GetInfoRequestSchema, create(GetInfoRequestSchema, { PodName: 'never', PodNamespace: 'default', Wait: wait })));
-    const answered = await measure(js, logDir, 'getinfo-nowait', async (d) => {
-      const s = await open(d.socket);
-      sockets.push(s);
-      await sendAndRead(s, frames(GETINFO_CALLS, getInfo(false)), 1024);
-    });
-    closeAll();
-    const waiting = await measure(js, logDir, 'getinfo-wait', async (d) => {
-      const s = await open(d.socket);
-      sockets.push(s);
-      await sendAndRead(s, frames(GETINFO_CALLS, getInfo(true)), Infinity, Infinity);
-    });
-    closeAll();
+    const answered = await measure(js, logDir, 'getinfo-nowait', async (connect) => sendAndRead(await connect(), frames(GETINFO_CALLS, getInfo(false)), 1024));
+    const waiting = await measure(js, logDir, 'getinfo-wait', async (connect) => sendAndRead(await connect(), frames(GETINFO_CALLS, getInfo(true)), Infinity, Infinity));
     const conns = 100;
-    const waitingMany = await measure(js, logDir, 'getinfo-wait-100', async (d) => {
+    const waitingMany = await measure(js, logDir, 'getinfo-wait-100', async (connect) => {
       const data = frames(GETINFO_CALLS / conns, getInfo(true));
-      for (let i = 0; i < conns; i++) {
-        const s = await open(d.socket);
-        sockets.push(s);
-        await sendAndRead(s, data, Infinity, Infinity);
-      }
+      for (let i = 0; i < conns; i++) await sendAndRead(await connect(), data, Infinity, Infinity);
     });
-    closeAll();
     const grow = (m: { idleMiB: number; rssMiB: number }) => m.rssMiB - m.idleMiB;
     rows.push({
       label: `${GETINFO_CALLS} GetInfo calls with Wait, one connection: RSS growth over idle`,
@@ -232,18 +193,8 @@ export async function memoryBench(): Promise<void> {
     // 3. Huge sandbox ids in StopVM: bytes of log.
     const stopVM = (id: string) => (streamId: number) => frame(streamId, 'hypervisor.Hypervisor', 'StopVM', toBinary(StopVMRequestSchema, create(StopVMRequestSchema, { id })));
     const kataId = 'a'.repeat(64);
-    const normal = await measure(js, logDir, 'stopvm-kata-id', async (d) => {
-      const s = await open(d.socket);
-      sockets.push(s);
-      await sendAndRead(s, frames(STOPVM_CALLS, stopVM(kataId)), 1);
-    });
-    closeAll();
-    const huge = await measure(js, logDir, 'stopvm-huge-id', async (d) => {
-      const s = await open(d.socket);
-      sockets.push(s);
-      await sendAndRead(s, frames(STOPVM_CALLS, stopVM('x'.repeat(HUGE_ID))), 1);
-    });
-    closeAll();
+    const normal = await measure(js, logDir, 'stopvm-kata-id', async (connect) => sendAndRead(await connect(), frames(STOPVM_CALLS, stopVM(kataId)), 1));
+    const huge = await measure(js, logDir, 'stopvm-huge-id', async (connect) => sendAndRead(await connect(), frames(STOPVM_CALLS, stopVM('x'.repeat(HUGE_ID))), 1));
     rows.push({
       label: `${STOPVM_CALLS} StopVM calls with a 1 MiB id: bytes logged`,
       baseline: `${normal.logBytes} B (${STOPVM_CALLS} StopVM with a 64-hex id)`,
@@ -256,7 +207,6 @@ export async function memoryBench(): Promise<void> {
     console.log('|---|---|---|---|');
     for (const r of rows) console.log(`| ${r.label} | ${r.baseline} | ${r.value} | ${r.ratio ?? '—'} |`);
   } finally {
-    closeAll();
     await rm(js, { recursive: true, force: true });
     await rm(logDir, { recursive: true, force: true });
   }

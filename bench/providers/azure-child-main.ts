@@ -17,19 +17,11 @@ import { buildVm, nicName } from '../../src/providers/azure/vm-spec.js';
 import { parseImageId } from '../../src/providers/azure/ids.js';
 import { azureEnv } from '../../test/helpers/azure.js';
 import { request } from '../../test/providers/contract/provider-contract.js';
-import {
-  DEFAULT_CLIENT_ID,
-  DEFAULT_CLIENT_SECRET,
-  DEFAULT_IMAGE_ID,
-  DEFAULT_REGION,
-  DEFAULT_RESOURCE_GROUP,
-  DEFAULT_SUBNET_ID,
-  DEFAULT_SUBSCRIPTION_ID,
-  DEFAULT_TENANT_ID,
-  FakeArm,
-} from '../../test/fakes/arm/index.js';
+import { FakeArm } from '../../test/fakes/arm/index.js';
+import { apiLimitEnv } from '../../test/helpers/api-limits.js';
 import { measureCpu, serveFake } from './child.js';
 import { ids, warmProvider } from './warm-provider.js';
+import type { FakeRunStats } from './limit-cases.js';
 
 export interface BenchSettings {
   creates: number;
@@ -42,9 +34,7 @@ export type PrepareMessage =
   | { type: 'prepare'; kind: 'provider'; rate: number; burst: number; maxInFlight: number }
   | { type: 'prepare'; kind: 'bare' };
 
-export interface FakeStats {
-  peakInFlight: number;
-  calls: number;
+export interface FakeStats extends FakeRunStats {
   puts: number;
   polls: number;
   tlsConnections: number;
@@ -71,34 +61,37 @@ if (role === 'fake') {
 
   const providerWork = async (m: Extract<PrepareMessage, { kind: 'provider' }>): Promise<void> => {
     const env = azureEnv({ endpoint }, {
-      AZURE_API_RATE_LIMIT: String(m.rate),
-      AZURE_API_BURST: String(m.burst),
-      AZURE_API_MAX_IN_FLIGHT: String(m.maxInFlight),
+      ...apiLimitEnv('AZURE', m),
       AZURE_API_MAX_RETRIES: '3',
       AZURE_POLL_INTERVAL: `${settings.pollIntervalMs}ms`,
     });
     ({ work, teardown } = await warmProvider(azurePlugin, env, { creates: settings.creates, warmTimeoutMs: 300_000, timeoutMs: 300_000 }));
   };
 
-  /** The same PUT + polls + final GET + NIC GET through bare SDK clients: no limiter, no provider logic. */
+  /**
+   * The same PUT + polls + final GET + NIC GET through bare SDK clients: no limiter, no provider logic.
+   * Principal, subscription, group, region, size, image and subnet are the provider's (azureEnv).
+   */
   const bareWork = async (): Promise<void> => {
-    const credential = new ClientSecretCredential(DEFAULT_TENANT_ID, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, { authorityHost: endpoint, disableInstanceDiscovery: true });
+    const env = azureEnv({ endpoint });
+    const group = env.AZURE_RESOURCE_GROUP!;
+    const credential = new ClientSecretCredential(env.AZURE_TENANT_ID!, env.AZURE_CLIENT_ID!, env.AZURE_CLIENT_SECRET!, { authorityHost: endpoint, disableInstanceDiscovery: true });
     const scopes = [`${endpoint}/.default`];
-    const compute = new ComputeManagementClient(credential, DEFAULT_SUBSCRIPTION_ID, { endpoint, credentials: { scopes } });
-    const network = new NetworkManagementClient(credential, DEFAULT_SUBSCRIPTION_ID, { endpoint, $host: endpoint, credentialScopes: scopes });
+    const compute = new ComputeManagementClient(credential, env.AZURE_SUBSCRIPTION_ID!, { endpoint, credentials: { scopes } });
+    const network = new NetworkManagementClient(credential, env.AZURE_SUBSCRIPTION_ID!, { endpoint, $host: endpoint, credentialScopes: scopes });
     const sshPublicKey = await freshPublicKey();
     const create = async (): Promise<void> => {
       const r = request(ids);
       const vm = buildVm({
         name: r.instanceName,
-        location: DEFAULT_REGION,
-        size: 'Standard_DC2as_v5',
-        image: parseImageId(DEFAULT_IMAGE_ID)!,
+        location: env.AZURE_REGION!,
+        size: env.AZURE_INSTANCE_SIZE!,
+        image: parseImageId(env.AZURE_IMAGE_ID!)!,
         userDataBase64: Buffer.from(r.userData).toString('base64'),
         tags: r.tags,
         adminUserName: 'peerpod',
         sshPublicKey,
-        subnetId: DEFAULT_SUBNET_ID,
+        subnetId: env.AZURE_SUBNET_ID!,
         securityGroupId: '',
         usePublicIp: false,
         confidential: true,
@@ -106,8 +99,8 @@ if (role === 'fake') {
         osDiskSizeGb: 0,
         zone: '',
       });
-      await compute.virtualMachines.createOrUpdate(DEFAULT_RESOURCE_GROUP, r.instanceName, vm, { updateIntervalInMs: settings.pollIntervalMs }).pollUntilDone();
-      await network.networkInterfaces.get(DEFAULT_RESOURCE_GROUP, nicName(r.instanceName));
+      await compute.virtualMachines.createOrUpdate(group, r.instanceName, vm, { updateIntervalInMs: settings.pollIntervalMs }).pollUntilDone();
+      await network.networkInterfaces.get(group, nicName(r.instanceName));
     };
     await Promise.all(Array.from({ length: 10 }, create));
     work = () => Promise.all(Array.from({ length: settings.creates }, create));

@@ -16,9 +16,9 @@ import { fmt, passFail } from '../stats.js';
 import { TLS_DIR_ENV, createArmTls, writeArmTls } from '../../test/fakes/arm/tls.js';
 import type { BenchSettings, FakeStats, PrepareMessage } from './azure-child-main.js';
 import { BenchChild } from './child.js';
-import { limitCases, printTableHead, type LimitCase } from './limit-cases.js';
+import { CREATES, LATENCY_MS, limitCases, printTableHead, type LimitCase } from './limit-cases.js';
 
-const SETTINGS: BenchSettings = { creates: 200, latencyMs: 50, createDurationMs: 500, pollIntervalMs: 200 };
+const SETTINGS: BenchSettings = { creates: CREATES, latencyMs: LATENCY_MS, createDurationMs: 500, pollIntervalMs: 200 };
 /** Requests of one create outside the polls: PUT, final GET, NIC GET. */
 const FIXED_CALLS = 3;
 

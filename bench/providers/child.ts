@@ -65,6 +65,30 @@ export async function measureAgainst<Stats>(fake: BenchChild, work: () => Promis
   return { ...m, stats: await fake.ask<Stats>({ type: 'stats' }) };
 }
 
+/**
+ * A fake cloud in a child process (`script` gets the injected latency as its argument and reports
+ * `Ready`, its endpoints), measured against with `measure`: the fake's `Stats` come back per run.
+ */
+export class FakeCloudProcess<Ready, Stats> {
+  private constructor(
+    private readonly child: BenchChild,
+    readonly ready: Ready,
+  ) {}
+
+  static async start<Ready, Stats>(script: URL, latencyMs: number, label: string): Promise<FakeCloudProcess<Ready, Stats>> {
+    const { child, ready } = await BenchChild.start<Ready>(script, [String(latencyMs)], label);
+    return new FakeCloudProcess<Ready, Stats>(child, ready);
+  }
+
+  stop(): Promise<void> {
+    return this.child.stop();
+  }
+
+  measure(work: () => Promise<unknown>): Promise<CpuMeasured & { stats: Stats }> {
+    return measureAgainst<Stats>(this.child, work);
+  }
+}
+
 /** Child side: answers `stats` (with `stats()`), `reset` and `close` for `fake`, then reports `ready`. */
 export function serveFake(fake: { resetStats(): void; close(): Promise<void> }, stats: () => object, ready: object): void {
   process.on('message', (msg: { type: string }) => {

@@ -13,18 +13,14 @@ import { VPC_API_VERSION } from '../../src/providers/ibmcloud/services.js';
 import { fmt, passFail } from '../stats.js';
 import { ibmcloudEnv } from '../../test/helpers/ibmcloud.js';
 import { request } from '../../test/providers/contract/provider-contract.js';
-import { DEFAULT_API_KEY, DEFAULT_IMAGE_ID, DEFAULT_SECURITY_GROUP_ID, DEFAULT_SUBNET_ID, DEFAULT_VPC_ID } from '../../test/fakes/vpc/seeds.js';
-import { BenchChild, measureAgainst, type CpuMeasured } from './child.js';
-import { limitCases, printTableHead, type LimitCase } from './limit-cases.js';
+import { DEFAULT_VPC_ID } from '../../test/fakes/vpc/seeds.js';
+import { apiLimitEnv } from '../../test/helpers/api-limits.js';
+import { FakeCloudProcess, type CpuMeasured } from './child.js';
+import { CREATES, LATENCY_MS, limitCases, printTableHead, type FakeRunStats, type LimitCase } from './limit-cases.js';
 import { ids, warmProvider } from './warm-provider.js';
 
-const CREATES = 200;
-const LATENCY_MS = 50;
-
-interface Stats {
-  peakInFlight: number;
+interface Stats extends FakeRunStats {
   createInstance: number;
-  calls: number;
 }
 
 interface Endpoints {
@@ -33,25 +29,7 @@ interface Endpoints {
   iamEndpoint: string;
 }
 
-class FakeProcess {
-  private constructor(
-    private readonly child: BenchChild,
-    readonly endpoints: Endpoints,
-  ) {}
-
-  static async start(): Promise<FakeProcess> {
-    const { child, ready } = await BenchChild.start<Endpoints>(new URL('./fake-vpc-main.ts', import.meta.url), [String(LATENCY_MS)], 'fake VPC');
-    return new FakeProcess(child, ready);
-  }
-
-  stop(): Promise<void> {
-    return this.child.stop();
-  }
-
-  measure(work: () => Promise<unknown>): Promise<Measured> {
-    return measureAgainst<Stats>(this.child, work);
-  }
-}
+type FakeProcess = FakeCloudProcess<Endpoints, Stats>;
 
 type Measured = CpuMeasured & { stats: Stats };
 
@@ -63,11 +41,7 @@ function idealMs(c: LimitCase, requests: number, perCreate: number): number {
 }
 
 async function providerRun(fake: FakeProcess, c: LimitCase): Promise<Measured & { ideal: number; perCreate: number }> {
-  const env = ibmcloudEnv(fake.endpoints, {
-    IBMCLOUD_API_RATE_LIMIT: String(c.rate),
-    IBMCLOUD_API_BURST: String(c.burst),
-    IBMCLOUD_API_MAX_IN_FLIGHT: String(c.maxInFlight),
-  });
+  const env = ibmcloudEnv(fake.ready, apiLimitEnv('IBMCLOUD', c));
   const provider = await warmProvider(ibmcloudPlugin, env, { creates: CREATES, warmTimeoutMs: 60_000, timeoutMs: 120_000 });
   try {
     const m = await fake.measure(() => provider.work());
@@ -92,19 +66,22 @@ class BareVpc extends BaseService {
   }
 }
 
+/** Image, profile, zone, subnet and security group are the ones the provider is configured with (ibmcloudEnv). */
 async function bareRun(fake: FakeProcess): Promise<Measured> {
-  const vpc = new BareVpc({ authenticator: new IamAuthenticator({ apikey: DEFAULT_API_KEY, url: fake.endpoints.iamEndpoint }), serviceUrl: fake.endpoints.vpcEndpoint });
+  const env = ibmcloudEnv(fake.ready);
+  const vpc = new BareVpc({ authenticator: new IamAuthenticator({ apikey: env.IBMCLOUD_API_KEY!, url: env.IBMCLOUD_IAM_ENDPOINT }), serviceUrl: env.IBMCLOUD_VPC_ENDPOINT });
   const send = (): Promise<unknown> => {
     const r = request(ids);
     return vpc.createInstance({
       name: r.instanceName,
-      image: { id: DEFAULT_IMAGE_ID },
-      profile: { name: 'bx3dc-2x10' },
-      zone: { name: 'us-south-1' },
+      image: { id: env.IBMCLOUD_PODVM_IMAGE_ID },
+      profile: { name: env.IBMCLOUD_PODVM_INSTANCE_PROFILE_NAME },
+      zone: { name: env.IBMCLOUD_ZONE },
       vpc: { id: DEFAULT_VPC_ID },
-      primary_network_interface: { subnet: { id: DEFAULT_SUBNET_ID }, security_groups: [{ id: DEFAULT_SECURITY_GROUP_ID }] },
+      primary_network_interface: { subnet: { id: env.IBMCLOUD_VPC_SUBNET_ID }, security_groups: [{ id: env.IBMCLOUD_SECURITY_GROUP_IDS }] },
       metadata_service: { enabled: true, protocol: 'http' },
       user_data: r.userData,
+      // DISABLECVM=false: a confidential (TDX) instance, as the provider asks for.
       confidential_compute_mode: 'tdx',
       enable_secure_boot: true,
     });
@@ -114,7 +91,7 @@ async function bareRun(fake: FakeProcess): Promise<Measured> {
 }
 
 export async function ibmcloudProvidersBench(): Promise<void> {
-  const fake = await FakeProcess.start();
+  const fake = await FakeCloudProcess.start<Endpoints, Stats>(new URL('./fake-vpc-main.ts', import.meta.url), LATENCY_MS, 'fake VPC');
   try {
     const cases = limitCases({ rate: 10, burst: 20, maxInFlight: 16 });
     const bare = await bareRun(fake);

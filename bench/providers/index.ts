@@ -5,44 +5,26 @@
  * time against the ideal that the rate limiter allows, and the peak number of EC2 calls in flight
  * against the limiter's cap.
  */
-import { EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
+import { EC2Client, RunInstancesCommand, type _InstanceType } from '@aws-sdk/client-ec2';
 import { awsPlugin } from '../../src/providers/aws/index.js';
 import { fmt, passFail } from '../stats.js';
 import { awsEnv } from '../../test/helpers/aws.js';
 import { request } from '../../test/providers/contract/provider-contract.js';
-import { DEFAULT_ACCESS_KEY, DEFAULT_IMAGE_ID, DEFAULT_SECURITY_GROUP_ID, DEFAULT_SUBNET_ID } from '../../test/fakes/ec2/seeds.js';
-import { BenchChild, measureAgainst } from './child.js';
-import { limitCases, printTableHead, type LimitCase } from './limit-cases.js';
+import { apiLimitEnv } from '../../test/helpers/api-limits.js';
+import { FakeCloudProcess } from './child.js';
+import { CREATES, LATENCY_MS, limitCases, printTableHead, type FakeRunStats, type LimitCase } from './limit-cases.js';
 import { ids, warmProvider } from './warm-provider.js';
 
-const CREATES = 200;
-const LATENCY_MS = 50;
-
-interface Stats {
-  peakInFlight: number;
+interface Stats extends FakeRunStats {
   runInstances: number;
-  calls: number;
 }
 
-class FakeProcess {
-  private constructor(
-    private readonly child: BenchChild,
-    readonly endpoint: string,
-  ) {}
+type FakeProcess = FakeCloudProcess<{ endpoint: string }, Stats>;
 
-  static async start(): Promise<FakeProcess> {
-    const { child, ready } = await BenchChild.start<{ endpoint: string }>(new URL('./fake-ec2-main.ts', import.meta.url), [String(LATENCY_MS)], 'fake EC2');
-    return new FakeProcess(child, ready.endpoint);
-  }
-
-  stop(): Promise<void> {
-    return this.child.stop();
-  }
-
-  async measure(work: () => Promise<unknown>): Promise<Measured> {
-    const m = await measureAgainst<Stats>(this.child, work);
-    return { wallMs: m.wallMs, cpuMsPerCall: m.cpuMs / CREATES, stats: m.stats };
-  }
+/** CPU time per create, from the whole run's. */
+async function measureCreates(fake: FakeProcess, work: () => Promise<unknown>): Promise<Measured> {
+  const m = await fake.measure(work);
+  return { wallMs: m.wallMs, cpuMsPerCall: m.cpuMs / CREATES, stats: m.stats };
 }
 
 interface Measured {
@@ -59,33 +41,33 @@ function idealMs(c: LimitCase): number {
 }
 
 async function providerRun(fake: FakeProcess, c: LimitCase): Promise<Measured & { ideal: number }> {
-  const env = awsEnv({ endpoint: fake.endpoint } as never, {
-    AWS_API_RATE_LIMIT: String(c.rate),
-    AWS_API_BURST: String(c.burst),
-    AWS_API_MAX_IN_FLIGHT: String(c.maxInFlight),
-  });
+  const env = awsEnv(fake.ready, apiLimitEnv('AWS', c));
   const provider = await warmProvider(awsPlugin, env, { creates: CREATES, warmTimeoutMs: 60_000, timeoutMs: 120_000 });
   try {
-    const m = await fake.measure(() => provider.work());
+    const m = await measureCreates(fake, () => provider.work());
     return { ...m, ideal: idealMs(c) };
   } finally {
     await provider.teardown();
   }
 }
 
-/** The same RunInstances calls through a bare EC2Client: no limiter, no provider logic. */
+/**
+ * The same RunInstances calls through a bare EC2Client: no limiter, no provider logic. Image, type,
+ * subnet and security group are the ones the provider is configured with (awsEnv).
+ */
 async function bareSdkRun(fake: FakeProcess): Promise<Measured> {
-  const ec2 = new EC2Client({ region: 'us-east-1', endpoint: fake.endpoint, credentials: { accessKeyId: DEFAULT_ACCESS_KEY, secretAccessKey: 'x' }, maxAttempts: 1 });
+  const env = awsEnv(fake.ready);
+  const ec2 = new EC2Client({ region: env.AWS_REGION, endpoint: env.AWS_ENDPOINT_URL_EC2, credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID!, secretAccessKey: 'x' }, maxAttempts: 1 });
   const send = () => {
     const r = request(ids);
     return ec2.send(
       new RunInstancesCommand({
         MinCount: 1,
         MaxCount: 1,
-        ImageId: DEFAULT_IMAGE_ID,
-        InstanceType: 'm6a.large',
-        SubnetId: DEFAULT_SUBNET_ID,
-        SecurityGroupIds: [DEFAULT_SECURITY_GROUP_ID],
+        ImageId: env.PODVM_AMI_ID,
+        InstanceType: env.PODVM_INSTANCE_TYPE as _InstanceType,
+        SubnetId: env.AWS_SUBNET_ID,
+        SecurityGroupIds: env.AWS_SG_IDS!.split(','),
         UserData: Buffer.from(r.userData).toString('base64'),
         TagSpecifications: [{ ResourceType: 'instance', Tags: Object.entries(r.tags).map(([Key, Value]) => ({ Key, Value })) }],
       }),
@@ -93,7 +75,7 @@ async function bareSdkRun(fake: FakeProcess): Promise<Measured> {
   };
   try {
     await Promise.all(Array.from({ length: 10 }, send));
-    return await fake.measure(() => Promise.all(Array.from({ length: CREATES }, send)));
+    return await measureCreates(fake, () => Promise.all(Array.from({ length: CREATES }, send)));
   } finally {
     ec2.destroy();
   }
@@ -117,7 +99,7 @@ export async function providersBench(): Promise<void> {
 }
 
 async function awsProvidersBench(): Promise<void> {
-  const fake = await FakeProcess.start();
+  const fake = await FakeCloudProcess.start<{ endpoint: string }, Stats>(new URL('./fake-ec2-main.ts', import.meta.url), LATENCY_MS, 'fake EC2');
   try {
     const cases = limitCases({ rate: 10, burst: 20, maxInFlight: 16 });
     const bare = await bareSdkRun(fake);

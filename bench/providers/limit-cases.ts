@@ -1,9 +1,14 @@
 /** The rate-limiter settings every provider's benchmark is measured under, and its results table head. */
+import type { ApiLimits as Limits } from '../../test/helpers/api-limits.js';
 
-export interface Limits {
-  rate: number;
-  burst: number;
-  maxInFlight: number;
+/** Every provider's benchmark: this many concurrent creates, against a fake with this latency per request. */
+export const CREATES = 200;
+export const LATENCY_MS = 50;
+
+/** What each fake reports of a run: the most requests it had in flight at once, and how many it answered. */
+export interface FakeRunStats {
+  peakInFlight: number;
+  calls: number;
 }
 
 export interface LimitCase extends Limits {

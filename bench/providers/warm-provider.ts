@@ -2,6 +2,7 @@
 import { pino } from 'pino';
 import type { ProviderPlugin } from '../../src/providers/registry.js';
 import { request } from '../../test/providers/contract/provider-contract.js';
+import { sleep } from '../../test/helpers/async.js';
 
 export const ids = { clusterName: 'bench', nodeName: 'node-a' };
 
@@ -19,7 +20,7 @@ export async function warmProvider(plugin: ProviderPlugin, env: Record<string, s
   const { provider } = await plugin.create({ logger: pino({ level: 'warn' }), stateDir: '/nonexistent', ...ids, forwarderPort: 15150 }, { flags: {}, env });
   try {
     await Promise.all(Array.from({ length: 10 }, () => provider.createInstance(request(ids), AbortSignal.timeout(o.warmTimeoutMs))));
-    await new Promise((r) => setTimeout(r, 1_000)); // let the bucket refill
+    await sleep(1_000); // let the bucket refill
   } catch (err) {
     await provider.teardown();
     throw err;

@@ -19,6 +19,7 @@ import { ProxyAgentTunnel } from '../../src/tunnel/proxy-tunnel.js';
 import { apfTlsFields, clientOptions, forwarderServerOptions, type TlsMaterial, type TlsProfile } from '../../src/tunnel/tls/index.js';
 import { freePort } from './round-trips.js';
 import { fmt, passFail, percentile, seededRandom, sortedCopy } from '../stats.js';
+import { sleep } from '../../test/helpers/async.js';
 
 const SAMPLES = 30;
 const MAX_DELAY_MS = 1500;
@@ -27,7 +28,6 @@ const MAX_P99_MS = 300;
 const INSTANCE_NAME = 'podvm-bench-startup';
 const HOST = '127.0.0.1';
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** The baseline: one TLS connect every `POLL_INTERVAL_MS` on a fixed schedule, the first at once. */
 async function pollEverySecond(port: number, tls: ConnectionOptions, signal: AbortSignal): Promise<TtrpcClient> {

@@ -44,6 +44,25 @@ async function until(r: Run, text: string, ms = 60_000): Promise<void> {
 
 let dir: string;
 const running: Run[] = [];
+
+/** The fake cloud of one describe block with the provider's keys for it: started before its tests, closed after them. */
+function fakeCloud<F extends { close(): Promise<void> }>(start: () => Promise<{ fake: F; env: Record<string, string> }>): { fake: F; env: Record<string, string> } {
+  const cloud = {} as { fake: F; env: Record<string, string> };
+  beforeAll(async () => {
+    Object.assign(cloud, await start());
+  });
+  afterAll(async () => {
+    await cloud.fake?.close();
+  });
+  return cloud;
+}
+
+/** Waits for the CLI run `r` to end (it is killed after the file if a test fails first), checks its exit code and returns what it printed. */
+async function exitsWith(code: number, r: Run): Promise<string> {
+  running.push(r);
+  expect(await r.exited).toBe(code);
+  return r.out.join('');
+}
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'caa-cli-'));
 });
@@ -104,9 +123,7 @@ describe('cloud-api-adaptor CLI', () => {
     // Own paths, and killed after the suite: a regression that starts the daemon must not touch /run/peerpod.
     const paths = args[0] === 'local' ? ['--socket', join(dir, 'c.sock'), '--pods-dir', join(dir, 'c'), '--state-dir', join(dir, 'cs')] : [];
     const r = run([args[0]!, ...paths, ...args.slice(1)], env);
-    running.push(r);
-    expect(await r.exited).toBe(2);
-    expect(r.out.join('')).toMatch(message);
+    expect(await exitsWith(2, r)).toMatch(message);
   });
 
   it('a manual-TLS CACERT_FILE that does not exist exits 2 naming it', async () => {
@@ -116,16 +133,12 @@ describe('cloud-api-adaptor CLI', () => {
       CERT_FILE: join(sub, 'no-such-cert.pem'),
       CERT_KEY: join(sub, 'no-such-key.pem'),
     });
-    running.push(r);
-    expect(await r.exited).toBe(2);
-    expect(r.out.join('')).toMatch(/CACERT_FILE .*no-such-ca\.pem: cannot read: no such file/);
+    expect(await exitsWith(2, r)).toMatch(/CACERT_FILE .*no-such-ca\.pem: cannot read: no such file/);
   });
 
   it('the webhook with a serving certificate that does not exist exits 2 naming it', async () => {
     const r = run(['webhook', '--webhook-port', '0', '--webhook-cert-file', join(dir, 'no-such.crt'), '--webhook-key-file', join(dir, 'no-such.key')]);
-    running.push(r);
-    expect(await r.exited).toBe(2);
-    expect(r.out.join('')).toMatch(/no-such\.(crt|key)/);
+    expect(await exitsWith(2, r)).toMatch(/no-such\.(crt|key)/);
   });
 
   it('--help and --version still exit 0', async () => {
@@ -166,9 +179,7 @@ describe('cloud-api-adaptor CLI', () => {
 
   it.skipIf(notRoot !== '')(`as a non-root user with the default paths: exits 2 naming the path and the flags that move every path${notRoot}`, async () => {
     const r = await asNobody(['local', '--probe-port', '0']);
-    running.push(r);
-    expect(await r.exited).toBe(2);
-    const out = r.out.join('');
+    const out = await exitsWith(2, r);
     expect(out).toMatch(/cannot create or write \/run\/peerpod\S*, needed for /);
     expect(out).toContain('running as uid 65534');
     expect(out).toContain('which needs root: run the daemon as root, or move every path somewhere writable with --socket / REMOTE_HYPERVISOR_ENDPOINT, --pods-dir / PODS_DIR and --state-dir / CAA_STATE_DIR');
@@ -180,9 +191,7 @@ describe('cloud-api-adaptor CLI', () => {
     await chown(own, 65534, 65534);
     await chmod(dir, 0o711); // mkdtemp's 0700 would keep nobody out of its own folder
     const r = await asNobody(['local', '--probe-port', '0', '--socket', join(own, 'hv.sock'), '--pods-dir', join(own, 'p')]);
-    running.push(r);
-    expect(await r.exited).toBe(2);
-    expect(r.out.join('')).toMatch(/cannot create or write \/run\/peerpod\S*, needed for the state dir \(CAA_STATE_DIR \/ --state-dir\)/);
+    expect(await exitsWith(2, r)).toMatch(/cannot create or write \/run\/peerpod\S*, needed for the state dir \(CAA_STATE_DIR \/ --state-dir\)/);
   });
 
   it('serves the shim, stops on SIGTERM keeping the sandbox state, re-adopts it on restart', async () => {
@@ -243,9 +252,7 @@ describe('cloud-api-adaptor aws --verify (against the fake EC2)', () => {
 
   it('prints one line per check and exits 0 when all pass', async () => {
     const r = run(['aws', '--verify'], awsEnv(fake));
-    running.push(r);
-    expect(await r.exited).toBe(0);
-    const out = r.out.join('');
+    const out = await exitsWith(0, r);
     expect(out).toMatch(/^ok {3}credentials: EC2 answers/m);
     expect(out).toMatch(/^ok {3}image: ami-0fake0000000000001: root \/dev\/xvda/m);
     expect(out).toMatch(/^aws: all 9 checks passed$/m);
@@ -253,9 +260,7 @@ describe('cloud-api-adaptor aws --verify (against the fake EC2)', () => {
 
   it('a Go-style provider flag overrides the environment, and a failing check exits 1', async () => {
     const r = run(['aws', '-verify', '-imageid', 'ami-0000000000000dead'], awsEnv(fake));
-    running.push(r);
-    expect(await r.exited).toBe(1);
-    const out = r.out.join('');
+    const out = await exitsWith(1, r);
     expect(out).toMatch(/^FAIL image: PODVM_AMI_ID ami-0000000000000dead/m);
     expect(out).toMatch(/^aws: \d+ of 9 checks failed$/m);
   });
@@ -268,9 +273,7 @@ describe('cloud-api-adaptor aws --verify (against the fake EC2)', () => {
       const mine = await aws.provider.createInstance(request({ clusterName: 'prod', nodeName: 'node-7' }), AbortSignal.timeout(10_000));
       await aws.provider.createInstance(request({ clusterName: 'prod', nodeName: 'node-8' }), AbortSignal.timeout(10_000));
       const r = run(['aws', '--reap-dry-run', '-pods-dir', join(dir, 'reap-pods')], { ...aws.env, CLUSTER_NAME: 'prod', NODE_NAME: 'node-7' });
-      running.push(r);
-      expect(await r.exited).toBe(0);
-      const out = r.out.join('');
+      const out = await exitsWith(0, r);
       expect(out).toMatch(new RegExp(`^would delete ${mine.id} podvm-contract-pod-`, 'm'));
       expect(out).toMatch(/^1 instance\(s\) of cluster prod, node node-7 without a sandbox/m);
       expect(aws.fake.liveInstances()).toHaveLength(2);
@@ -281,41 +284,30 @@ describe('cloud-api-adaptor aws --verify (against the fake EC2)', () => {
 
   it('CLOUD_CONFIG_VERIFY=true refuses to start on a failing check, naming it (exit 2)', async () => {
     const r = run(['aws', '-socket', join(dir, 'aws.sock'), '-pods-dir', join(dir, 'aws-pods')], { ...awsEnv(fake), CLOUD_CONFIG_VERIFY: 'true', AWS_SG_IDS: 'sg-0000000000000dead' });
-    running.push(r);
-    expect(await r.exited).toBe(2);
-    expect(r.out.join('')).toMatch(/CLOUD_CONFIG_VERIFY: security groups: .*sg-0000000000000dead/);
+    expect(await exitsWith(2, r)).toMatch(/CLOUD_CONFIG_VERIFY: security groups: .*sg-0000000000000dead/);
   });
 });
 
 describe('cloud-api-adaptor ibmcloud --verify (against the fake VPC)', () => {
-  let fake: import('../fakes/vpc/index.js').FakeVpc;
-  let env: Record<string, string>;
-  beforeAll(async () => {
+  const cloud = fakeCloud(async () => {
     const { FakeVpc } = await import('../fakes/vpc/index.js');
     const { ibmcloudEnv } = await import('../helpers/ibmcloud.js');
-    fake = await FakeVpc.start();
-    env = ibmcloudEnv(fake);
-  });
-  afterAll(async () => {
-    await fake?.close();
+    const fake = await FakeVpc.start();
+    return { fake, env: ibmcloudEnv(fake) };
   });
 
   it('prints one line per check and exits 0 when all pass', async () => {
-    const r = run(['ibmcloud', '--verify'], env);
-    running.push(r);
-    expect(await r.exited).toBe(0);
-    const out = r.out.join('');
+    const r = run(['ibmcloud', '--verify'], cloud.env);
+    const out = await exitsWith(0, r);
     expect(out).toMatch(/^ok {3}credentials: API key: IAM token issued, VPC answers: \d+ regions visible$/m);
     expect(out).toMatch(/^ok {3}instance profiles: .*bx3dc-2x10 \(2 vCPU, 10240 MiB, amd64, TDX\).*; all confidential$/m);
     expect(out).toMatch(/^ibmcloud: all 9 checks passed$/m);
-    expect(fake.liveInstances()).toHaveLength(0);
+    expect(cloud.fake.liveInstances()).toHaveLength(0);
   });
 
   it('a Go-style provider flag overrides the environment, and a failing check exits 1', async () => {
-    const r = run(['ibmcloud', '-verify', '-profile-list', 'bx3dc-2x10,bx2-2x8'], env);
-    running.push(r);
-    expect(await r.exited).toBe(1);
-    const out = r.out.join('');
+    const r = run(['ibmcloud', '-verify', '-profile-list', 'bx3dc-2x10,bx2-2x8'], cloud.env);
+    const out = await exitsWith(1, r);
     expect(out).toMatch(/^FAIL instance profiles: instance profile\(s\) bx2-2x8 cannot run confidential VMs/m);
     expect(out).toMatch(/^ibmcloud: 1 of \d+ checks failed$/m);
   });
@@ -323,35 +315,26 @@ describe('cloud-api-adaptor ibmcloud --verify (against the fake VPC)', () => {
 
 describe('cloud-api-adaptor azure --verify (against the fake ARM over HTTPS)', () => {
   // The CLI child inherits NODE_EXTRA_CA_CERTS from this worker (test/fakes/arm/global-setup.ts).
-  let fake: import('../fakes/arm/index.js').FakeArm;
-  let env: Record<string, string>;
-  beforeAll(async () => {
+  const cloud = fakeCloud(async () => {
     const { FakeArm } = await import('../fakes/arm/index.js');
     const { azureEnv } = await import('../helpers/azure.js');
-    fake = await FakeArm.start();
-    env = azureEnv(fake);
-  });
-  afterAll(async () => {
-    await fake?.close();
+    const fake = await FakeArm.start();
+    return { fake, env: azureEnv(fake) };
   });
 
   it('prints one line per check and exits 0 when all pass', async () => {
-    const r = run(['azure', '--verify'], env);
-    running.push(r);
-    expect(await r.exited).toBe(0);
-    const out = r.out.join('');
+    const r = run(['azure', '--verify'], cloud.env);
+    const out = await exitsWith(0, r);
     expect(out).toMatch(/^ok {3}credentials: service principal \(client secret\): token for https:\/\/127\.0\.0\.1:\d+\/\.default acquired/m);
     expect(out).toMatch(/^ok {3}image: gallery image podvmGallery\/podvm version 0\.2\.0/m);
     expect(out).toMatch(/^azure: all 6 checks passed$/m);
-    expect(out).not.toContain(env.AZURE_CLIENT_SECRET);
-    expect(fake.vms()).toHaveLength(0);
+    expect(out).not.toContain(cloud.env.AZURE_CLIENT_SECRET);
+    expect(cloud.fake.vms()).toHaveLength(0);
   });
 
   it('a Go-style provider flag overrides the environment, and a failing check exits 1', async () => {
-    const r = run(['azure', '-verify', '-resourcegroup', 'no-such-rg'], env);
-    running.push(r);
-    expect(await r.exited).toBe(1);
-    const out = r.out.join('');
+    const r = run(['azure', '-verify', '-resourcegroup', 'no-such-rg'], cloud.env);
+    const out = await exitsWith(1, r);
     expect(out).toMatch(/^FAIL resource group: no-such-rg does not exist in subscription [0-9a-f-]+ \(Azure virtualMachines\.list: ResourceGroupNotFound: HTTP 404 while listing\)$/m);
     expect(out).toMatch(/^azure: 1 of 6 checks failed$/m);
   });

@@ -18,7 +18,7 @@ import { HealthCheckResponseSchema, HealthCheckResponse_ServingStatus } from '..
 import { Hypervisor } from '../../src/proto/gen/hypervisor/hypervisor_pb.js';
 import { TtrpcClient, serviceClient } from '../../src/ttrpc/index.js';
 import { shimAnnotations, type DaemonHarness } from '../helpers/daemon-harness.js';
-import { forceCleanLocalInstances, localInstanceRecords } from '../helpers/local-instances.js';
+import { forceCleanLocalInstances, localInstanceRecords, survivingNetwork } from '../helpers/local-instances.js';
 import { seededRandom } from '../../bench/stats.js';
 import { transpileClosure } from '../helpers/transpile.js';
 import { goShimDeadline } from '../helpers/go-deadline.js';
@@ -129,13 +129,8 @@ async function ourRules(): Promise<string[]> {
 
 /** The links and namespaces an instance record names that still exist. */
 async function leftovers(records: Iterable<{ netns?: string; hostIf?: string; podNetns?: string }>): Promise<string[]> {
-  const namespaces = new Set((await run('ip', ['netns', 'list'])).stdout.split('\n').map((l) => l.split(' ')[0]!).filter(Boolean));
-  const left: string[] = [];
-  for (const r of records) {
-    if (r.hostIf && (await run('ip', ['link', 'show', r.hostIf]).then(() => true, () => false))) left.push(`link ${r.hostIf}`);
-    for (const ns of [r.netns, r.podNetns]) if (ns && namespaces.has(ns)) left.push(`netns ${ns}`);
-  }
-  return left;
+  const { namespaces, links } = await survivingNetwork(records);
+  return [...links.map((l) => `link ${l}`), ...namespaces.map((ns) => `netns ${ns}`)];
 }
 
 beforeAll(async () => {

@@ -74,11 +74,29 @@ async function ownerPid(pods: string): Promise<number> {
   return (JSON.parse(await readFile(join(pods, '.owner'), 'utf8')) as { pid: number }).pid;
 }
 
+/** A daemon started on `args` that has got as far as serving the Hypervisor service. */
+async function serving(args: string[], env: Record<string, string> = {}): Promise<ChildDaemon> {
+  const d = daemon(args, env);
+  await d.until('serving hypervisor.Hypervisor', STARTUP_MS);
+  return d;
+}
+
+/** CreateVM through `socket`, answered by `d` (its log says it created the sandbox). */
+async function createsSandbox(socket: string, d: ChildDaemon): Promise<void> {
+  await hv(socket, (h) => h.createVM({ id: SANDBOX_ID, annotations: shimAnnotations(), networkNamespacePath: '' }));
+  await d.until(`create a sandbox ${SANDBOX_ID}`);
+}
+
+/** SIGTERM drains the daemon and it exits 0. */
+async function stopsCleanly(d: ChildDaemon): Promise<void> {
+  d.child.kill('SIGTERM');
+  expect(await d.exited).toBe(0);
+}
+
 describe('PODS_DIR ownership between two daemons', () => {
   it('(a) a second daemon on the same paths: the first hands over and exits 0, the second re-adopts and serves', async () => {
     const p = paths('a');
-    const first = daemon(p.args);
-    await first.until('serving hypervisor.Hypervisor', STARTUP_MS);
+    const first = await serving(p.args);
     await hv(p.socket, (h) => h.createVM({ id: SANDBOX_ID, annotations: shimAnnotations(), networkNamespacePath: '' }));
 
     const second = daemon(p.args);
@@ -96,15 +114,13 @@ describe('PODS_DIR ownership between two daemons', () => {
     await hv(p.socket, (h) => h.stopVM({ id: SANDBOX_ID }));
     await second.until(`sandbox ${SANDBOX_ID} removed`);
 
-    second.child.kill('SIGTERM');
-    expect(await second.exited).toBe(0);
+    await stopsCleanly(second);
     await expect(access(join(p.pods, '.owner'))).rejects.toThrow();
   }, TEST_MS);
 
   it('(b) an owner that does not hand over keeps PODS_DIR; the newcomer exits 3 after OWNER_WAIT, naming the owner', async () => {
     const p = paths('b');
-    const first = daemon(p.args);
-    await first.until('serving hypervisor.Hypervisor', STARTUP_MS);
+    const first = await serving(p.args);
     first.child.kill('SIGSTOP'); // stuck: alive, but it neither serves nor hands over
 
     const second = daemon(p.args, { OWNER_WAIT: '2s' });
@@ -117,45 +133,37 @@ describe('PODS_DIR ownership between two daemons', () => {
     first.child.kill('SIGCONT');
     // The first still owns PODS_DIR and still serves.
     expect(await ownerPid(p.pods)).toBe(first.child.pid);
-    await hv(p.socket, (h) => h.createVM({ id: SANDBOX_ID, annotations: shimAnnotations(), networkNamespacePath: '' }));
-    await first.until(`create a sandbox ${SANDBOX_ID}`);
+    await createsSandbox(p.socket, first);
     expect(first.child.exitCode).toBeNull();
     expect(first.text()).not.toContain('a successor is waiting');
-    first.child.kill('SIGTERM');
-    expect(await first.exited).toBe(0);
+    await stopsCleanly(first);
   }, TEST_MS);
 
   it('(c) the lock of a SIGKILLed daemon is taken over without waiting', async () => {
     const p = paths('c');
-    const first = daemon(p.args);
-    await first.until('serving hypervisor.Hypervisor', STARTUP_MS);
+    const first = await serving(p.args);
     first.child.kill('SIGKILL');
     await first.exited;
     expect(await ownerPid(p.pods)).toBe(first.child.pid);
 
-    const second = daemon(p.args, { OWNER_WAIT: '10m' });
-    await second.until('serving hypervisor.Hypervisor', STARTUP_MS);
+    const second = await serving(p.args, { OWNER_WAIT: '10m' });
     expect(second.text()).toContain(`took over PODS_DIR ${p.pods} from a dead daemon (pid ${first.child.pid} on`);
     expect(second.text()).toContain(`pid ${first.child.pid} no longer exists`);
     expect(second.text()).not.toContain('asked it to hand over');
     expect(await ownerPid(p.pods)).toBe(second.child.pid);
-    second.child.kill('SIGTERM');
-    expect(await second.exited).toBe(0);
+    await stopsCleanly(second);
   }, TEST_MS);
 
   it('a second daemon with another PODS_DIR does not take a live socket (exit 3), and the first keeps serving', async () => {
     const p = paths('d');
-    const first = daemon(p.args);
-    await first.until('serving hypervisor.Hypervisor', STARTUP_MS);
+    const first = await serving(p.args);
     const other = paths('d2');
     const second = daemon(['local', '-socket', p.socket, '-pods-dir', other.pods, '--state-dir', join(root, 'd2', 'state'), '-disable-tls']);
     expect(await second.exited).toBe(3);
     expect(second.text()).toContain(`another process serves on ${p.socket}`);
-    await hv(p.socket, (h) => h.createVM({ id: SANDBOX_ID, annotations: shimAnnotations(), networkNamespacePath: '' }));
-    await first.until(`create a sandbox ${SANDBOX_ID}`);
+    await createsSandbox(p.socket, first);
     // The newcomer let go of its own PODS_DIR.
     await expect(access(join(other.pods, '.owner'))).rejects.toThrow();
-    first.child.kill('SIGTERM');
-    expect(await first.exited).toBe(0);
+    await stopsCleanly(first);
   }, TEST_MS);
 });

@@ -65,6 +65,49 @@ export class RuleSet<R extends RuleLimits, Q> {
   }
 }
 
+/** A RuleSet whose firing rule turns into what the fake answers with (an error, a status reason): `fire`. */
+export class FiringRules<R extends RuleLimits, Q, F> extends RuleSet<R, Q> {
+  constructor(
+    matches: (rule: R, req: Q) => boolean,
+    private readonly firing: (rule: R, req: Q) => F,
+    random?: () => number,
+  ) {
+    super(matches, random);
+  }
+
+  /** What the first firing rule for `req` calls for, if any; a firing rule uses up one of its `times`. */
+  fire(req: Q): F | undefined {
+    const rule = this.take(req);
+    return rule && this.firing(rule, req);
+  }
+}
+
+/**
+ * A fake's injected failures on both sides of a call's effect: `before` (the call fails and changes
+ * nothing) and `after` (it takes effect, then its reply is replaced), drawing on one seeded random
+ * source that `reseed` restarts.
+ */
+export class CallFaults<R extends RuleLimits, Q, F> {
+  private readonly random: ReseedableRandom;
+  readonly before: FiringRules<R, Q, F>;
+  readonly after: FiringRules<R, Q, F>;
+
+  constructor(seed: number, rules: (random: () => number) => FiringRules<R, Q, F>) {
+    this.random = new ReseedableRandom(seed);
+    this.before = rules(this.random.next);
+    this.after = rules(this.random.next);
+  }
+
+  clear(): void {
+    this.before.clear();
+    this.after.clear();
+  }
+
+  reseed(seed: number): void {
+    this.random.reseed(seed);
+  }
+}
+
 /** A seeded random source that `reseed` restarts in place, so rule sets holding `next` follow it. */
 export class ReseedableRandom {
   private draw: () => number;

@@ -23,6 +23,7 @@ import type { CallContext } from '../../src/ttrpc/server.js';
 import { TtrpcServer } from '../../src/ttrpc/server.js';
 import { listenUnix, type UnixListener } from '../../src/ttrpc/unix-socket.js';
 import { AGENT_METHODS, AGENT_SERVICE, HEALTH_SERVICE } from '../../src/tunnel/policy/methods.js';
+import { sleep } from '../../src/util/backoff.js';
 
 export interface RecordedCall {
   readonly service: string;
@@ -51,21 +52,6 @@ export interface FakeKataAgentOptions {
 
 const EMPTY = new Uint8Array(0);
 const AGENT_METHOD_SET = new Set(AGENT_METHODS);
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal.reason as Error);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
 
 export class FakeKataAgent {
   /** Every call in arrival order (also the ones answered with an injected error). */

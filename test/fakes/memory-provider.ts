@@ -3,6 +3,7 @@
  * the test keeps the object. Faults can be injected per operation.
  */
 import { ProviderError } from '../../src/providers/errors.js';
+import { sleep } from '../../src/util/backoff.js';
 import type { CreateInstanceRequest, Instance, InstanceSummary, Provider } from '../../src/providers/provider.js';
 
 export interface StoredInstance {
@@ -36,16 +37,9 @@ export class MemoryProvider implements Provider {
   private async wait(ms: number, signal: AbortSignal): Promise<void> {
     signal.throwIfAborted();
     if (ms <= 0) return;
-    await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => {
-        signal.removeEventListener('abort', onAbort);
-        resolve();
-      }, ms);
-      const onAbort = (): void => {
-        clearTimeout(t);
-        reject(new ProviderError('CANCELLED', 'aborted'));
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
+    // Cancelled as a provider call is: a ProviderError, whatever the signal's reason.
+    await sleep(ms, signal).catch(() => {
+      throw new ProviderError('CANCELLED', 'aborted');
     });
   }
 

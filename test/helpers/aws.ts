@@ -2,14 +2,18 @@
 import { awsPlugin } from '../../src/providers/aws/index.js';
 import type { AwsProvider } from '../../src/providers/aws/provider.js';
 import { DEFAULT_ACCESS_KEY, DEFAULT_IMAGE_ID, DEFAULT_KEY_NAME, DEFAULT_SECURITY_GROUP_ID, DEFAULT_SUBNET_ID, FakeEc2, type FakeEc2Options } from '../fakes/ec2/index.js';
+import { UNTHROTTLED, apiLimitEnv } from './api-limits.js';
 import { startProviderUnderTest, type ProviderUnderTest } from './provider-under-test.js';
 
 export { captureLogger, type LogLine } from './capture-logger.js';
 
 export type AwsUnderTest = ProviderUnderTest<FakeEc2, AwsProvider>;
 
-/** Everything the fake has, so no key falls back to the (absent) metadata service. */
-export function awsEnv(fake: FakeEc2, extra: Record<string, string> = {}): Record<string, string> {
+/**
+ * Everything the fake has, so no key falls back to the (absent) metadata service. `fake` needs only the
+ * endpoint, so the benchmark can hand in a fake running in another process.
+ */
+export function awsEnv(fake: Pick<FakeEc2, 'endpoint'>, extra: Record<string, string> = {}): Record<string, string> {
   return {
     AWS_REGION: 'us-east-1',
     AWS_ACCESS_KEY_ID: DEFAULT_ACCESS_KEY,
@@ -21,9 +25,7 @@ export function awsEnv(fake: FakeEc2, extra: Record<string, string> = {}): Recor
     SSH_KP_NAME: DEFAULT_KEY_NAME,
     PODVM_INSTANCE_TYPE: 'm6a.large',
     PODVM_INSTANCE_TYPES: 'm6a.large,c6a.large,r6a.large,m6a.xlarge',
-    AWS_API_RATE_LIMIT: '1000',
-    AWS_API_BURST: '1000',
-    AWS_API_MAX_IN_FLIGHT: '64',
+    ...apiLimitEnv('AWS', UNTHROTTLED),
     AWS_MAX_ATTEMPTS: '3',
     // Never the real link-local address from a test.
     AWS_EC2_METADATA_SERVICE_ENDPOINT: 'http://127.0.0.1:9',

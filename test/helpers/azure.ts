@@ -13,6 +13,7 @@ import {
   FakeArm,
   type FakeArmOptions,
 } from '../fakes/arm/index.js';
+import { UNTHROTTLED, apiLimitEnv } from './api-limits.js';
 import { startProviderUnderTest, type ProviderUnderTest } from './provider-under-test.js';
 
 export type AzureUnderTest = ProviderUnderTest<FakeArm, AzureProvider>;
@@ -32,9 +33,7 @@ export function azureEnv(fake: Pick<FakeArm, 'endpoint'>, extra: Record<string, 
     AZURE_INSTANCE_SIZES: 'Standard_DC2as_v5,Standard_DC2ads_v5,Standard_EC2as_v5,Standard_DC4as_v5',
     AZURE_RESOURCE_MANAGER_ENDPOINT: fake.endpoint,
     AZURE_AUTHORITY_HOST: fake.endpoint,
-    AZURE_API_RATE_LIMIT: '1000',
-    AZURE_API_BURST: '1000',
-    AZURE_API_MAX_IN_FLIGHT: '64',
+    ...apiLimitEnv('AZURE', UNTHROTTLED),
     AZURE_API_MAX_RETRIES: '2',
     AZURE_POLL_INTERVAL: '20ms',
     ...extra,

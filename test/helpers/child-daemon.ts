@@ -6,6 +6,7 @@
  *   await d.until('serving hypervisor.Hypervisor');
  */
 import type { ChildProcess } from 'node:child_process';
+import { sleep } from './async.js';
 
 export class ChildDaemon {
   readonly out: string[] = [];
@@ -42,7 +43,7 @@ export class ChildDaemon {
     while (!seen()) {
       if (this.child.exitCode !== null) throw new Error(`the daemon exited (${this.child.exitCode}) before "${String(text)}":\n${this.text().slice(-4000)}`);
       if (Date.now() > end) throw new Error(`no "${String(text)}" in the daemon's output:\n${this.text().slice(-4000)}`);
-      await new Promise((r) => setTimeout(r, 25));
+      await sleep(25);
     }
   }
 }

@@ -19,6 +19,7 @@ import { TtrpcClient } from '../../src/ttrpc/client.js';
 import { serviceClient } from '../../src/ttrpc/typed.js';
 import { MemoryProvider } from '../fakes/memory-provider.js';
 import { NoAgentTunnel } from './no-agent-tunnel.js';
+import { sleep } from './async.js';
 
 export interface LogLine {
   level: number;
@@ -122,7 +123,7 @@ export class DaemonHarness {
     const until = Date.now() + ms;
     while (!predicate()) {
       if (Date.now() > until) throw new Error('condition not met in time');
-      await new Promise((r) => setTimeout(r, 10));
+      await sleep(10);
     }
   }
 

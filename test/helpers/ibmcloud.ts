@@ -2,6 +2,7 @@
 import { ibmcloudPlugin } from '../../src/providers/ibmcloud/index.js';
 import type { IbmCloudProvider } from '../../src/providers/ibmcloud/provider.js';
 import { DEFAULT_API_KEY, DEFAULT_IMAGE_ID, DEFAULT_KEY_ID, DEFAULT_SECURITY_GROUP_ID, DEFAULT_SUBNET_ID, FakeVpc, type FakeVpcOptions } from '../fakes/vpc/index.js';
+import { UNTHROTTLED, apiLimitEnv } from './api-limits.js';
 import { startProviderUnderTest, type ProviderUnderTest } from './provider-under-test.js';
 
 export { captureLogger, type LogLine } from './capture-logger.js';
@@ -26,9 +27,7 @@ export function ibmcloudEnv(fake: Pick<FakeVpc, 'endpoint' | 'vpcEndpoint' | 'ia
     IBMCLOUD_PODVM_INSTANCE_PROFILE_NAME: 'bx3dc-2x10',
     IBMCLOUD_PODVM_INSTANCE_PROFILE_LIST: 'bx3dc-2x10,cx3dc-2x5,mx3dc-2x20,bx3dc-4x20',
     DISABLECVM: 'false',
-    IBMCLOUD_API_RATE_LIMIT: '1000',
-    IBMCLOUD_API_BURST: '1000',
-    IBMCLOUD_API_MAX_IN_FLIGHT: '64',
+    ...apiLimitEnv('IBMCLOUD', UNTHROTTLED),
     IBMCLOUD_MAX_ATTEMPTS: '5',
     ...extra,
   };

@@ -28,6 +28,7 @@ import { signalOf, wrapCalls } from '../../src/providers/libvirt/wrap-calls.js';
 import { raceAbort } from '../../src/util/abort.js';
 import { runCommand } from '../../src/util/run-command.js';
 import { pidAlive } from './pids.js';
+import { sleep } from './async.js';
 
 export const LIBVIRT_REQUIRED = process.env.CAA_REQUIRE_LIBVIRT === '1';
 
@@ -122,7 +123,7 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: n
   for (;;) {
     if (await check()) return;
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
   }
 }
 
@@ -192,7 +193,7 @@ async function acquireLabLock(timeoutMs = 900_000): Promise<() => Promise<void>>
       continue;
     }
     if (Date.now() > until) throw new Error(`waited ${timeoutMs / 1000}s for the libvirt lab of process ${pid} to finish`);
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
   }
 }
 
@@ -372,7 +373,7 @@ export function withFaults(inner: LibvirtApi, plan: FaultPlan): LibvirtApi {
     if (plan.failBefore?.(method)) throw new ProviderError('UNAVAILABLE', `injected fault before ${method}`);
     const delay = plan.latency?.(method) ?? 0;
     const run = async (): Promise<unknown> => {
-      if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+      if (delay > 0) await sleep(delay);
       // A delayed call is the cloud's: it completes even if the caller gave up.
       const callArgs = delay > 0 ? args.map((a) => (a instanceof AbortSignal ? AbortSignal.timeout(30_000) : a)) : args;
       const result = await call(callArgs);

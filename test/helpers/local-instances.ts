@@ -1,6 +1,7 @@
 /**
- * The local provider's instance records as an end-to-end test reads them, and the forced clean-up
- * of whatever a failed test left: detached processes, namespaces, veths, the host bridge.
+ * The local provider's instance records as an end-to-end test reads them, what of them is still
+ * there after a test (namespaces, veths), and the forced clean-up of whatever a failed test left:
+ * detached processes, namespaces, veths, the host bridge.
  */
 import { execFile } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
@@ -28,6 +29,18 @@ export async function localInstanceRecords(stateDir: string): Promise<LocalInsta
       return text === undefined ? { id: n, ip: '', pids: [] } : (JSON.parse(text) as LocalInstanceRecord);
     }),
   );
+}
+
+/** The namespaces and host-side links that `records` name and that still exist. */
+export async function survivingNetwork(records: Iterable<Pick<LocalInstanceRecord, 'netns' | 'podNetns' | 'hostIf'>>): Promise<{ namespaces: string[]; links: string[] }> {
+  const existing = new Set((await run('ip', ['netns', 'list']).catch(() => ({ stdout: '' }))).stdout.split('\n').map((l) => l.split(' ')[0]!).filter(Boolean));
+  const namespaces: string[] = [];
+  const links: string[] = [];
+  for (const r of records) {
+    for (const ns of [r.netns, r.podNetns]) if (ns && existing.has(ns)) namespaces.push(ns);
+    if (r.hostIf && (await run('ip', ['link', 'show', r.hostIf]).then(() => true, () => false))) links.push(r.hostIf);
+  }
+  return { namespaces, links };
 }
 
 /** Kills and removes everything the records name, plus the given bridge. Never throws. */

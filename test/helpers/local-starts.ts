@@ -4,24 +4,24 @@
  * time, then N StopVM; every trace is then looked for. Used by the end-to-end test (a few dozen) and
  * by `npm run bench -- local-starts` (a hundred, against the same N run one after the other).
  */
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { Hypervisor } from '../../src/proto/gen/hypervisor/hypervisor_pb.js';
 import { TtrpcClient, serviceClient } from '../../src/ttrpc/index.js';
+import { messageOf } from '../../src/util/errors.js';
+import { sleep } from './async.js';
 import { ChildDaemon } from './child-daemon.js';
 import { shimAnnotations, type DaemonHarness } from './daemon-harness.js';
-import { forceCleanLocalInstances, localInstanceRecords, type LocalInstanceRecord } from './local-instances.js';
+import { forceCleanLocalInstances, localInstanceRecords, survivingNetwork, type LocalInstanceRecord } from './local-instances.js';
 import { repoRoot, transpileClosure } from './transpile.js';
 
-const run = promisify(execFile);
 type HvClient = Awaited<ReturnType<DaemonHarness['hypervisor']>>;
 const ENTRIES = ['src/cli/cloud-api-adaptor.ts', 'src/cli/agent-protocol-forwarder.ts'];
 
 export interface LocalStartsOptions {
-  /** Sandboxes per round. */
+  /** Sandboxes per round, unless startAndStop is given another number. */
   n: number;
   /** LOCAL_NETNS_CIDR's second octet (A.B.0.0/16 with A = 10): a range of the caller's own. */
   cidrOctet: number;
@@ -108,14 +108,17 @@ export class LocalStartsLab {
     }
   }
 
-  private ids(): string[] {
+  private ids(n: number): string[] {
     const r = this.round++;
-    return Array.from({ length: this.o.n }, (_, i) => `${r.toString(16).padStart(4, '0')}${i.toString(16).padStart(60, '0')}`);
+    return Array.from({ length: n }, (_, i) => `${r.toString(16).padStart(4, '0')}${i.toString(16).padStart(60, '0')}`);
   }
 
-  /** One CreateVM + StartVM per sandbox, all at once (`sequential`: one after the other); then StopVM for all and wait until they are gone. */
-  async startAndStop(sequential = false): Promise<RoundResult> {
-    const ids = this.ids();
+  /**
+   * One CreateVM + StartVM for each of `n` sandboxes (the lab's n unless given), all at once
+   * (`sequential`: one after the other); then StopVM for all and wait until they are gone.
+   */
+  async startAndStop(sequential = false, n = this.o.n): Promise<RoundResult> {
+    const ids = this.ids(n);
     const failures: string[] = [];
     const one = async (id: string, i: number): Promise<void> => {
       try {
@@ -123,7 +126,7 @@ export class LocalStartsLab {
         await this.call((hv) => hv.createVM({ id, annotations, networkNamespacePath: '' }));
         await this.call((hv) => hv.startVM({ id }, { timeoutMs: this.o.startTimeoutMs ?? 120_000 }));
       } catch (err) {
-        failures.push((err as Error).message);
+        failures.push(messageOf(err));
       }
     };
     const t0 = performance.now();
@@ -153,11 +156,11 @@ export class LocalStartsLab {
     const initdata = 'algorithm = "sha256"\nversion = "0.1.0"\n\n[data]\n"policy.rego" = \'\'\'\nthis is not a policy {{{\n\'\'\'\n';
     await this.call((hv) => hv.createVM({ id, annotations: shimAnnotations({ 'io.katacontainers.config.hypervisor.cc_init_data': initdata }), networkNamespacePath: '' }));
     const t0 = performance.now();
-    const err = await this.call((hv) => hv.startVM({ id }, { timeoutMs: 300_000 })).then(() => undefined, (e: unknown) => e as Error);
+    const message = await this.call((hv) => hv.startVM({ id }, { timeoutMs: 300_000 })).then(() => '(StartVM succeeded)', messageOf);
     const ms = performance.now() - t0;
     await this.call((hv) => hv.stopVM({ id }, { timeoutMs: 30_000 })).catch(() => undefined);
     await this.untilGone();
-    return { ms, message: err?.message ?? '(StartVM succeeded)' };
+    return { ms, message };
   }
 
   /** Waits (bounded) until no instance record and no pod folder is left. */
@@ -166,7 +169,7 @@ export class LocalStartsLab {
     while (Date.now() < end) {
       const left = (await readdir(join(this.stateDir, 'local/instances')).catch(() => [])).length + (await readdir(this.env.PODS_DIR!).catch(() => [])).length;
       if (left === 0) return;
-      await new Promise((r) => setTimeout(r, 200));
+      await sleep(200);
     }
   }
 
@@ -179,25 +182,14 @@ export class LocalStartsLab {
       const cmdline = await readFile(`/proc/${name}/cmdline`, 'utf8').catch(() => '');
       if (cmdline.includes(marker)) processes.push(Number(name));
     }
-    const namespaces = new Set((await run('ip', ['netns', 'list']).catch(() => ({ stdout: '' }))).stdout.split('\n').map((l) => l.split(' ')[0]!).filter(Boolean));
-    const links: string[] = [];
-    const nsLeft: string[] = [];
-    for (const r of this.seen.values()) {
-      for (const ns of [r.netns, r.podNetns]) if (ns && namespaces.has(ns)) nsLeft.push(ns);
-      if (r.hostIf && (await run('ip', ['link', 'show', r.hostIf]).then(() => true, () => false))) links.push(r.hostIf);
-    }
+    const { namespaces, links } = await survivingNetwork(this.seen.values());
     return {
       processes,
       instanceFolders: await readdir(marker).catch(() => []),
       podFolders: await readdir(this.env.PODS_DIR!).catch(() => []),
-      namespaces: nsLeft,
+      namespaces,
       links,
     };
-  }
-
-  /** The daemon's output (for a failure message). */
-  output(): string {
-    return this.daemon?.text() ?? '';
   }
 
   async close(): Promise<void> {

@@ -6,6 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCommand } from '../../src/util/run-command.js';
+import { messageOf } from '../../src/util/errors.js';
 
 let probed: Promise<string | undefined> | undefined;
 
@@ -21,7 +22,7 @@ async function probe(): Promise<string | undefined> {
     await runCommand(['mount', '-t', 'tmpfs', '-o', 'size=4k', 'tmpfs', dir]);
   } catch (err) {
     await rm(dir, { recursive: true, force: true });
-    return `mount failed (no CAP_SYS_ADMIN?): ${(err as Error).message.split('\n')[0]}`;
+    return `mount failed (no CAP_SYS_ADMIN?): ${messageOf(err).split('\n')[0]}`;
   }
   await runCommand(['umount', dir]).catch(() => runCommand(['umount', '-l', dir]).catch(() => undefined));
   await rm(dir, { recursive: true, force: true });

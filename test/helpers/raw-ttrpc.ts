@@ -301,3 +301,28 @@ export class RawConnection {
     await this.closedPromise;
   }
 }
+
+/**
+ * `count` Request frames with stream ids 1, 3, 5, … in one buffer, so they reach the server
+ * together (a client that pipelines without waiting for answers).
+ */
+export function pipelinedRequests(count: number, init: (i: number) => RequestInit): Buffer {
+  const frames: Buffer[] = [];
+  for (let i = 0; i < count; i++) frames.push(rawFrame(2 * i + 1, TYPE_REQUEST, requestBody(init(i))));
+  return Buffer.concat(frames);
+}
+
+/** The raw connections one test opens, closed together after it (in the file's afterEach). */
+export class RawConnections {
+  private readonly opened: RawConnection[] = [];
+
+  async open(path: string): Promise<RawConnection> {
+    const r = await RawConnection.open(path);
+    this.opened.push(r);
+    return r;
+  }
+
+  async closeAll(): Promise<void> {
+    await Promise.all(this.opened.splice(0).map((r) => r.close()));
+  }
+}

@@ -3,6 +3,7 @@
  * a fake server built on `net` (frames parsed by the independent helper in `raw-ttrpc.ts`) that lets a
  * test decide when and how — or whether — each request is answered.
  */
+import { once } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { TtrpcServer, type ServerOptions } from '../../src/ttrpc/server.js';
@@ -20,14 +21,10 @@ import {
 } from './raw-ttrpc.js';
 import type { Request as PbRequest } from '../../src/proto/gen/ttrpc/request_pb.js';
 
-function listen(server: Server, path: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(path, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+/** Listens on `path`; rejects with the error (EADDRINUSE, …) if the server cannot. */
+async function listen(server: Server, path: string): Promise<void> {
+  server.listen(path);
+  await once(server, 'listening'); // once() rejects if 'error' comes first
 }
 
 export interface LiveServer {

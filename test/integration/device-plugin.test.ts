@@ -19,7 +19,7 @@ import {
 } from '../../src/proto/gen/deviceplugin/v1beta1/api_pb.js';
 import { DevicePluginError, PeerPodDevicePlugin, isDevicePluginError, type PeerPodDevicePluginOptions } from '../../src/k8s/device-plugin/index.js';
 import { FakeKubelet } from '../fakes/kubelet/index.js';
-import { rejectionOf, waitFor } from '../helpers/async.js';
+import { rejectionOf, sleep, waitFor } from '../helpers/async.js';
 
 interface LogLine {
   level: number;
@@ -51,6 +51,16 @@ async function startKubelet(dir: string): Promise<FakeKubelet> {
   const kubelet = await FakeKubelet.start(dir);
   cleanups.push(() => kubelet.close());
   return kubelet;
+}
+
+/** A plugin (the defaults of makePlugin) started against a fresh fake kubelet, its 3 devices listed. */
+async function registeredPlugin(): Promise<{ dir: string; kubelet: FakeKubelet; plugin: PeerPodDevicePlugin; lines: LogLine[] }> {
+  const dir = await tempDir();
+  const kubelet = await startKubelet(dir);
+  const { plugin, lines } = makePlugin(dir);
+  await plugin.start();
+  await kubelet.waitForDevices((d) => d.length === 3);
+  return { dir, kubelet, plugin, lines };
 }
 
 function makePlugin(dir: string, options: Partial<PeerPodDevicePluginOptions> = {}): { plugin: PeerPodDevicePlugin; lines: LogLine[] } {
@@ -148,11 +158,7 @@ describe('PeerPodDevicePlugin with a kubelet', () => {
   });
 
   it('answers Allocate with one empty response per container (a peer pod needs no device files)', async () => {
-    const dir = await tempDir();
-    const kubelet = await startKubelet(dir);
-    const { plugin } = makePlugin(dir);
-    await plugin.start();
-    await kubelet.waitForDevices((d) => d.length === 3);
+    const { kubelet } = await registeredPlugin();
     const res = await kubelet.allocate([['peerpod-vm-0'], ['peerpod-vm-1', 'peerpod-vm-2']]);
     expect(res.containerResponses).toHaveLength(2);
     for (const c of res.containerResponses) {
@@ -163,11 +169,7 @@ describe('PeerPodDevicePlugin with a kubelet', () => {
   });
 
   it('answers GetDevicePluginOptions, GetPreferredAllocation and PreStartContainer', async () => {
-    const dir = await tempDir();
-    const kubelet = await startKubelet(dir);
-    const { plugin } = makePlugin(dir);
-    await plugin.start();
-    await kubelet.waitForDevices((d) => d.length === 3);
+    const { kubelet } = await registeredPlugin();
     const options = await kubelet.getDevicePluginOptions();
     expect([options.preStartRequired, options.getPreferredAllocationAvailable]).toEqual([false, false]);
     const preferred = await kubelet.getPreferredAllocation(
@@ -202,11 +204,7 @@ describe('PeerPodDevicePlugin with a kubelet', () => {
   });
 
   it('re-registers and re-advertises after a kubelet restart that deleted its socket', async () => {
-    const dir = await tempDir();
-    const kubelet = await startKubelet(dir);
-    const { plugin, lines } = makePlugin(dir);
-    await plugin.start();
-    await kubelet.waitForDevices((d) => d.length === 3);
+    const { dir, kubelet, plugin, lines } = await registeredPlugin();
     plugin.setHealthy(false, 'degraded');
     await kubelet.waitForDevices((d) => allHealth(d, 'Unhealthy'));
 
@@ -225,11 +223,7 @@ describe('PeerPodDevicePlugin with a kubelet', () => {
   });
 
   it('re-registers when the kubelet comes back without having deleted the plugin socket', async () => {
-    const dir = await tempDir();
-    const kubelet = await startKubelet(dir);
-    const { plugin } = makePlugin(dir);
-    await plugin.start();
-    await kubelet.waitForDevices((d) => d.length === 3);
+    const { kubelet, plugin } = await registeredPlugin();
     const socket = plugin.status().socketPath;
     const before = (await stat(socket)).ino;
     await kubelet.stopServing();
@@ -242,11 +236,7 @@ describe('PeerPodDevicePlugin with a kubelet', () => {
   });
 
   it('survives the whole directory being replaced (a remounted hostPath): listens, watches and registers again', async () => {
-    const dir = await tempDir();
-    const kubelet = await startKubelet(dir);
-    const { plugin } = makePlugin(dir);
-    await plugin.start();
-    await kubelet.waitForDevices((d) => d.length === 3);
+    const { dir, kubelet, plugin } = await registeredPlugin();
     await kubelet.stopServing();
     await rm(dir, { recursive: true, force: true });
     await mkdir(dir);
@@ -282,11 +272,7 @@ describe('PeerPodDevicePlugin with a kubelet', () => {
   });
 
   it('stop() ends the stream, removes its socket and is idempotent; a stopped plugin cannot restart', async () => {
-    const dir = await tempDir();
-    const kubelet = await startKubelet(dir);
-    const { plugin } = makePlugin(dir);
-    await plugin.start();
-    await kubelet.waitForDevices((d) => d.length === 3);
+    const { dir, kubelet, plugin } = await registeredPlugin();
     await Promise.all([plugin.stop(), plugin.stop()]);
     expect(await exists(join(dir, 'peerpods-vm.sock'))).toBe(false);
     expect(await exists(join(dir, 'kubelet.sock'))).toBe(true);
@@ -356,7 +342,7 @@ describe('PeerPodDevicePlugin with a kubelet', () => {
     await old.stop();
     expect(await exists(join(dir, 'peerpods-vm.sock'))).toBe(true);
     // Give a fight the chance to happen; there must be no third registration.
-    await new Promise((r) => setTimeout(r, 400));
+    await sleep(400);
     expect(kubelet.registrations).toHaveLength(2);
     expect((await kubelet.allocate([['peerpod-vm-6']])).containerResponses).toHaveLength(1);
   });

@@ -17,6 +17,7 @@ import { isTunnelError } from '../../src/tunnel/errors.js';
 import { CDI_ANNOTATION, GPU_ANNOTATION } from '../../src/tunnel/container-rewrites.js';
 import { Forwarder } from '../../src/tunnel/forwarder.js';
 import { testPki, type Pem } from '../helpers/test-certs.js';
+import { sleep } from '../helpers/async.js';
 import { GoDeadline, goShimDeadline } from '../helpers/go-deadline.js';
 import { PolicyGate, presetPolicy } from '../../src/tunnel/policy/index.js';
 import { SetPolicyRequestSchema } from '../../src/proto/gen/agent/agent_pb.js';
@@ -40,7 +41,7 @@ class RecordingAgent {
       fallback: async (payload, ctx) => {
         calls.push({ service: ctx.service, method: ctx.method, payload: Buffer.from(payload) });
         if (ctx.method === 'Fail') throw new TtrpcError(Code.FAILED_PRECONDITION, 'agent says no', [Buffer.from('0a0474797065', 'hex')]);
-        if (ctx.method === 'Slow') await new Promise((r) => setTimeout(r, 2000));
+        if (ctx.method === 'Slow') await sleep(2000);
         return payload;
       },
     });
@@ -87,21 +88,26 @@ function forwarderFor(agentSocket: string, port: number, podNetnsPath: string | 
   });
 }
 
+/** The shim-side end of the tunnel: an AgentProxy on `dir`/agent.ttrpc dialling the forwarder at `port`. */
+function proxyFor(dir: string, port: number, options: { sandboxId?: string; servername?: string; proxyTimeoutMs: number; tls?: false }): AgentProxy {
+  return new AgentProxy({
+    sandboxId: options.sandboxId ?? 's',
+    socketPath: join(dir, 'agent.ttrpc'),
+    host: '127.0.0.1',
+    port,
+    tls: options.tls === false ? undefined : { ca: pki.ca, cert: pki.client.cert, key: pki.client.key, servername: options.servername ?? NAME },
+    proxyTimeoutMs: options.proxyTimeoutMs,
+    logger: log,
+  });
+}
+
 async function startChain(options: { podNetnsPath?: string; startAgent?: boolean; gate?: PolicyGate } = {}): Promise<Chain> {
   const dir = await mkdtemp(join(tmpdir(), 'caa-tunnel-'));
   const agentSocket = join(dir, 'agent.sock');
   const agent = options.startAgent === false ? (undefined as unknown as RecordingAgent) : await RecordingAgent.start(agentSocket);
   const forwarder = forwarderFor(agentSocket, 0, options.podNetnsPath, options.gate);
   const port = await forwarder.start();
-  const proxy = new AgentProxy({
-    sandboxId: 's1',
-    socketPath: join(dir, 'agent.ttrpc'),
-    host: '127.0.0.1',
-    port,
-    tls: { ca: pki.ca, cert: pki.client.cert, key: pki.client.key, servername: NAME },
-    proxyTimeoutMs: 10_000,
-    logger: log,
-  });
+  const proxy = proxyFor(dir, port, { sandboxId: 's1', proxyTimeoutMs: 10_000 });
   await proxy.start(AbortSignal.timeout(10_000));
   const shim = await TtrpcClient.connectUnix(join(dir, 'agent.ttrpc'));
   chain = { dir, agent, forwarder, port, proxy, shim, agentSocket, extra: [] };
@@ -213,13 +219,13 @@ describe('agent tunnel', () => {
   it('the forwarder restarts mid-session: calls in flight fail UNAVAILABLE, later calls succeed', async () => {
     const c = await startChain();
     const inFlight = c.shim.call('grpc.AgentService', 'Slow', Buffer.alloc(0)).catch((e: unknown) => e);
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     await c.forwarder.close();
     const err = (await inFlight) as TtrpcError;
     expect(err.code).toBe(Code.UNAVAILABLE);
     // The shim's next call, with its Go-shaped deadline, arrives while the proxy has no upstream connection.
     const after = c.shim.call('grpc.AgentService', 'Echo', Buffer.from('after'), goShimDeadline(10_000));
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     c.forwarder = forwarderFor(c.agentSocket, c.port, undefined);
     await c.forwarder.start();
     expect(String(await after)).toBe('after');
@@ -229,7 +235,7 @@ describe('agent tunnel', () => {
   it('the agent socket appears late: the call waits for it', async () => {
     const c = await startChain({ startAgent: false });
     const call = c.shim.call('grpc.AgentService', 'Echo', Buffer.from('late'), new GoDeadline(10_000).options());
-    await new Promise((r) => setTimeout(r, 500));
+    await sleep(500);
     c.agent = await RecordingAgent.start(c.agentSocket);
     expect(String(await call)).toBe('late');
   });
@@ -278,7 +284,7 @@ describe('request policy in the forwarder', () => {
 describe('agent proxy start', () => {
   it('gives up after PROXY_TIMEOUT with a clear error when nothing listens', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'caa-tunnel-'));
-    const proxy = new AgentProxy({ sandboxId: 's', socketPath: join(dir, 'agent.ttrpc'), host: '127.0.0.1', port: 1, tls: undefined, proxyTimeoutMs: 300, logger: log });
+    const proxy = proxyFor(dir, 1, { tls: false, proxyTimeoutMs: 300 });
     const t0 = performance.now();
     await expect(proxy.start(new AbortController().signal)).rejects.toThrow(/failed to establish agent proxy connection to 127.0.0.1:1/);
     expect(performance.now() - t0).toBeLessThan(3000);
@@ -315,15 +321,7 @@ describe('agent proxy start', () => {
     const dir = await mkdtemp(join(tmpdir(), 'caa-tunnel-'));
     const fwd = forwarderFor(join(dir, 'agent.sock'), 0, undefined);
     const port = await fwd.start();
-    const proxy = new AgentProxy({
-      sandboxId: 's',
-      socketPath: join(dir, 'agent.ttrpc'),
-      host: '127.0.0.1',
-      port,
-      tls: { ca: pki.ca, cert: pki.client.cert, key: pki.client.key, servername: NAME },
-      proxyTimeoutMs,
-      logger: log,
-    });
+    const proxy = proxyFor(dir, port, { proxyTimeoutMs });
     try {
       await proxy.start(AbortSignal.timeout(10_000));
       expect(proxy.upstreamConnections).toBe(1);
@@ -338,15 +336,7 @@ describe('agent proxy start', () => {
     const dir = await mkdtemp(join(tmpdir(), 'caa-tunnel-'));
     const fwd = forwarderFor(join(dir, 'agent.sock'), 0, undefined);
     const port = await fwd.start();
-    const proxy = new AgentProxy({
-      sandboxId: 's',
-      socketPath: join(dir, 'agent.ttrpc'),
-      host: '127.0.0.1',
-      port,
-      tls: { ca: pki.ca, cert: pki.client.cert, key: pki.client.key, servername: 'podvm-someone-else' },
-      proxyTimeoutMs: 500,
-      logger: log,
-    });
+    const proxy = proxyFor(dir, port, { servername: 'podvm-someone-else', proxyTimeoutMs: 500 });
     await expect(proxy.start(new AbortController().signal)).rejects.toThrow(/failed to establish agent proxy connection/);
     await proxy.close();
     await fwd.close();

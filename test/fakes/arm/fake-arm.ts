@@ -30,10 +30,11 @@ import {
   type SubnetSeed,
 } from './seeds.js';
 import { armTlsFromEnv, type ArmTls } from './tls.js';
+import { currentRows, type CloudFakeOptions } from '../cloud-fake-kit.js';
 
 export type { LatencySetting };
 
-export interface FakeArmOptions {
+export interface FakeArmOptions extends CloudFakeOptions {
   /** Certificate and key; default: what global-setup.ts prepared (CAA_FAKE_ARM_TLS_DIR). */
   tls?: Pick<ArmTls, 'cert' | 'key'>;
   tenantId?: string;
@@ -52,14 +53,10 @@ export interface FakeArmOptions {
   createDurationMs?: number;
   /** How long a VM delete takes; default 0. */
   deleteDurationMs?: number;
-  latencyMs?: LatencySetting;
   /** VMs per page of `virtualMachines.list`; default 20. */
   pageSize?: number;
   /** Adds `Retry-After` to long-running-operation replies while in progress. */
   pollRetryAfterSeconds?: number;
-  /** Seed of the random source behind rate-based faults; default 1. */
-  seed?: number;
-  now?: () => number;
 }
 
 export interface ArmCallRecord {
@@ -199,15 +196,13 @@ export class FakeArm extends FakeCloudStats<ArmCallRecord> {
 
   /** A VM by ARM id or by name (in any resource group). */
   vm(idOrName: string): FakeVm | undefined {
-    this.model.tick();
     const wanted = idOrName.toLowerCase();
-    return [...this.state.vms.values()].find((vm) => vm.id.toLowerCase() === wanted || vm.name.toLowerCase() === wanted);
+    return this.vms().find((vm) => vm.id.toLowerCase() === wanted || vm.name.toLowerCase() === wanted);
   }
 
   /** Every VM that exists, whatever its provisioning state. */
   vms(): FakeVm[] {
-    this.model.tick();
-    return [...this.state.vms.values()];
+    return currentRows(this.model, this.state.vms);
   }
 
   /** VMs that exist and are not being deleted. */
@@ -216,23 +211,19 @@ export class FakeArm extends FakeCloudStats<ArmCallRecord> {
   }
 
   nics(): FakeNic[] {
-    this.model.tick();
-    return [...this.state.nics.values()];
+    return currentRows(this.model, this.state.nics);
   }
 
   publicIps(): FakePublicIp[] {
-    this.model.tick();
-    return [...this.state.publicIps.values()];
+    return currentRows(this.model, this.state.publicIps);
   }
 
   disks(): FakeDisk[] {
-    this.model.tick();
-    return [...this.state.disks.values()];
+    return currentRows(this.model, this.state.disks);
   }
 
   operations(): FakeOperation[] {
-    this.model.tick();
-    return [...this.state.operations.values()];
+    return currentRows(this.model, this.state.operations);
   }
 
   /** Stops listening and drops keep-alive connections so that the test process can exit. */
@@ -292,9 +283,9 @@ export class FakeArm extends FakeCloudStats<ArmCallRecord> {
     this.identity.check(authorization, this.url);
     const sub = matched.params[0] ?? '';
     if (sub.toLowerCase() !== this.state.subscriptionId.toLowerCase()) throw new ArmError('SubscriptionNotFound', `The subscription '${sub}' could not be found.`);
-    const before = this.faults.take('before', request);
+    const before = this.faults.fire({ phase: 'before', req: request });
     if (before) throw before.error;
-    const asyncFault = request.operation === 'virtualMachines.createOrUpdate' || request.operation === 'virtualMachines.delete' ? this.faults.take('async', request) : undefined;
+    const asyncFault = request.operation === 'virtualMachines.createOrUpdate' || request.operation === 'virtualMachines.delete' ? this.faults.fire({ phase: 'async', req: request }) : undefined;
     const reply = matched.route.handle({
       model: this.model,
       params: matched.params,
@@ -306,7 +297,7 @@ export class FakeArm extends FakeCloudStats<ArmCallRecord> {
       ...(this.pollRetryAfterSeconds !== undefined ? { pollRetryAfterSeconds: this.pollRetryAfterSeconds } : {}),
       ...(asyncFault ? { asyncFailure: { code: asyncFault.error.code, message: asyncFault.error.message } } : {}),
     });
-    const after = this.faults.take('after', request);
+    const after = this.faults.fire({ phase: 'after', req: request });
     if (after) {
       if (after.reset) return 'reset';
       throw after.error;

@@ -10,7 +10,7 @@
  *   `Failed` with the error (how AllocationFailed arrives in real Azure).
  */
 import { ArmError } from './errors.js';
-import { RuleSet, matchesName, type RuleLimits } from '../fault-rules.js';
+import { FiringRules, matchesName, type RuleLimits } from '../fault-rules.js';
 
 /** What a rule's predicate sees. */
 export interface FakeRequest {
@@ -48,29 +48,15 @@ export interface Firing {
 }
 
 /** One set for all phases: a rule only fires in its own (default `before`). */
-export class FaultRules {
-  private readonly rules: RuleSet<ArmFaultRule, { phase: FaultPhase; req: FakeRequest }>;
-
+export class FaultRules extends FiringRules<ArmFaultRule, { phase: FaultPhase; req: FakeRequest }, Firing> {
   constructor(random: () => number) {
-    this.rules = new RuleSet(
+    super(
       (rule, { phase, req }) => (rule.phase ?? 'before') === phase && matchesName(rule.operation, req.operation) && (!rule.when || rule.when(req)),
+      (rule) => {
+        const headers: Record<string, string> = rule.retryAfterSeconds !== undefined ? { 'retry-after': String(rule.retryAfterSeconds) } : {};
+        return { error: new ArmError(rule.code, rule.message, rule.status, headers), reset: rule.reset === true };
+      },
       random,
     );
-  }
-
-  add(rule: ArmFaultRule): () => void {
-    return this.rules.add(rule);
-  }
-
-  clear(): void {
-    this.rules.clear();
-  }
-
-  /** The first rule of `phase` that fires for `req`, if any; a firing rule uses up one of its `times`. */
-  take(phase: FaultPhase, req: FakeRequest): Firing | undefined {
-    const rule = this.rules.take({ phase, req });
-    if (!rule) return undefined;
-    const headers: Record<string, string> = rule.retryAfterSeconds !== undefined ? { 'retry-after': String(rule.retryAfterSeconds) } : {};
-    return { error: new ArmError(rule.code, rule.message, rule.status, headers), reset: rule.reset === true };
   }
 }

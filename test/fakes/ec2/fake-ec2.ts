@@ -13,8 +13,9 @@ import { QueryParams } from './query.js';
 import type { FakeAddress, FakeEc2State, FakeInstance, FakeNetworkInterface, FakeVolume } from './resources.js';
 import { createState, type FakeEc2Options, type LatencySetting } from './state.js';
 import { errorDocument, responseDocument, type XmlNode } from './xml.js';
-import { ReseedableRandom } from '../fault-rules.js';
+import { CallFaults } from '../fault-rules.js';
 import { FakeCloudStats, HttpFakeServer, latencyFor, readBody } from '../http-fake-server.js';
+import { currentRows } from '../cloud-fake-kit.js';
 
 export interface CallRecord {
   action: string;
@@ -29,18 +30,14 @@ export class FakeEc2 extends FakeCloudStats<CallRecord> {
   latencyMs: LatencySetting;
   protected readonly http = new HttpFakeServer<CallRecord>((c) => c.action);
   private readonly model: Ec2Model;
-  private readonly random: ReseedableRandom;
-  private readonly faults: FaultRules;
-  private readonly afterEffectFaults: FaultRules;
+  private readonly faults: CallFaults<FaultRule, { action: string; params: URLSearchParams }, Ec2Error>;
 
   private constructor(options: FakeEc2Options) {
     super();
     this.state = createState(options);
     const seed = options.seed ?? 1;
-    this.random = new ReseedableRandom(seed);
     this.model = new Ec2Model(this.state, options.now ?? Date.now, seed ^ 0x5eed);
-    this.faults = new FaultRules(this.random.next);
-    this.afterEffectFaults = new FaultRules(this.random.next);
+    this.faults = new CallFaults(seed, (random) => new FaultRules(random));
     this.latencyMs = options.latencyMs ?? 0;
   }
 
@@ -57,22 +54,21 @@ export class FakeEc2 extends FakeCloudStats<CallRecord> {
 
   /** Makes matching requests fail with `rule.code` before they take effect; returns the rule's remover. */
   inject(rule: FaultRule): () => void {
-    return this.faults.add(rule);
+    return this.faults.before.add(rule);
   }
 
   /** Lets matching requests take effect, then answers them with an error (default 500 InternalError). */
   failAfterEffect(rule: AfterEffectRule = {}): () => void {
-    return this.afterEffectFaults.add({ ...rule, code: rule.code ?? 'InternalError' });
+    return this.faults.after.add({ ...rule, code: rule.code ?? 'InternalError' });
   }
 
   clearFaults(): void {
     this.faults.clear();
-    this.afterEffectFaults.clear();
   }
 
   /** Restarts the random source behind rate-based faults. */
   reseed(seed: number): void {
-    this.random.reseed(seed);
+    this.faults.reseed(seed);
   }
 
   // ---- accessors for assertions (the lifecycle is brought up to date first) ----
@@ -84,18 +80,15 @@ export class FakeEc2 extends FakeCloudStats<CallRecord> {
 
   /** Instances not (yet) terminated: pending, running or shutting-down. */
   liveInstances(): FakeInstance[] {
-    this.model.tick();
-    return [...this.state.instances.values()].filter((i) => i.state !== 'terminated');
+    return currentRows(this.model, this.state.instances).filter((i) => i.state !== 'terminated');
   }
 
   volumes(): FakeVolume[] {
-    this.model.tick();
-    return [...this.state.volumes.values()];
+    return currentRows(this.model, this.state.volumes);
   }
 
   networkInterfaces(): FakeNetworkInterface[] {
-    this.model.tick();
-    return [...this.state.networkInterfaces.values()];
+    return currentRows(this.model, this.state.networkInterfaces);
   }
 
   addresses(): FakeAddress[] {
@@ -143,11 +136,11 @@ export class FakeEc2 extends FakeCloudStats<CallRecord> {
     if (action === '') throw new Ec2Error('MissingAction', 'The request must contain the parameter Action');
     const handler = Object.hasOwn(ACTIONS, action) ? ACTIONS[action] : undefined;
     if (!handler) throw new Ec2Error('InvalidAction', `The action ${action} is not valid for this web service.`);
-    const before = this.faults.take(action, params);
+    const before = this.faults.before.fire({ action, params });
     if (before) throw before;
     this.model.tick();
     const body = handler({ model: this.model, state: this.state, params: new QueryParams(params), region });
-    const after = this.afterEffectFaults.take(action, params);
+    const after = this.faults.after.fire({ action, params });
     if (after) throw after;
     return body;
   }

@@ -3,7 +3,7 @@
  * probability `rate` (rolled on the fake's seeded random source) and at most `times` times.
  */
 import { Ec2Error } from './errors.js';
-import { RuleSet, matchesName, type RuleLimits } from '../fault-rules.js';
+import { FiringRules, matchesName, type RuleLimits } from '../fault-rules.js';
 
 export interface FaultRule extends RuleLimits {
   /** Action name(s) to hit; all actions when left out. */
@@ -21,24 +21,12 @@ export interface FaultRule extends RuleLimits {
 export type AfterEffectRule = Omit<FaultRule, 'code'> & { code?: string };
 
 /** Rules keyed by action, firing as EC2 errors. */
-export class FaultRules {
-  private readonly rules: RuleSet<FaultRule, { action: string; params: URLSearchParams }>;
-
+export class FaultRules extends FiringRules<FaultRule, { action: string; params: URLSearchParams }, Ec2Error> {
   constructor(random: () => number) {
-    this.rules = new RuleSet((rule, req) => matchesName(rule.action, req.action) && (!rule.when || rule.when(req.params)), random);
-  }
-
-  add(rule: FaultRule): () => void {
-    return this.rules.add(rule);
-  }
-
-  clear(): void {
-    this.rules.clear();
-  }
-
-  /** The error the first firing rule calls for, if any; a firing rule uses up one of its `times`. */
-  take(action: string, params: URLSearchParams): Ec2Error | undefined {
-    const rule = this.rules.take({ action, params });
-    return rule && new Ec2Error(rule.code, rule.message, rule.status);
+    super(
+      (rule, req) => matchesName(rule.action, req.action) && (!rule.when || rule.when(req.params)),
+      (rule) => new Ec2Error(rule.code, rule.message, rule.status),
+      random,
+    );
   }
 }

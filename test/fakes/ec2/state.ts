@@ -17,10 +17,11 @@ import {
   type SubnetSeed,
 } from './seeds.js';
 import type { LatencySetting } from '../http-fake-server.js';
+import { seededTable, type CloudFakeOptions } from '../cloud-fake-kit.js';
 
 export type { LatencySetting };
 
-export interface FakeEc2Options {
+export interface FakeEc2Options extends CloudFakeOptions {
   /** Default `us-east-1`. */
   region?: string;
   /** What DescribeRegions lists; default `[region]`. */
@@ -43,16 +44,6 @@ export interface FakeEc2Options {
   /** Default Infinity: terminated instances stay visible until `purgeTerminated()`. */
   terminatedVisibleMs?: number;
   omitPrivateIpInRunResponse?: boolean;
-  latencyMs?: LatencySetting;
-  /** Seed for the random source behind rate-based faults and generated ids; default 1. */
-  seed?: number;
-  /** Clock for the instance lifecycle; default `Date.now`. */
-  now?: () => number;
-}
-
-function mapBy<T, K>(items: readonly T[], key: (t: T) => K): Map<K, T> {
-  // Cloned so that a test mutating the state never alters the shared default seeds.
-  return new Map(items.map((t) => [key(t), structuredClone(t)]));
 }
 
 export function createState(o: FakeEc2Options): FakeEc2State {
@@ -66,12 +57,12 @@ export function createState(o: FakeEc2Options): FakeEc2State {
     terminateDelayMs: o.terminateDelayMs ?? 0,
     terminatedVisibleMs: o.terminatedVisibleMs ?? Infinity,
     omitPrivateIpInRunResponse: o.omitPrivateIpInRunResponse ?? false,
-    images: mapBy(o.images ?? DEFAULT_IMAGES, (i) => i.imageId),
-    instanceTypes: mapBy(o.instanceTypes ?? DEFAULT_INSTANCE_TYPES, (t) => t.instanceType),
-    subnets: mapBy(o.subnets ?? DEFAULT_SUBNETS, (s) => s.subnetId),
-    securityGroups: mapBy(o.securityGroups ?? DEFAULT_SECURITY_GROUPS, (g) => g.groupId),
-    keyPairs: mapBy(o.keyPairs ?? DEFAULT_KEY_PAIRS, (k) => k.keyName),
-    launchTemplates: mapBy(o.launchTemplates ?? DEFAULT_LAUNCH_TEMPLATES, (t) => t.launchTemplateName),
+    images: seededTable(o.images ?? DEFAULT_IMAGES, (i) => i.imageId),
+    instanceTypes: seededTable(o.instanceTypes ?? DEFAULT_INSTANCE_TYPES, (t) => t.instanceType),
+    subnets: seededTable(o.subnets ?? DEFAULT_SUBNETS, (s) => s.subnetId),
+    securityGroups: seededTable(o.securityGroups ?? DEFAULT_SECURITY_GROUPS, (g) => g.groupId),
+    keyPairs: seededTable(o.keyPairs ?? DEFAULT_KEY_PAIRS, (k) => k.keyName),
+    launchTemplates: seededTable(o.launchTemplates ?? DEFAULT_LAUNCH_TEMPLATES, (t) => t.launchTemplateName),
     instances: new Map(),
     volumes: new Map(),
     networkInterfaces: new Map(),

@@ -12,8 +12,9 @@ import { VpcModel } from './model.js';
 import type { FakeInstance, FakeVpcState } from './resources.js';
 import { findRoute, type Route } from './routes.js';
 import { createState, type FakeVpcOptions, type LatencySetting } from './state.js';
-import { ReseedableRandom } from '../fault-rules.js';
+import { CallFaults } from '../fault-rules.js';
 import { FakeCloudStats, HttpFakeServer, latencyFor, readBody } from '../http-fake-server.js';
+import { currentRows } from '../cloud-fake-kit.js';
 
 export interface CallRecord extends FakeRequest {
   authorization: string | undefined;
@@ -38,19 +39,15 @@ export class FakeVpc extends FakeCloudStats<CallRecord> {
   latencyMs: LatencySetting;
   protected readonly http = new HttpFakeServer<CallRecord>((c) => c.operation);
   private readonly model: VpcModel;
-  private readonly random: ReseedableRandom;
-  private readonly faults: FaultRules;
-  private readonly afterEffectFaults: FaultRules;
+  private readonly faults: CallFaults<FaultRule, FakeRequest, VpcError>;
   private readonly startFailures = new StartFailures();
 
   private constructor(options: FakeVpcOptions) {
     super();
     this.state = createState(options);
     const seed = options.seed ?? 1;
-    this.random = new ReseedableRandom(seed);
     this.model = new VpcModel(this.state, options.now ?? Date.now, seed ^ 0x5eed);
-    this.faults = new FaultRules(this.random.next);
-    this.afterEffectFaults = new FaultRules(this.random.next);
+    this.faults = new CallFaults(seed, (random) => new FaultRules(random));
     this.latencyMs = options.latencyMs ?? 0;
   }
 
@@ -77,7 +74,7 @@ export class FakeVpc extends FakeCloudStats<CallRecord> {
 
   /** Matching requests fail with the rule's error before they take effect; returns the remover. */
   inject(rule: FaultRule): () => void {
-    return this.faults.add(rule);
+    return this.faults.before.add(rule);
   }
 
   /**
@@ -85,7 +82,7 @@ export class FakeVpc extends FakeCloudStats<CallRecord> {
    * error — is replaced by the rule's error (default 500 internal_error): the reply is lost.
    */
   failAfterEffect(rule: AfterEffectRule = {}): () => void {
-    return this.afterEffectFaults.add({ ...rule, code: rule.code ?? 'internal_error' });
+    return this.faults.after.add({ ...rule, code: rule.code ?? 'internal_error' });
   }
 
   /** Matching instances are created (201) and then end `failed` with the rule's status reason. */
@@ -95,13 +92,12 @@ export class FakeVpc extends FakeCloudStats<CallRecord> {
 
   clearFaults(): void {
     this.faults.clear();
-    this.afterEffectFaults.clear();
     this.startFailures.clear();
   }
 
   /** Restarts the random source behind rate-based faults. */
   reseed(seed: number): void {
-    this.random.reseed(seed);
+    this.faults.reseed(seed);
   }
 
   /** Revokes every IAM token issued so far (the VPC then answers 401 to them); returns how many. */
@@ -129,8 +125,7 @@ export class FakeVpc extends FakeCloudStats<CallRecord> {
 
   /** Every instance that exists, `deleting` included. */
   instances(): FakeInstance[] {
-    this.model.tick();
-    return [...this.state.instances.values()];
+    return currentRows(this.model, this.state.instances);
   }
 
   /** Instances not on their way out (pending, running or failed). */
@@ -179,7 +174,7 @@ export class FakeVpc extends FakeCloudStats<CallRecord> {
         return;
       }
       let outcome: Outcome;
-      const before = this.faults.take(call);
+      const before = this.faults.before.fire(call);
       if (before) {
         outcome = errorOutcome(before, trace, this.iamEndpoint);
       } else {
@@ -188,7 +183,7 @@ export class FakeVpc extends FakeCloudStats<CallRecord> {
         } catch (err) {
           outcome = errorOutcome(err, trace, this.iamEndpoint);
         }
-        const after = this.afterEffectFaults.take(call);
+        const after = this.faults.after.fire(call);
         if (after) outcome = errorOutcome(after, trace, this.iamEndpoint);
       }
       call.status = outcome.status;

@@ -5,7 +5,7 @@
  * status reason (IBM's way of reporting no capacity after answering 201).
  */
 import { VpcError } from './errors.js';
-import { RuleSet, matchesName, type RuleLimits } from '../fault-rules.js';
+import { FiringRules, matchesName, type RuleLimits } from '../fault-rules.js';
 import type { FakeInstance, FakeStatusReason } from './resources.js';
 
 /** What a predicate sees of a request. */
@@ -44,44 +44,25 @@ export interface StartFailureRule {
 }
 
 /** Rules keyed by operation, firing as IBM errors. */
-export class FaultRules {
-  private readonly rules: RuleSet<FaultRule, FakeRequest>;
-
+export class FaultRules extends FiringRules<FaultRule, FakeRequest, VpcError> {
   constructor(random: () => number) {
-    this.rules = new RuleSet((rule, req) => matchesName(rule.operation, req.operation) && (!rule.when || rule.when(req)), random);
-  }
-
-  add(rule: FaultRule): () => void {
-    return this.rules.add(rule);
-  }
-
-  clear(): void {
-    this.rules.clear();
-  }
-
-  /** The error the first firing rule calls for, if any; a firing rule uses up one of its `times`. */
-  take(req: FakeRequest): VpcError | undefined {
-    const rule = this.rules.take(req);
-    return rule && new VpcError(rule.code ?? 'internal_error', rule.message, rule.status, undefined, rule.retryAfterSeconds);
+    super(
+      (rule, req) => matchesName(rule.operation, req.operation) && (!rule.when || rule.when(req)),
+      (rule) => new VpcError(rule.code ?? 'internal_error', rule.message, rule.status, undefined, rule.retryAfterSeconds),
+      random,
+    );
   }
 }
 
 /** Rules keyed by instance profile, deciding at creation that an instance will end `failed`. */
-export class StartFailures {
-  private readonly rules = new RuleSet<StartFailureRule, FakeInstance>((rule, instance) => matchesName(rule.profile, instance.profile) && (!rule.when || rule.when(instance)));
-
-  add(rule: StartFailureRule): () => void {
-    return this.rules.add(rule);
-  }
-
-  clear(): void {
-    this.rules.clear();
-  }
-
-  take(instance: FakeInstance): FakeStatusReason | undefined {
-    const rule = this.rules.take(instance);
-    if (!rule) return undefined;
-    const code = rule.code ?? 'cannot_start_capacity';
-    return { code, message: rule.message ?? (code === 'cannot_start_capacity' ? `Insufficient capacity for profile ${instance.profile} in zone ${instance.zone}.` : `The instance could not start (${code}).`) };
+export class StartFailures extends FiringRules<StartFailureRule, FakeInstance, FakeStatusReason> {
+  constructor() {
+    super(
+      (rule, instance) => matchesName(rule.profile, instance.profile) && (!rule.when || rule.when(instance)),
+      (rule, instance) => {
+        const code = rule.code ?? 'cannot_start_capacity';
+        return { code, message: rule.message ?? (code === 'cannot_start_capacity' ? `Insufficient capacity for profile ${instance.profile} in zone ${instance.zone}.` : `The instance could not start (${code}).`) };
+      },
+    );
   }
 }

@@ -23,10 +23,11 @@ import {
   type VpcSeed,
 } from './seeds.js';
 import type { LatencySetting } from '../http-fake-server.js';
+import { seededTable, type CloudFakeOptions } from '../cloud-fake-kit.js';
 
 export type { LatencySetting };
 
-export interface FakeVpcOptions {
+export interface FakeVpcOptions extends CloudFakeOptions {
   /** Default `us-south`, zones `<region>-1..3`. */
   region?: string;
   account?: string;
@@ -54,16 +55,6 @@ export interface FakeVpcOptions {
   deleteDelayMs?: number;
   /** Default Infinity. */
   vcpuQuota?: number;
-  latencyMs?: LatencySetting;
-  /** Seed for rate-based faults and generated ids; default 1. */
-  seed?: number;
-  /** Clock (ms); default `Date.now`. */
-  now?: () => number;
-}
-
-function mapBy<T, K>(items: readonly T[], key: (t: T) => K): Map<K, T> {
-  // Cloned so that a test mutating the state never alters the shared default seeds.
-  return new Map(items.map((t) => [key(t), structuredClone(t)]));
 }
 
 export function createState(o: FakeVpcOptions): FakeVpcState {
@@ -80,14 +71,14 @@ export function createState(o: FakeVpcOptions): FakeVpcState {
     ipDelayMs: o.ipDelayMs ?? 0,
     deleteDelayMs: o.deleteDelayMs ?? 0,
     vcpuQuota: o.vcpuQuota ?? Infinity,
-    profiles: mapBy(o.profiles ?? DEFAULT_PROFILES, (p) => p.name),
-    images: mapBy(o.images ?? DEFAULT_IMAGES, (i) => i.id),
-    vpcs: mapBy(o.vpcs ?? DEFAULT_VPCS, (v) => v.id),
-    subnets: mapBy(o.subnets ?? DEFAULT_SUBNETS, (s) => s.id),
-    securityGroups: mapBy(o.securityGroups ?? DEFAULT_SECURITY_GROUPS, (g) => g.id),
-    keys: mapBy(o.keys ?? DEFAULT_KEYS, (k) => k.id),
+    profiles: seededTable(o.profiles ?? DEFAULT_PROFILES, (p) => p.name),
+    images: seededTable(o.images ?? DEFAULT_IMAGES, (i) => i.id),
+    vpcs: seededTable(o.vpcs ?? DEFAULT_VPCS, (v) => v.id),
+    subnets: seededTable(o.subnets ?? DEFAULT_SUBNETS, (s) => s.id),
+    securityGroups: seededTable(o.securityGroups ?? DEFAULT_SECURITY_GROUPS, (g) => g.id),
+    keys: seededTable(o.keys ?? DEFAULT_KEYS, (k) => k.id),
     resourceGroups: new Set(o.resourceGroups ?? [DEFAULT_RESOURCE_GROUP_ID]),
-    dedicatedHosts: mapBy(o.dedicatedHosts ?? DEFAULT_DEDICATED_HOSTS, (h) => h.id),
+    dedicatedHosts: seededTable(o.dedicatedHosts ?? DEFAULT_DEDICATED_HOSTS, (h) => h.id),
     instances: new Map(),
     tags: new Map(),
     tokens: new Map(),

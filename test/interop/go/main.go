@@ -220,6 +220,13 @@ func runClient(socket, scenario string) error {
 	call := func(ctx context.Context, method string, req, resp interface{}) error {
 		return c.Call(ctx, "hypervisor.Hypervisor", method, req, resp)
 	}
+	// shimVersion is a Version call as the shim makes it (see shimCall), with the version answered.
+	shimVersion := func(sent string) result {
+		var resp Version
+		r := shimCall("Version", bg, func(ctx context.Context) error { return call(ctx, "Version", &Version{Version: sent}, &resp) })
+		r["version"] = resp.Version
+		return r
+	}
 
 	switch scenario {
 	case "createvm":
@@ -244,10 +251,7 @@ func runClient(socket, scenario string) error {
 		r["agentSocketPath"] = resp.AgentSocketPath
 		emit(r)
 	case "version":
-		var resp Version
-		r := shimCall("Version", bg, func(ctx context.Context) error { return call(ctx, "Version", &Version{Version: "go"}, &resp) })
-		r["version"] = resp.Version
-		emit(r)
+		emit(shimVersion("go"))
 	case "no-deadline":
 		// A context without a deadline: timeout_nano 0, which ttrpc reads as "no deadline".
 		var resp Version
@@ -289,10 +293,7 @@ func runClient(socket, scenario string) error {
 		// Go's 1.1.1 client sends frames over 4 MiB; the server must answer on that stream and go on.
 		req := &CreateVMRequest{Id: "big", Annotations: map[string]string{"big": string(make([]byte, 5<<20))}}
 		emit(shimCall("CreateVM", bg, func(ctx context.Context) error { return call(ctx, "CreateVM", req, &CreateVMResponse{}) }))
-		var resp Version
-		r := shimCall("Version", bg, func(ctx context.Context) error { return call(ctx, "Version", &Version{Version: "after"}, &resp) })
-		r["version"] = resp.Version
-		emit(r)
+		emit(shimVersion("after"))
 	case "agent":
 		// The Go shim's first calls on agent.ttrpc, each with its own deadline: Health.Check, then agent methods.
 		var health HealthCheckResponse
@@ -319,11 +320,8 @@ func runClient(socket, scenario string) error {
 			wg.Add(1)
 			go func(i int) {
 				defer wg.Done()
-				var resp Version
-				r := shimCall("Version", bg, func(ctx context.Context) error {
-					return call(ctx, "Version", &Version{Version: fmt.Sprint(i)}, &resp)
-				})
-				r["i"], r["version"] = i, resp.Version
+				r := shimVersion(fmt.Sprint(i))
+				r["i"] = i
 				emit(r)
 			}(i)
 		}

@@ -16,7 +16,7 @@ import { TtrpcClient } from '../../../src/ttrpc/client.js';
 import { Code, TtrpcError } from '../../../src/ttrpc/codes.js';
 import { AGENT_METHODS } from '../../../src/tunnel/policy/methods.js';
 import { FakeKataAgent } from '../../fakes/kata-agent.js';
-import { makeTempDir, rejectionOf, removeDir } from '../../helpers/async.js';
+import { makeTempDir, rejectionOf, removeDir, sleep } from '../../helpers/async.js';
 
 let dir: string;
 let agent: FakeKataAgent | undefined;
@@ -152,7 +152,7 @@ describe('FakeKataAgent', () => {
   it('close() ends calls in flight', async () => {
     const c = await startAgent({ delays: { WaitProcess: 10_000 } });
     const pending = rejectionOf(c.call('grpc.AgentService', 'WaitProcess', Buffer.alloc(0)));
-    await new Promise((r) => setTimeout(r, 20));
+    await sleep(20);
     await agent!.close();
     expect(((await pending) as TtrpcError).code).toBe(Code.UNAVAILABLE);
   });

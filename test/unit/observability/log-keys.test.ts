@@ -4,22 +4,11 @@
  * so a query for one sandbox's lines missed its cloud lines. This audit reads src/ as text.
  * Also: a log call gives `err` the error itself, not its text, so pino writes its type, code, cause and stack.
  */
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-
-const SRC = new URL('../../../src', import.meta.url).pathname;
+import { handWrittenSources } from '../../helpers/source-files.js';
 
 /** A log call or child logger whose first object names the sandbox `sandboxId`. */
 const SANDBOX_ID_KEY = /\b(?:log|logger|child)\w*(?:\.\w+)?\(\{(?:[^}]*,)?\s*sandboxId\s*[:,}]/;
-
-function sourceFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) return e.name === 'gen' ? [] : sourceFiles(p);
-    return e.name.endsWith('.ts') ? [p] : [];
-  });
-}
 
 describe('log keys', () => {
   it('the audit recognises a sandboxId log key (and not the bound `sandbox` one)', () => {
@@ -30,10 +19,8 @@ describe('log keys', () => {
   });
 
   it('no log line in src/ names the sandbox id `sandboxId`', () => {
-    const offenders = sourceFiles(SRC).flatMap((file) =>
-      readFileSync(file, 'utf8')
-        .split('\n')
-        .flatMap((line, i) => (SANDBOX_ID_KEY.test(line) ? [`${file.slice(SRC.length + 1)}:${i + 1}: ${line.trim()}`] : [])),
+    const offenders = handWrittenSources().flatMap(({ rel, text }) =>
+      text.split('\n').flatMap((line, i) => (SANDBOX_ID_KEY.test(line) ? [`${rel}:${i + 1}: ${line.trim()}`] : [])),
     );
     expect(offenders).toEqual([]);
   });
@@ -48,10 +35,8 @@ describe('log keys', () => {
     expect(FLAT_ERR.test("log.error({ err: reason, code: reason.code }, 'StartVM failed')")).toBe(false);
     // Lines whose `err` text existing tests read as a string (hypervisor-service, azure-provider).
     const known = ['providers/capacity-fallback.ts', 'shim/sandbox-manager.ts'];
-    const offenders = sourceFiles(SRC).flatMap((file) =>
-      readFileSync(file, 'utf8')
-        .split('\n')
-        .flatMap((line, i) => (FLAT_ERR.test(line) ? [`${file.slice(SRC.length + 1)}:${i + 1}: ${line.trim()}`] : [])),
+    const offenders = handWrittenSources().flatMap(({ rel, text }) =>
+      text.split('\n').flatMap((line, i) => (FLAT_ERR.test(line) ? [`${rel}:${i + 1}: ${line.trim()}`] : [])),
     );
     expect(offenders.filter((o) => !known.some((k) => o.startsWith(`${k}:`)))).toEqual([]);
     // Each known exception is still there once (when it goes, drop it from the list).

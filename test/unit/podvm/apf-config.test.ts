@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseApfJson, renderApfJson, type ApfConfig } from '../../../src/podvm/apf-config.js';
 import { ApfConfigError } from '../../../src/podvm/errors.js';
+import { POD_NETWORK_FIELDS_WITHOUT_VXLAN } from '../../helpers/pod-network-fields.js';
+import { thrownBy } from '../../helpers/thrown.js';
 
 const KEY = '-----BEGIN PRIVATE KEY-----\nMIGHAgEA\n-----END PRIVATE KEY-----\n';
 const CERT = '-----BEGIN CERTIFICATE-----\nMIIBkTCB\n-----END CERTIFICATE-----\n';
@@ -86,15 +88,7 @@ const FULL_TEXT = `{
 }
 `;
 
-function apfError(fn: () => unknown): ApfConfigError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ApfConfigError);
-    return err as ApfConfigError;
-  }
-  throw new Error('expected an ApfConfigError');
-}
+const apfError = (fn: () => unknown): ApfConfigError => thrownBy(fn, ApfConfigError);
 
 describe('apf.json', () => {
   it('renders a full config exactly as Go marshals it', () => {
@@ -142,19 +136,7 @@ describe('apf.json', () => {
         },
       }),
     ) as { 'pod-network': Record<string, unknown> };
-    expect(Object.keys(net['pod-network'])).toEqual([
-      'podip',
-      'pod-hw-addr',
-      'interface',
-      'worker-node-ip',
-      'tunnel-type',
-      'routes',
-      'neighbors',
-      'mtu',
-      'index',
-      'dedicated',
-      'external-net-via-pod-vm',
-    ]);
+    expect(Object.keys(net['pod-network'])).toEqual(POD_NETWORK_FIELDS_WITHOUT_VXLAN);
     expect(net['pod-network'].routes).toEqual([{ dst: '0.0.0.0/0', gw: '10.0.0.1' }]);
     expect(net['pod-network'].neighbors).toBeNull();
   });

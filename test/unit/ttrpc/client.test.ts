@@ -8,9 +8,10 @@ import { create, toBinary } from '@bufbuild/protobuf';
 import { AnySchema } from '@bufbuild/protobuf/wkt';
 import { Code, TtrpcError } from '../../../src/ttrpc/codes.js';
 import { TtrpcClient } from '../../../src/ttrpc/client.js';
-import { rejectionOf, sleep, waitFor, withTimeout } from '../../helpers/async.js';
+import { sleep, waitFor, withTimeout } from '../../helpers/async.js';
 import { MAX_DATA, TYPE_DATA, TYPE_RESPONSE, rawFrame, responseBody } from '../../helpers/raw-ttrpc.js';
 import { startFakeServer, writeBigFrame, type FakeServer } from '../../helpers/ttrpc-fixtures.js';
+import { ttrpcFailure } from '../../helpers/ttrpc-failure.js';
 
 let fake: FakeServer;
 
@@ -21,12 +22,6 @@ beforeEach(async () => {
 afterEach(async () => {
   await fake?.stop();
 });
-
-async function errorOf(p: Promise<unknown>): Promise<TtrpcError> {
-  const err = await rejectionOf(p);
-  expect(err).toBeInstanceOf(TtrpcError);
-  return err as TtrpcError;
-}
 
 const echo = (r: Parameters<FakeServer['onRequest']>[0]): void => r.reply({ payload: r.request.payload });
 
@@ -115,7 +110,7 @@ describe('many calls in flight', () => {
 describe('lost connections', () => {
   it('fails every pending call with UNAVAILABLE when the server closes the socket', async () => {
     const client = await fake.connectClient();
-    const calls = [1, 2, 3].map(() => errorOf(client.call('s', 'never', new Uint8Array(0))));
+    const calls = [1, 2, 3].map(() => ttrpcFailure(client.call('s', 'never', new Uint8Array(0))));
     const reqs = await fake.waitForRequests(3);
     reqs[0]!.socket.destroy();
     const errors = await Promise.all(calls);
@@ -124,12 +119,12 @@ describe('lost connections', () => {
     expect(client.isClosed).toBe(true);
     expect(client.inFlight).toBe(0);
     // Later calls fail at once, without waiting.
-    expect((await errorOf(client.call('s', 'm', new Uint8Array(0)))).code).toBe(Code.UNAVAILABLE);
+    expect((await ttrpcFailure(client.call('s', 'm', new Uint8Array(0)))).code).toBe(Code.UNAVAILABLE);
   });
 
   it('fails pending calls with UNAVAILABLE when the server half-closes', async () => {
     const client = await fake.connectClient();
-    const call = errorOf(client.call('s', 'never', new Uint8Array(0)));
+    const call = ttrpcFailure(client.call('s', 'never', new Uint8Array(0)));
     const [r] = await fake.waitForRequests(1);
     r!.socket.end();
     expect((await call).code).toBe(Code.UNAVAILABLE);
@@ -137,7 +132,7 @@ describe('lost connections', () => {
 
   it('close() fails calls in flight with UNAVAILABLE and resolves `closed`', async () => {
     const client = await fake.connectClient();
-    const call = errorOf(client.call('s', 'never', new Uint8Array(0)));
+    const call = ttrpcFailure(client.call('s', 'never', new Uint8Array(0)));
     await fake.waitForRequests(1);
     client.close();
     const err = await call;
@@ -147,7 +142,7 @@ describe('lost connections', () => {
   });
 
   it('rejects with UNAVAILABLE when nothing listens at the path', async () => {
-    const err = await errorOf(TtrpcClient.connectUnix(join(fake.path, '..', 'nobody.sock')));
+    const err = await ttrpcFailure(TtrpcClient.connectUnix(join(fake.path, '..', 'nobody.sock')));
     expect(err.code).toBe(Code.UNAVAILABLE);
     expect(err.message).toMatch(/connect/);
   });
@@ -157,7 +152,7 @@ describe('deadlines and cancellation', () => {
   it('sends timeoutMs as timeout_nano and fails with DEADLINE_EXCEEDED locally', async () => {
     const client = await fake.connectClient();
     const started = Date.now();
-    const call = errorOf(client.call('s', 'slow', new Uint8Array(0), { timeoutMs: 50 }));
+    const call = ttrpcFailure(client.call('s', 'slow', new Uint8Array(0), { timeoutMs: 50 }));
     const [r] = await fake.waitForRequests(1);
     expect(r!.request.timeoutNano).toBe(50_000_000n);
     const err = await call;
@@ -197,7 +192,7 @@ describe('deadlines and cancellation', () => {
   it('a negative timeoutMs is a deadline already past: DEADLINE_EXCEEDED at once, nothing sent', async () => {
     fake.onRequest = echo;
     const client = await fake.connectClient();
-    expect((await errorOf(client.call('s', 'm', new Uint8Array(0), { timeoutMs: -0.05 }))).code).toBe(Code.DEADLINE_EXCEEDED);
+    expect((await ttrpcFailure(client.call('s', 'm', new Uint8Array(0), { timeoutMs: -0.05 }))).code).toBe(Code.DEADLINE_EXCEEDED);
     const viaSendRaw = await new Promise<TtrpcError | undefined>((resolve) => client.sendRaw(Buffer.alloc(0), -1, (err) => resolve(err)));
     expect(viaSendRaw?.code).toBe(Code.DEADLINE_EXCEEDED);
     expect(client.inFlight).toBe(0);
@@ -208,7 +203,7 @@ describe('deadlines and cancellation', () => {
   it('fails with CANCELLED when the signal aborts', async () => {
     const client = await fake.connectClient();
     const ac = new AbortController();
-    const call = errorOf(client.call('s', 'slow', new Uint8Array(0), { signal: ac.signal }));
+    const call = ttrpcFailure(client.call('s', 'slow', new Uint8Array(0), { signal: ac.signal }));
     await fake.waitForRequests(1);
     ac.abort();
     const err = await call;
@@ -218,7 +213,7 @@ describe('deadlines and cancellation', () => {
 
   it('fails with CANCELLED at once, writing nothing, when the signal is already aborted', async () => {
     const client = await fake.connectClient();
-    const err = await errorOf(client.call('s', 'm', new Uint8Array(0), { signal: AbortSignal.abort() }));
+    const err = await ttrpcFailure(client.call('s', 'm', new Uint8Array(0), { signal: AbortSignal.abort() }));
     expect(err.code).toBe(Code.CANCELLED);
     await sleep(20);
     expect(fake.bytesReceived()).toBe(0);
@@ -227,11 +222,11 @@ describe('deadlines and cancellation', () => {
   it('uses a TtrpcError abort reason as is, and a TimeoutError as DEADLINE_EXCEEDED', async () => {
     const client = await fake.connectClient();
     const ac = new AbortController();
-    const call = errorOf(client.call('s', 'slow', new Uint8Array(0), { signal: ac.signal }));
+    const call = ttrpcFailure(client.call('s', 'slow', new Uint8Array(0), { signal: ac.signal }));
     await fake.waitForRequests(1);
     ac.abort(new TtrpcError(Code.ABORTED, 'shim went away'));
     expect(await call).toMatchObject({ code: Code.ABORTED, message: 'shim went away' });
-    const err = await errorOf(client.call('s', 'slow', new Uint8Array(0), { signal: AbortSignal.timeout(20) }));
+    const err = await ttrpcFailure(client.call('s', 'slow', new Uint8Array(0), { signal: AbortSignal.timeout(20) }));
     expect(err.code).toBe(Code.DEADLINE_EXCEEDED);
   });
 });
@@ -240,7 +235,7 @@ describe('message size limits', () => {
   it('refuses an oversized request locally with RESOURCE_EXHAUSTED and writes nothing', async () => {
     fake.onRequest = echo;
     const client = await fake.connectClient();
-    const err = await errorOf(client.call('s', 'm', Buffer.alloc(MAX_DATA)));
+    const err = await ttrpcFailure(client.call('s', 'm', Buffer.alloc(MAX_DATA)));
     expect(err.code).toBe(Code.RESOURCE_EXHAUSTED);
     expect(err.message).toMatch(/exceed maximum message size of 4194304/);
     await sleep(30);
@@ -262,7 +257,7 @@ describe('message size limits', () => {
   it('fails only the affected call when a response is oversized, and the next call works', async () => {
     const client = await fake.connectClient();
     // The call fails as soon as the header is read, long before the body is through: watch it now.
-    const big = errorOf(client.call('s', 'big', new Uint8Array(0)));
+    const big = ttrpcFailure(client.call('s', 'big', new Uint8Array(0)));
     const [r] = await fake.waitForRequests(1);
     await writeBigFrame(r!.socket, r!.streamId, TYPE_RESPONSE, MAX_DATA + 1);
     const err = await big;
@@ -298,7 +293,7 @@ describe('response status', () => {
     const detail = toBinary(AnySchema, create(AnySchema, { typeUrl: 'type.googleapis.com/x.Y', value: Buffer.from('zz') }));
     fake.onRequest = (r) => r.reply({ code: Code.FAILED_PRECONDITION, message: 'nope', details: [detail] });
     const client = await fake.connectClient();
-    const err = await errorOf(client.call('s', 'm', new Uint8Array(0)));
+    const err = await ttrpcFailure(client.call('s', 'm', new Uint8Array(0)));
     expect(err.code).toBe(Code.FAILED_PRECONDITION);
     expect(err.message).toBe('nope');
     expect(err.details.map((d) => Buffer.from(d).toString('hex'))).toEqual([Buffer.from(detail).toString('hex')]);
@@ -310,7 +305,7 @@ describe('response status', () => {
       else echo(r);
     };
     const client = await fake.connectClient();
-    const err = await errorOf(client.call('s', 'm', new Uint8Array(0)));
+    const err = await ttrpcFailure(client.call('s', 'm', new Uint8Array(0)));
     expect(err.code).toBe(Code.INTERNAL);
     expect((await client.call('s', 'm', Buffer.from('fine'))).toString()).toBe('fine');
   });

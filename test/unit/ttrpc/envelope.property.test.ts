@@ -26,6 +26,11 @@ import { TtrpcError } from '../../../src/ttrpc/codes.js';
 
 const RUNS = { numRuns: 500 };
 
+/** Checks `check` against RUNS values drawn from `arb` (fast-check shrinks a failing one). */
+function forAll<T>(arb: fc.Arbitrary<T>, check: (value: T) => void): void {
+  fc.assert(fc.property(arb, check), RUNS);
+}
+
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
 // Unicode strings: whole code points across all planes ('binary'), and grapheme clusters.
@@ -120,32 +125,23 @@ describe('Request codec against the generated RequestSchema', () => {
   }
 
   it('our encoding decodes with the generated code to the same values (non-empty metadata strings)', () => {
-    fc.assert(fc.property(requestNonEmptyMetadataArb, checkOursDecodesWithGenerated), RUNS);
+    forAll(requestNonEmptyMetadataArb, checkOursDecodesWithGenerated);
   });
 
   it('our encoding decodes with the generated code to the same values', () => {
-    fc.assert(
-      fc.property(requestArb, checkOursDecodesWithGenerated),
-      RUNS,
-    );
+    forAll(requestArb, checkOursDecodesWithGenerated);
   });
 
   it('the generated encoding decodes with ours to the same values', () => {
-    fc.assert(
-      fc.property(requestArb, (req) => {
-        expectSameRequest(decodeRequest(Buffer.from(toBinary(RequestSchema, pbRequest(req)))), req);
-      }),
-      RUNS,
-    );
+    forAll(requestArb, (req) => {
+      expectSameRequest(decodeRequest(Buffer.from(toBinary(RequestSchema, pbRequest(req)))), req);
+    });
   });
 
   it('our encoding is byte-identical to the generated one', () => {
-    fc.assert(
-      fc.property(requestArb, (req) => {
-        expect(hex(encodeRequest(req))).toBe(hex(toBinary(RequestSchema, pbRequest(req))));
-      }),
-      RUNS,
-    );
+    forAll(requestArb, (req) => {
+      expect(hex(encodeRequest(req))).toBe(hex(toBinary(RequestSchema, pbRequest(req))));
+    });
   });
 
   it('skips unknown fields of every wire type', () => {
@@ -263,54 +259,42 @@ describe('Response and Status codec against the generated schemas', () => {
   });
 
   it('the generated Response encoding decodes with ours to the same values', () => {
-    fc.assert(
-      fc.property(responseArb, (res) => {
-        const ours = decodeResponse(Buffer.from(toBinary(ResponseSchema, pbResponse(res))));
-        expect(hex(ours.payload)).toBe(hex(res.payload));
-        if (res.status === undefined) expect(ours.status).toBeUndefined();
-        else expectSameStatus(ours.status!, res.status);
-      }),
-      RUNS,
-    );
+    forAll(responseArb, (res) => {
+      const ours = decodeResponse(Buffer.from(toBinary(ResponseSchema, pbResponse(res))));
+      expect(hex(ours.payload)).toBe(hex(res.payload));
+      if (res.status === undefined) expect(ours.status).toBeUndefined();
+      else expectSameStatus(ours.status!, res.status);
+    });
   });
 
   it('our Response encoding is byte-identical to the generated one', () => {
-    fc.assert(
-      fc.property(responseArb, (res) => {
-        expect(hex(encodeResponse(res))).toBe(hex(toBinary(ResponseSchema, pbResponse(res))));
-      }),
-      RUNS,
-    );
+    forAll(responseArb, (res) => {
+      expect(hex(encodeResponse(res))).toBe(hex(toBinary(ResponseSchema, pbResponse(res))));
+    });
   });
 
   it('Status alone round-trips both ways', () => {
-    fc.assert(
-      fc.property(statusArb, (s) => {
-        const pb = fromBinary(StatusSchema, encodeStatus(s));
-        expect(pb.code).toBe(s.code);
-        expect(pb.message).toBe(s.message);
-        expect(pb.details.map((d) => hex(toBinary(AnySchema, d)))).toEqual(s.details.map(hex));
-        expectSameStatus(decodeStatus(Buffer.from(toBinary(StatusSchema, pbStatus(s)))), s);
-      }),
-      RUNS,
-    );
+    forAll(statusArb, (s) => {
+      const pb = fromBinary(StatusSchema, encodeStatus(s));
+      expect(pb.code).toBe(s.code);
+      expect(pb.message).toBe(s.message);
+      expect(pb.details.map((d) => hex(toBinary(AnySchema, d)))).toEqual(s.details.map(hex));
+      expectSameStatus(decodeStatus(Buffer.from(toBinary(StatusSchema, pbStatus(s)))), s);
+    });
   });
 
   it('responseError: absent status and code 0 are success, any other code an error with its details', () => {
-    fc.assert(
-      fc.property(responseArb, (res) => {
-        const err = responseError(decodeResponse(encodeResponse(res)));
-        if (!res.status || res.status.code === 0) {
-          expect(err).toBeUndefined();
-        } else {
-          expect(err).toBeInstanceOf(TtrpcError);
-          expect(err!.code).toBe(res.status.code);
-          expect(err!.message).toBe(res.status.message);
-          expect(err!.details.map(hex)).toEqual(res.status.details.map(hex));
-        }
-      }),
-      RUNS,
-    );
+    forAll(responseArb, (res) => {
+      const err = responseError(decodeResponse(encodeResponse(res)));
+      if (!res.status || res.status.code === 0) {
+        expect(err).toBeUndefined();
+      } else {
+        expect(err).toBeInstanceOf(TtrpcError);
+        expect(err!.code).toBe(res.status.code);
+        expect(err!.message).toBe(res.status.message);
+        expect(err!.details.map(hex)).toEqual(res.status.details.map(hex));
+      }
+    });
   });
 });
 

@@ -7,14 +7,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Socket } from 'node:net';
 import { TtrpcServer } from '../../../src/ttrpc/server.js';
-import { deferred, waitFor, withTimeout, type Deferred } from '../../helpers/async.js';
-import { RawConnection, TYPE_REQUEST, rawFrame, requestBody } from '../../helpers/raw-ttrpc.js';
+import { deferred, sleep, waitFor, withTimeout, type Deferred } from '../../helpers/async.js';
+import { RawConnections, pipelinedRequests } from '../../helpers/raw-ttrpc.js';
 import { startServer, type LiveServer } from '../../helpers/ttrpc-fixtures.js';
 
 let live: LiveServer | undefined;
-const raws: RawConnection[] = [];
+const raws = new RawConnections();
 afterEach(async () => {
-  for (const r of raws.splice(0)) r.socket.destroy();
+  await raws.closeAll();
   await live?.stop();
   live = undefined;
 });
@@ -33,11 +33,23 @@ function blockingService(server: TtrpcServer, gate: { release: Deferred<void> },
   });
 }
 
-/** `count` request frames with stream ids 1, 3, 5, … in one buffer, so they arrive together. */
+/** A `Wait` handler that never answers: it counts the calls it started and rejects each one once it is cancelled. */
+function waitingService(server: TtrpcServer, seen: { started: number; aborted: number }): void {
+  server.register('test.Flow', {
+    Wait: (_payload, ctx) =>
+      new Promise<Uint8Array>((_, reject) => {
+        seen.started++;
+        ctx.signal.addEventListener('abort', () => {
+          seen.aborted++;
+          reject(ctx.signal.reason);
+        });
+      }),
+  });
+}
+
+/** `count` pipelined calls of test.Flow/`method`. */
 function pipelined(count: number, method: string, payload: (i: number) => Uint8Array): Buffer {
-  const out: Buffer[] = [];
-  for (let i = 0; i < count; i++) out.push(rawFrame(2 * i + 1, TYPE_REQUEST, requestBody({ service: 'test.Flow', method, payload: payload(i) })));
-  return Buffer.concat(out);
+  return pipelinedRequests(count, (i) => ({ service: 'test.Flow', method, payload: payload(i) }));
 }
 
 describe('calls in flight per connection', () => {
@@ -50,7 +62,7 @@ describe('calls in flight per connection', () => {
 
     await waitFor(() => seen.started === 4 && live!.ttrpc.pausedConnections === 1, 'four calls running and the connection paused');
     // Let every request the client wrote reach the server: none may start while four run.
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
     expect(seen.started).toBe(4);
     expect(live.ttrpc.callsInFlight).toBe(4);
 
@@ -82,7 +94,7 @@ describe('calls in flight per connection', () => {
     const clients = await Promise.all([live.connect(), live.connect(), live.connect()]);
     const calls = clients.flatMap((c, i) => Array.from({ length: 4 }, (_, j) => c.call('test.Flow', 'Block', Buffer.from(`${i}.${j}`))));
     await waitFor(() => seen.started === 3 && live!.ttrpc.pausedConnections >= 1, 'three calls running, the rest waiting');
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
     expect(seen.started).toBe(3);
     expect(live.ttrpc.callsInFlight).toBe(3);
     gate.release.resolve();
@@ -93,51 +105,24 @@ describe('calls in flight per connection', () => {
   });
 
   it('notices a client that goes away while at its cap, and cancels its calls', async () => {
-    let started = 0;
-    let aborted = 0;
-    live = await startServer(
-      (s) =>
-        s.register('test.Flow', {
-          Wait: (_payload, ctx) =>
-            new Promise<Uint8Array>((_, reject) => {
-              started++;
-              ctx.signal.addEventListener('abort', () => {
-                aborted++;
-                reject(ctx.signal.reason);
-              });
-            }),
-        }),
-      { maxCallsPerConnection: 2 },
-    );
+    const seen = { started: 0, aborted: 0 };
+    live = await startServer((s) => waitingService(s, seen), { maxCallsPerConnection: 2 });
     const client = await live.connect();
     // 640 KiB of requests: more than a paused socket would buffer, less than the server holds.
     for (let i = 0; i < 20; i++) client.call('test.Flow', 'Wait', Buffer.alloc(32 * 1024, 1)).catch(() => undefined);
-    await waitFor(() => started === 2 && live!.ttrpc.pausedConnections === 1, 'two calls waiting, the others held');
+    await waitFor(() => seen.started === 2 && live!.ttrpc.pausedConnections === 1, 'two calls waiting, the others held');
     client.close();
-    await waitFor(() => aborted === 2 && live!.ttrpc.callsInFlight === 0 && live!.ttrpc.connectionCount === 0, 'the calls cancelled');
-    expect(started).toBe(2);
+    await waitFor(() => seen.aborted === 2 && live!.ttrpc.callsInFlight === 0 && live!.ttrpc.connectionCount === 0, 'the calls cancelled');
+    expect(seen.started).toBe(2);
   });
 
   it('cuts off a client that pipelines over 1 MiB of requests beyond its cap', async () => {
-    let aborted = 0;
-    live = await startServer(
-      (s) =>
-        s.register('test.Flow', {
-          Wait: (_payload, ctx) =>
-            new Promise<Uint8Array>((_, reject) => {
-              ctx.signal.addEventListener('abort', () => {
-                aborted++;
-                reject(ctx.signal.reason);
-              });
-            }),
-        }),
-      { maxCallsPerConnection: 1 },
-    );
-    const raw = await RawConnection.open(live.path);
-    raws.push(raw);
+    const seen = { started: 0, aborted: 0 };
+    live = await startServer((s) => waitingService(s, seen), { maxCallsPerConnection: 1 });
+    const raw = await raws.open(live.path);
     raw.socket.write(pipelined(40, 'Wait', () => Buffer.alloc(64 * 1024, 5)));
     await waitFor(() => raw.closed, 'the server to close the connection', 5_000);
-    await waitFor(() => aborted === 1 && live!.ttrpc.callsInFlight === 0, 'the running call cancelled');
+    await waitFor(() => seen.aborted === 1 && live!.ttrpc.callsInFlight === 0, 'the running call cancelled');
   });
 
   it('refuses a cap that is not a positive integer', () => {
@@ -163,8 +148,7 @@ describe('a client that does not read its answers', () => {
         }),
       { writeBufferLimit: 256 * 1024 },
     );
-    const raw = await RawConnection.open(live.path);
-    raws.push(raw);
+    const raw = await raws.open(live.path);
     const socket: Socket = raw.socket;
     socket.pause(); // never read, for now
     // 1 KiB requests: 400 KiB in several chunks, so the server has more to read after its first answers.
@@ -172,7 +156,7 @@ describe('a client that does not read its answers', () => {
 
     await waitFor(() => live!.ttrpc.pausedConnections === 1, 'the server to stop reading the connection', 5_000);
     const atPause = started;
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
     // Stopped: no call started since, and far fewer than were sent (12.5 MiB of answers would be).
     expect(started).toBe(atPause);
     expect(started).toBeLessThan(CALLS / 4);

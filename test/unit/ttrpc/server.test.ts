@@ -9,9 +9,10 @@ import { Code, TtrpcError } from '../../../src/ttrpc/codes.js';
 import { TtrpcServer, type CallContext } from '../../../src/ttrpc/server.js';
 import { registerService, serviceClient } from '../../../src/ttrpc/typed.js';
 import { Hypervisor } from '../../../src/proto/gen/hypervisor/hypervisor_pb.js';
-import { deferred, rejectionOf, sleep, waitFor, withTimeout, type Deferred } from '../../helpers/async.js';
-import { RawConnection } from '../../helpers/raw-ttrpc.js';
+import { deferred, sleep, waitFor, withTimeout, type Deferred } from '../../helpers/async.js';
+import { RawConnection, RawConnections } from '../../helpers/raw-ttrpc.js';
 import { startServer, type LiveServer } from '../../helpers/ttrpc-fixtures.js';
+import { ttrpcFailure } from '../../helpers/ttrpc-failure.js';
 
 const MAX = 4 * 1024 * 1024;
 
@@ -120,20 +121,15 @@ function setupServices(server: TtrpcServer): void {
 }
 
 let live: LiveServer;
-const raws: RawConnection[] = [];
-
-async function openRaw(): Promise<RawConnection> {
-  const r = await RawConnection.open(live.path);
-  raws.push(r);
-  return r;
-}
+const raws = new RawConnections();
+const openRaw = (): Promise<RawConnection> => raws.open(live.path);
 
 beforeAll(async () => {
   live = await startServer(setupServices);
 });
 
 afterEach(async () => {
-  await Promise.all(raws.splice(0).map((r) => r.close()));
+  await raws.closeAll();
   await live.closeClients();
   resetWaiting();
 });
@@ -142,11 +138,16 @@ afterAll(async () => {
   await live?.stop();
 });
 
+/** The status a call failed with, as plain fields (what crosses the wire). */
 async function codeOf(p: Promise<unknown>): Promise<{ code: number; message: string; details: readonly Uint8Array[] }> {
-  const err = await rejectionOf(p);
-  expect(err).toBeInstanceOf(TtrpcError);
-  const e = err as TtrpcError;
+  const e = await ttrpcFailure(p);
   return { code: e.code, message: e.message, details: e.details };
+}
+
+/** The status of a call with an empty payload on a fresh connection to the shared server. */
+async function failedCall(service: string, method: string): Promise<{ code: number; message: string; details: readonly Uint8Array[] }> {
+  const client = await live.connect();
+  return codeOf(client.call(service, method, new Uint8Array(0)));
 }
 
 describe('round trip', () => {
@@ -269,7 +270,7 @@ describe('concurrency', () => {
     const streams: number[] = [];
     for (let k = 0; k < n; k++) {
       const res = await raw.nextResponse(5_000);
-      expect(res.code).toBe(0);
+      expect(res.code).toBe(Code.OK);
       const { i } = JSON.parse(Buffer.from(res.payload).toString()) as { i: number };
       expect(res.streamId).toBe(2 * i + 1);
       streams.push(res.streamId);
@@ -322,7 +323,7 @@ describe('deadlines', () => {
     await sleep(50);
     expect(raw.queued).toBe(0);
     // The connection lives on.
-    expect((await raw.call(9, { service: 'test.Svc', method: 'Echo', payload: Buffer.from('z') })).code).toBe(0);
+    expect((await raw.call(9, { service: 'test.Svc', method: 'Echo', payload: Buffer.from('z') })).code).toBe(Code.OK);
   });
 
   it('does not expire a deadline longer than setTimeout can hold (30 days) at once', async () => {
@@ -362,64 +363,18 @@ describe('errors from handlers', () => {
     ]);
   });
 
-  it('turns a plain Error into UNKNOWN (2) with its message', async () => {
-    const client = await live.connect();
-    expect(await codeOf(client.call('test.Svc', 'FailPlain', new Uint8Array(0)))).toMatchObject({
-      code: 2,
-      message: 'boom: plain error',
-    });
-  });
-
-  it('turns a synchronous throw into UNKNOWN with its message', async () => {
-    const client = await live.connect();
-    expect(await codeOf(client.call('test.Svc', 'FailSync', new Uint8Array(0)))).toMatchObject({
-      code: 2,
-      message: 'synchronous failure',
-    });
-  });
-
-  it('uses the grpcCode property of an Error (6 → ALREADY_EXISTS)', async () => {
-    const client = await live.connect();
-    expect(await codeOf(client.call('test.Svc', 'FailGrpc', new Uint8Array(0)))).toMatchObject({
-      code: 6,
-      message: 'already there',
-    });
-  });
-
-  it('never lets a code outside 1..16 onto the wire', async () => {
-    const client = await live.connect();
-    expect(await codeOf(client.call('test.Svc', 'FailGrpcOutOfRange', new Uint8Array(0)))).toMatchObject({
-      code: 2,
-      message: 'odd code',
-    });
-    expect(await codeOf(client.call('test.Svc', 'FailBadCode', new Uint8Array(0)))).toMatchObject({
-      code: 2,
-      message: 'code 99',
-    });
-  });
-
-  it('turns a thrown non-Error into UNKNOWN', async () => {
-    const client = await live.connect();
-    expect(await codeOf(client.call('test.Svc', 'FailNonError', new Uint8Array(0)))).toMatchObject({
-      code: 2,
-      message: 'a bare string',
-    });
-  });
-
-  it('answers UNIMPLEMENTED "service X" for an unknown service', async () => {
-    const client = await live.connect();
-    expect(await codeOf(client.call('no.Such', 'Echo', new Uint8Array(0)))).toMatchObject({
-      code: 12,
-      message: 'service no.Such',
-    });
-  });
-
-  it('answers UNIMPLEMENTED "method X" for an unknown method', async () => {
-    const client = await live.connect();
-    expect(await codeOf(client.call('test.Svc', 'Nope', new Uint8Array(0)))).toMatchObject({
-      code: 12,
-      message: 'method Nope',
-    });
+  // How the server turns what a handler threw (or a call it cannot route) into a status.
+  it.each([
+    ['turns a plain Error into UNKNOWN (2) with its message', 'test.Svc', 'FailPlain', Code.UNKNOWN, 'boom: plain error'],
+    ['turns a synchronous throw into UNKNOWN with its message', 'test.Svc', 'FailSync', Code.UNKNOWN, 'synchronous failure'],
+    ['uses the grpcCode property of an Error (6 → ALREADY_EXISTS)', 'test.Svc', 'FailGrpc', Code.ALREADY_EXISTS, 'already there'],
+    ['never lets a code outside 1..16 onto the wire (grpcCode out of range)', 'test.Svc', 'FailGrpcOutOfRange', Code.UNKNOWN, 'odd code'],
+    ['never lets a code outside 1..16 onto the wire (a TtrpcError with code 99)', 'test.Svc', 'FailBadCode', Code.UNKNOWN, 'code 99'],
+    ['turns a thrown non-Error into UNKNOWN', 'test.Svc', 'FailNonError', Code.UNKNOWN, 'a bare string'],
+    ['answers UNIMPLEMENTED "service X" for an unknown service', 'no.Such', 'Echo', Code.UNIMPLEMENTED, 'service no.Such'],
+    ['answers UNIMPLEMENTED "method X" for an unknown method', 'test.Svc', 'Nope', Code.UNIMPLEMENTED, 'method Nope'],
+  ])('%s', async (_what, service, method, code, message) => {
+    expect(await failedCall(service, method)).toMatchObject({ code, message });
   });
 
   it('replaces a response over 4 MiB with RESOURCE_EXHAUSTED and keeps the connection', async () => {
@@ -459,8 +414,8 @@ describe('fallback handler and shutdown', () => {
     );
     const c = await other.connect();
     expect((await c.call('proxied.Svc', 'Any', Buffer.from('p'))).toString()).toBe('fb:p');
-    expect(await codeOf(c.call('gone.Svc', 'X', new Uint8Array(0)))).toMatchObject({ code: 12, message: 'service gone.Svc' });
-    expect(await codeOf(c.call('known.Svc', 'B', new Uint8Array(0)))).toMatchObject({ code: 12, message: 'method B' });
+    expect(await codeOf(c.call('gone.Svc', 'X', new Uint8Array(0)))).toMatchObject({ code: Code.UNIMPLEMENTED, message: 'service gone.Svc' });
+    expect(await codeOf(c.call('known.Svc', 'B', new Uint8Array(0)))).toMatchObject({ code: Code.UNIMPLEMENTED, message: 'method B' });
     expect(seen).toEqual(['proxied.Svc/Any', 'gone.Svc/X']);
   });
 

@@ -13,7 +13,7 @@ import {
 } from '../../../src/ttrpc/unix-socket.js';
 import { TtrpcServer } from '../../../src/ttrpc/server.js';
 import { TtrpcClient } from '../../../src/ttrpc/client.js';
-import { makeTempDir, rejectionOf, removeDir } from '../../helpers/async.js';
+import { makeTempDir, rejectionOf, removeDir, sleep } from '../../helpers/async.js';
 
 let dir: string;
 const listeners: UnixListener[] = [];
@@ -85,7 +85,7 @@ describe('listenUnix', () => {
     await listen(path, server);
     expect((await lstat(path)).ino).not.toBe(staleIno);
     expect(await connectsTo(path)).toBe('connected');
-    await new Promise((r) => setTimeout(r, 20));
+    await sleep(20);
     expect(seen.count).toBe(1);
   });
 
@@ -102,7 +102,7 @@ describe('listenUnix', () => {
     expect((err as Error).message).toContain(`another process serves on ${path}`);
     expect((await lstat(path)).ino).toBe(ino);
     expect(await connectsTo(path)).toBe('connected');
-    await new Promise((r) => setTimeout(r, 20));
+    await sleep(20);
     expect(first.count).toBe(2); // the probe and ours: both reached the first server
     expect(await readdir(dir)).toEqual(['live.sock']);
   });
@@ -200,7 +200,7 @@ describe('UnixListener.close', () => {
     expect((await lstat(path)).ino).toBe(successorIno);
     expect((await lstat(path)).isSocket()).toBe(true);
     expect(await connectsTo(path)).toBe('connected');
-    await new Promise((r) => setTimeout(r, 20));
+    await sleep(20);
     expect(first.count).toBe(1);
     expect(second.count).toBe(1);
 

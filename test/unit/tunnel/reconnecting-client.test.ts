@@ -7,6 +7,7 @@ import { goShimDeadline } from '../../helpers/go-deadline.js';
 import { startServer, type LiveServer } from '../../helpers/ttrpc-fixtures.js';
 import { ReconnectingClient, isRefused } from '../../../src/tunnel/reconnecting-client.js';
 import { captureLogger } from '../../helpers/capture-logger.js';
+import { sleep } from '../../helpers/async.js';
 
 const errno = (code: string): NodeJS.ErrnoException => Object.assign(new Error(`connect ${code} 10.0.0.1:15150`), { code });
 
@@ -30,7 +31,7 @@ describe('ReconnectingClient dialling', () => {
       dial: async (): Promise<TtrpcClient> => Promise.reject(err),
     });
     c.connect().catch(() => undefined);
-    while (!logs.some((l) => l.msg === 'upstream not reachable yet')) await new Promise((r) => setTimeout(r, 5));
+    while (!logs.some((l) => l.msg === 'upstream not reachable yet')) await sleep(5);
     c.close();
     return logs.find((l) => l.msg === 'upstream not reachable yet')!.retryInMs as number;
   }
@@ -164,7 +165,7 @@ describe('time spent waiting for a connection counts against the call', () => {
       connectWaitMs: 60_000,
       // The forwarder is "not up yet" for WAIT_MS.
       dial: async (signal) => {
-        await new Promise((r) => setTimeout(r, WAIT_MS));
+        await sleep(WAIT_MS);
         return TtrpcClient.connectUnix(upstream.path, { signal });
       },
     });

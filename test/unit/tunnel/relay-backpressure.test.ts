@@ -14,9 +14,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { TtrpcClient } from '../../../src/ttrpc/client.js';
 import { TtrpcServer } from '../../../src/ttrpc/server.js';
 import { AgentProxy } from '../../../src/tunnel/agent-proxy.js';
-import { waitFor } from '../../helpers/async.js';
+import { sleep, waitFor } from '../../helpers/async.js';
 import { identityResponse } from '../../../src/tunnel/forwarder-identity.js';
-import { HEADER_BYTES, RawConnection, TYPE_REQUEST, TYPE_RESPONSE, rawFrame, requestBody, responseBody } from '../../helpers/raw-ttrpc.js';
+import { HEADER_BYTES, RawConnection, TYPE_RESPONSE, pipelinedRequests, rawFrame, responseBody } from '../../helpers/raw-ttrpc.js';
 
 const log = pino({ level: 'silent' });
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -73,7 +73,7 @@ describe('agent proxy backpressure', () => {
     // reads every request and queues all 64 MiB for a forwarder that takes none.
     await waitFor(() => proxy.flow.pausedConnections === 1, 'the proxy to stop reading the shim', 10_000);
     const taken = proxy.flow.callsInFlight;
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
     expect(proxy.flow.callsInFlight).toBe(taken);
     expect(taken).toBeLessThan(CALLS / 4);
   });
@@ -92,9 +92,7 @@ describe('agent proxy backpressure', () => {
     const shim = await RawConnection.open(socketPath);
     cleanups.push(() => void shim.socket.destroy());
     shim.socket.pause(); // does not read, for now
-    const frames: Buffer[] = [];
-    for (let i = 0; i < CALLS; i++) frames.push(rawFrame(2 * i + 1, TYPE_REQUEST, requestBody({ service: 'grpc.AgentService', method: 'Big' })));
-    shim.socket.write(Buffer.concat(frames));
+    shim.socket.write(pipelinedRequests(CALLS, () => ({ service: 'grpc.AgentService', method: 'Big' })));
 
     // The answers stay at the forwarder: the proxy stops reading them (its calls stay in flight)
     // and the forwarder's server stops reading too. Without backpressure the proxy reads every
@@ -102,7 +100,7 @@ describe('agent proxy backpressure', () => {
     await waitFor(() => upstream.pausedConnections === 1, "the forwarder's answers to back up", 10_000);
     for (let last = -1, until = Date.now() + 20_000; proxy.flow.callsInFlight !== last && Date.now() < until; ) {
       last = proxy.flow.callsInFlight;
-      await new Promise((r) => setTimeout(r, 300));
+      await sleep(300);
     }
     expect(proxy.flow.callsInFlight).toBeGreaterThan(CALLS / 2);
     expect(upstream.pausedConnections).toBe(1);

@@ -6,24 +6,11 @@
  * over-2^31 values — the bug class behind the Go shim's deadlines failing UNAVAILABLE (issue 16).
  * Allowed delays: numeric literals, UPPER_CASE constants, arithmetic on those, and clampTimerDelay(…).
  */
-import { readdir, readFile } from 'node:fs/promises';
-import { join, relative } from 'node:path';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
+import { handWrittenSources } from '../../helpers/source-files.js';
 
-const SRC = new URL('../../../src/', import.meta.url).pathname;
 const EXEMPT = new Set(['util/timers.ts']);
-
-async function sourceFiles(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await readdir(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) {
-      if (relative(SRC, p) !== join('proto', 'gen')) out.push(...(await sourceFiles(p)));
-    } else if (e.name.endsWith('.ts') && !e.name.endsWith('.d.ts')) out.push(p);
-  }
-  return out;
-}
 
 const CONSTANT = /^[A-Z][A-Z0-9_]*$/;
 
@@ -68,11 +55,9 @@ describe('timer audit of src/', () => {
   it('every computed delay goes through src/util/timers.ts (setLongTimeout, timeoutSignal, startTimeout, clampTimerDelay)', async () => {
     const offenders: string[] = [];
     let timersSeen = 0;
-    for (const file of await sourceFiles(SRC)) {
-      const rel = relative(SRC, file);
+    for (const { path, rel, text } of handWrittenSources()) {
       if (EXEMPT.has(rel)) continue;
-      const text = await readFile(file, 'utf8');
-      const sf = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true);
+      const sf = ts.createSourceFile(path, text, ts.ScriptTarget.Latest, true);
       const visit = (node: ts.Node): void => {
         if (ts.isCallExpression(node)) {
           const delay = timerDelay(node);

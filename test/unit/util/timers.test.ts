@@ -15,6 +15,7 @@ import {
   toTimerDelay,
 } from '../../../src/util/timers.js';
 import { sleep } from '../../../src/util/backoff.js';
+import { sleep as sleepMs } from '../../helpers/async.js';
 
 /** Every shape a deadline or a configured duration can take, the Go shim's included. */
 const anyDuration = fc.oneof(
@@ -27,6 +28,20 @@ const anyDuration = fc.oneof(
 afterEach(() => {
   vi.restoreAllMocks();
 });
+
+/**
+ * A clock the test moves by hand: performance.now() reads `now`, and setTimeout only records what
+ * it was armed with (the test fires the timers itself, in order).
+ */
+function fakeClock(start: number): { now: number; armed: { fn: () => void; ms: number }[] } {
+  const clock = { now: start, armed: [] as { fn: () => void; ms: number }[] };
+  vi.spyOn(performance, 'now').mockImplementation(() => clock.now);
+  vi.spyOn(globalThis, 'setTimeout').mockImplementation(((fn: () => void, ms: number) => {
+    clock.armed.push({ fn, ms });
+    return { unref: () => undefined } as unknown as NodeJS.Timeout;
+  }) as typeof setTimeout);
+  return clock;
+}
 
 describe('toTimerDelay', () => {
   it('is 0 for NaN and ≤ 0, Infinity for Infinity, else the duration rounded up to a whole ms', () => {
@@ -67,13 +82,8 @@ describe('setLongTimeout', () => {
   });
 
   it('over 2^31−1 ms it re-arms for what is left and fires once the whole delay has passed, not before', () => {
-    let now = 5_000;
-    vi.spyOn(performance, 'now').mockImplementation(() => now);
-    const armed: { fn: () => void; ms: number }[] = [];
-    vi.spyOn(globalThis, 'setTimeout').mockImplementation(((fn: () => void, ms: number) => {
-      armed.push({ fn, ms });
-      return { unref: () => undefined } as unknown as NodeJS.Timeout;
-    }) as typeof setTimeout);
+    const clock = fakeClock(5_000);
+    const armed = clock.armed;
     let fired = 0;
     const total = 3 * MAX_TIMER_DELAY_MS + 0.25;
     setLongTimeout(() => fired++, total);
@@ -81,32 +91,27 @@ describe('setLongTimeout', () => {
     for (let round = 0; round < 3; round++) {
       const t = armed[round]!;
       expect(t.ms).toBe(MAX_TIMER_DELAY_MS);
-      now += t.ms;
+      clock.now += t.ms;
       t.fn();
       expect(fired).toBe(0);
     }
     expect(armed[3]!.ms).toBe(1); // the 0.25 ms left, rounded up
-    now += 1;
+    clock.now += 1;
     armed[3]!.fn();
     expect(fired).toBe(1);
     expect(armed).toHaveLength(4);
   });
 
   it('a timer Node fires before the deadline (its loop clock lags) waits out the rest', () => {
-    let now = 0;
-    vi.spyOn(performance, 'now').mockImplementation(() => now);
-    const armed: { fn: () => void; ms: number }[] = [];
-    vi.spyOn(globalThis, 'setTimeout').mockImplementation(((fn: () => void, ms: number) => {
-      armed.push({ fn, ms });
-      return { unref: () => undefined } as unknown as NodeJS.Timeout;
-    }) as typeof setTimeout);
+    const clock = fakeClock(0);
+    const armed = clock.armed;
     let fired = false;
     setLongTimeout(() => (fired = true), 100);
-    now = 97;
+    clock.now = 97;
     armed[0]!.fn();
     expect(fired).toBe(false);
     expect(armed[1]!.ms).toBe(3);
-    now = 100;
+    clock.now = 100;
     armed[1]!.fn();
     expect(fired).toBe(true);
   });
@@ -159,7 +164,7 @@ describe('timeoutSignal and startTimeout', () => {
   it('startTimeout().clear() disarms it', async () => {
     const h = startTimeout(5);
     h.clear();
-    await new Promise((r) => setTimeout(r, 30));
+    await sleepMs(30);
     expect(h.signal.aborted).toBe(false);
   });
 });

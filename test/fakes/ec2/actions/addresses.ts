@@ -4,7 +4,7 @@ import { filterPredicate, readFilters } from '../filters.js';
 import { renderAddress } from '../render.js';
 import type { FakeAddress, FakeNetworkInterface } from '../resources.js';
 import type { XmlNode } from '../xml.js';
-import { checkIdShape, dryRunGate, lookupAll, type ActionContext } from './context.js';
+import { checkIdShape, dryRunGate, lookupAll, narrowTo, type ActionContext } from './context.js';
 import { readTagSpecifications } from './tags.js';
 
 function address(ctx: ActionContext, allocationId: string): FakeAddress {
@@ -43,12 +43,8 @@ export function describeAddresses(ctx: ActionContext): XmlNode {
     (a) => a.tags,
   );
   dryRunGate(ctx);
-  let found = allocationIds.length > 0 ? lookupAll(allocationIds, ctx.state.addresses, 'InvalidAllocationID.NotFound', 'allocation ID') : [...ctx.state.addresses.values()];
-  if (publicIps.length > 0) {
-    const missing = publicIps.filter((ip) => !found.some((a) => a.publicIp === ip));
-    if (missing.length > 0) throw new Ec2Error('InvalidAddress.NotFound', `Address '${missing.join(', ')}' not found.`);
-    found = found.filter((a) => publicIps.includes(a.publicIp));
-  }
+  const byId = allocationIds.length > 0 ? lookupAll(allocationIds, ctx.state.addresses, 'InvalidAllocationID.NotFound', 'allocation ID') : [...ctx.state.addresses.values()];
+  const found = narrowTo(byId, publicIps, (a) => a.publicIp, (missing) => new Ec2Error('InvalidAddress.NotFound', `Address '${missing.join(', ')}' not found.`));
   return { addressesSet: found.filter(matches).map((a) => renderAddress(ctx.state, a)) };
 }
 

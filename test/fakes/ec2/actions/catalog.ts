@@ -5,7 +5,7 @@ import { paginate } from '../pagination.js';
 import { renderImage, renderInstanceType, renderKeyPair, renderSecurityGroup, renderSubnet } from '../render.js';
 import type { ImageSeed, InstanceTypeSeed, KeyPairSeed, SecurityGroupSeed, SubnetSeed } from '../seeds.js';
 import type { XmlNode } from '../xml.js';
-import { checkIdShape, dryRunGate, lookupAll, type ActionContext } from './context.js';
+import { checkIdShape, dryRunGate, lookupAll, narrowTo, type ActionContext } from './context.js';
 
 export function describeImages(ctx: ActionContext): XmlNode {
   const p = ctx.params;
@@ -74,12 +74,8 @@ export function describeSecurityGroups(ctx: ActionContext): XmlNode {
     'vpc-id': (g) => [g.vpcId],
   });
   dryRunGate(ctx);
-  let groups = ids.length > 0 ? lookupAll(ids, ctx.state.securityGroups, 'InvalidGroup.NotFound', 'security group') : [...ctx.state.securityGroups.values()];
-  if (names.length > 0) {
-    const missing = names.filter((n) => !groups.some((g) => g.groupName === n));
-    if (missing.length > 0) throw notFound('InvalidGroup.NotFound', 'security group', missing);
-    groups = groups.filter((g) => names.includes(g.groupName));
-  }
+  const byId = ids.length > 0 ? lookupAll(ids, ctx.state.securityGroups, 'InvalidGroup.NotFound', 'security group') : [...ctx.state.securityGroups.values()];
+  const groups = narrowTo(byId, names, (g) => g.groupName, (missing) => notFound('InvalidGroup.NotFound', 'security group', missing));
   const page = paginate(groups.filter(matches), p, (g) => g.groupId, { min: 5, max: 1000 });
   return { securityGroupInfo: page.items.map((g) => renderSecurityGroup(ctx.state, g)), nextToken: page.nextToken };
 }
@@ -93,12 +89,8 @@ export function describeKeyPairs(ctx: ActionContext): XmlNode {
     'key-pair-id': (k) => [k.keyPairId],
   });
   dryRunGate(ctx);
-  let keys = names.length > 0 ? lookupAll(names, ctx.state.keyPairs, 'InvalidKeyPair.NotFound', 'key pair') : [...ctx.state.keyPairs.values()];
-  if (ids.length > 0) {
-    const missing = ids.filter((id) => !keys.some((k) => k.keyPairId === id));
-    if (missing.length > 0) throw notFound('InvalidKeyPair.NotFound', 'key pair', missing);
-    keys = keys.filter((k) => ids.includes(k.keyPairId));
-  }
+  const byName = names.length > 0 ? lookupAll(names, ctx.state.keyPairs, 'InvalidKeyPair.NotFound', 'key pair') : [...ctx.state.keyPairs.values()];
+  const keys = narrowTo(byName, ids, (k) => k.keyPairId, (missing) => notFound('InvalidKeyPair.NotFound', 'key pair', missing));
   return { keySet: keys.filter(matches).map(renderKeyPair) };
 }
 

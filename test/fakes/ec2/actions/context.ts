@@ -31,6 +31,17 @@ export function checkIdShape(ids: readonly string[], prefix: string, code: strin
   }
 }
 
+/**
+ * `rows` narrowed to those whose `key` is one of `wanted` (all of them when nothing is asked for); the
+ * wanted ones that are not there are named in one error, made by `missing`.
+ */
+export function narrowTo<T>(rows: T[], wanted: readonly string[], key: (t: T) => string, missing: (names: string[]) => Error): T[] {
+  if (wanted.length === 0) return rows;
+  const absent = wanted.filter((w) => !rows.some((r) => key(r) === w));
+  if (absent.length > 0) throw missing(absent);
+  return rows.filter((r) => wanted.includes(key(r)));
+}
+
 /** Looks every id up; all the missing ones are named in one `notFound` error, as EC2 does. */
 export function lookupAll<T>(ids: readonly string[], map: ReadonlyMap<string, T>, code: string, noun: string): T[] {
   const unique = [...new Set(ids)];

@@ -147,7 +147,7 @@ export function createInstance(c: HandlerContext): HandlerResult {
     deleteRequestedAt: undefined,
     prototype: b,
   };
-  inst.startFailure = c.startFailures.take(inst);
+  inst.startFailure = c.startFailures.fire(inst);
   c.state.instances.set(id, inst);
   return { status: 201, body: renderInstance(c.render, inst) };
 }

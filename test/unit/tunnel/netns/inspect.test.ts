@@ -15,6 +15,7 @@ import {
 } from '../../../../src/tunnel/netns/index.js';
 import { makeTempDir, rejectionOf, removeDir, sleep } from '../../../helpers/async.js';
 import { TestNet, netnsTestsUnavailable } from '../../../helpers/netns.js';
+import { POD_NETWORK_FIELDS } from '../../../helpers/pod-network-fields.js';
 
 const skipReason = await netnsTestsUnavailable();
 if (skipReason) console.warn(`[netns] skipping pod/host namespace inspection tests: ${skipReason}`);
@@ -94,21 +95,7 @@ describe('podNetworkConfig', () => {
       dedicated: false,
       'external-net-via-pod-vm': false,
     });
-    expect(Object.keys(cfg)).toEqual([
-      'podip',
-      'pod-hw-addr',
-      'interface',
-      'worker-node-ip',
-      'tunnel-type',
-      'routes',
-      'neighbors',
-      'mtu',
-      'index',
-      'vxlan-port',
-      'vxlan-id',
-      'dedicated',
-      'external-net-via-pod-vm',
-    ]);
+    expect(Object.keys(cfg)).toEqual(POD_NETWORK_FIELDS);
     // A copy: editing it does not change the inspection result.
     cfg.routes[0]!.gw = '10.244.1.254';
     expect(EXPECTED_POD.routes[0]!.gw).toBe('10.244.1.1');

@@ -11,6 +11,7 @@ import {
 } from '../../../../src/tunnel/policy/index.js';
 import type { RequestGate } from '../../../../src/tunnel/forwarder.js';
 import { makeTempDir, removeDir } from '../../../helpers/async.js';
+import { thrownBy } from '../../../helpers/thrown.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -20,15 +21,8 @@ afterEach(async () => {
   await removeDir(dir);
 });
 
-function refusal(fn: () => void): TtrpcError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(TtrpcError);
-    return err as TtrpcError;
-  }
-  throw new Error('expected a refusal');
-}
+/** The TtrpcError the gate refused a call with. */
+const refusal = (fn: () => void): TtrpcError => thrownBy(fn, TtrpcError);
 
 const EXEC_ONLY = 'package agent_policy\ndefault ExecProcessRequest := true\n';
 

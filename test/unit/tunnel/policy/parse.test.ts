@@ -1,15 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { PolicyError, parsePolicy } from '../../../../src/tunnel/policy/parse.js';
+import { thrownBy } from '../../../helpers/thrown.js';
 
 function parseError(text: string): PolicyError {
-  try {
-    parsePolicy(text);
-  } catch (err) {
-    expect(err).toBeInstanceOf(PolicyError);
-    expect((err as PolicyError).code).toBe('INVALID_POLICY');
-    return err as PolicyError;
-  }
-  throw new Error('expected parsePolicy to throw');
+  const err = thrownBy(() => parsePolicy(text), PolicyError);
+  expect(err.code).toBe('INVALID_POLICY');
+  return err;
 }
 
 describe('parsePolicy', () => {

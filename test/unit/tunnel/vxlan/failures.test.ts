@@ -2,7 +2,7 @@
  * Set-up failures undo themselves; tear-down is idempotent and survives a vanished pod namespace
  * (root only, in namespaces).
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   setupVmPodNetwork,
   setupWorkerTunnel,
@@ -12,12 +12,10 @@ import {
 } from '../../../../src/tunnel/vxlan/index.js';
 import { runCommand } from '../../../../src/util/run-command.js';
 import { skipOrRequirePodNetwork } from '../../../helpers/pod-network.js';
-import { labUnavailable, VxlanLab, type LabOptions, type LabPod } from './lab.js';
+import { EMPTY_RAW, labPerTest, labUnavailable, type LabPod, type VxlanLab } from './lab.js';
 
 const skipReason = await labUnavailable();
 skipOrRequirePodNetwork(skipReason, 'the VXLAN failure tests');
-
-const EMPTY_RAW = ['-P PREROUTING ACCEPT', '-P OUTPUT ACCEPT'];
 
 async function rejection(p: Promise<unknown>): Promise<VxlanError> {
   try {
@@ -30,17 +28,7 @@ async function rejection(p: Promise<unknown>): Promise<VxlanError> {
 }
 
 describe.skipIf(skipReason !== undefined)('VXLAN tunnel failures and tear-down (root, namespaces)', () => {
-  let lab: VxlanLab | undefined;
-
-  afterEach(async () => {
-    await lab?.cleanup();
-    lab = undefined;
-  });
-
-  async function newLab(o: LabOptions = {}): Promise<VxlanLab> {
-    lab = await VxlanLab.create({ prefix: 'vxf', ...o });
-    return lab;
-  }
+  const newLab = labPerTest('vxf');
 
   const workerOpts = (l: VxlanLab, p: LabPod) => ({ podNetns: p.podNetns, vmIp: p.vmIp, vni: p.vni, hostNetns: l.host });
   const vmOpts = (p: LabPod) => ({ podNetnsName: p.podnsName, vmNetns: p.vmNetns });
@@ -55,6 +43,12 @@ describe.skipIf(skipReason !== undefined)('VXLAN tunnel failures and tear-down (
     expect((await links(l, l.host)).filter((n) => n.startsWith('ppvx'))).toEqual([]);
     expect(await links(l, p.podNetns)).not.toContain('vxlan1');
     expect(await l.run(p.podNetns, ['tc', 'qdisc', 'show', 'dev', 'eth0'])).not.toMatch(/ingress/);
+  }
+
+  /** The VM namespace as the lab made it: no raw rules, only its loopback and its underlay. */
+  async function expectVmPristine(l: VxlanLab, p: LabPod): Promise<void> {
+    expect(await raw(l, p.vmNetns)).toEqual(EMPTY_RAW);
+    expect(await links(l, p.vmNetns)).toEqual(['lo', 'u0v']);
   }
 
   it('refuses a tunnel name that is taken, with nothing half-configured', async () => {
@@ -129,8 +123,7 @@ describe.skipIf(skipReason !== undefined)('VXLAN tunnel failures and tear-down (
     expect((await teardownVmPodNetwork(p.cfg, vmOpts(p))).removed).toEqual([]);
     await expectWorkerPristine(l, p);
     expect(await raw(l, l.host)).toEqual(EMPTY_RAW);
-    expect(await raw(l, p.vmNetns)).toEqual(EMPTY_RAW);
-    expect(await links(l, p.vmNetns)).toEqual(['lo', 'u0v']);
+    await expectVmPristine(l, p);
     expect(await netnsNames()).not.toContain(p.podnsName);
   });
 
@@ -174,8 +167,7 @@ describe.skipIf(skipReason !== undefined)('VXLAN tunnel failures and tear-down (
     await l.run(p.podnsPath, ['ip', 'link', 'add', 'eth0', 'type', 'bridge']);
     const err = await rejection(setupVmPodNetwork(p.cfg, vmOpts(p)));
     expect(err).toMatchObject({ code: 'DEVICE_EXISTS', step: 'check-names' });
-    expect(await raw(l, p.vmNetns)).toEqual(EMPTY_RAW);
-    expect(await links(l, p.vmNetns)).toEqual(['lo', 'u0v']);
+    await expectVmPristine(l, p);
     expect(await netnsNames()).toContain(p.podnsName); // not ours to delete
     expect(await links(l, p.podnsPath)).toEqual(['eth0', 'lo']);
   });
@@ -187,8 +179,7 @@ describe.skipIf(skipReason !== undefined)('VXLAN tunnel failures and tear-down (
     const err = await rejection(setupVmPodNetwork(cfg, vmOpts(p)));
     expect(err).toMatchObject({ code: 'VXLAN_SETUP_FAILED', step: 'routes' });
     expect(err.message).toMatch(/cannot add route 10\.99\.0\.0\/16 via 10\.98\.0\.1 dev eth0/);
-    expect(await raw(l, p.vmNetns)).toEqual(EMPTY_RAW);
-    expect(await links(l, p.vmNetns)).toEqual(['lo', 'u0v']);
+    await expectVmPristine(l, p);
     expect(await netnsNames()).not.toContain(p.podnsName);
   });
 

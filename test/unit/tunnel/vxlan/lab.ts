@@ -14,6 +14,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type { PodNetworkConfig } from '../../../../src/podvm/apf-config.js';
 import { runCommand } from '../../../../src/util/run-command.js';
 import { NETNS_DIR, TestNet } from '../../../helpers/netns.js';
+import { afterEach } from 'vitest';
 
 export interface LabPod {
   /** Worker-side pod namespace path. */
@@ -43,6 +44,25 @@ export interface LabOptions {
 }
 
 /** Why the lab cannot be built here, or undefined: root and the pod network's tools, plus ping. */
+/** What `iptables -t raw -S` shows in a namespace nobody touched. */
+export const EMPTY_RAW = ['-P PREROUTING ACCEPT', '-P OUTPUT ACCEPT'];
+
+/**
+ * For a describe block whose tests each build one lab: returns the function that builds it (its
+ * names start with `prefix`), and cleans it up after every test.
+ */
+export function labPerTest(prefix: string): (o?: LabOptions) => Promise<VxlanLab> {
+  let lab: VxlanLab | undefined;
+  afterEach(async () => {
+    await lab?.cleanup();
+    lab = undefined;
+  });
+  return async (o = {}) => {
+    lab = await VxlanLab.create({ prefix, ...o });
+    return lab;
+  };
+}
+
 export function labUnavailable(): Promise<string | undefined> {
   return podNetworkUnavailable([PING_TOOL]);
 }

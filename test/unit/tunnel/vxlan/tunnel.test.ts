@@ -2,7 +2,7 @@
  * The VXLAN tunnel end to end in namespaces (root only): worker side in "host"/"pod", VM side in
  * "vm" and its podns, traffic from "peer" to the pod IP that now lives in the VM.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseApfJson, renderApfJson } from '../../../../src/podvm/apf-config.js';
 import { inspectPodNetns, podNetworkConfig } from '../../../../src/tunnel/netns/index.js';
 import {
@@ -14,26 +14,13 @@ import {
   type WorkerTunnel,
 } from '../../../../src/tunnel/vxlan/index.js';
 import { skipOrRequirePodNetwork } from '../../../helpers/pod-network.js';
-import { labUnavailable, VxlanLab, type LabOptions, type LabPod } from './lab.js';
+import { EMPTY_RAW, labPerTest, labUnavailable, type LabPod, type VxlanLab } from './lab.js';
 
 const skipReason = await labUnavailable();
 skipOrRequirePodNetwork(skipReason, 'the VXLAN tunnel tests');
 
-/** What `iptables -t raw -S` shows in a namespace nobody touched. */
-const EMPTY_RAW = ['-P PREROUTING ACCEPT', '-P OUTPUT ACCEPT'];
-
 describe.skipIf(skipReason !== undefined)('VXLAN pod tunnel (root, namespaces)', () => {
-  let lab: VxlanLab | undefined;
-
-  afterEach(async () => {
-    await lab?.cleanup();
-    lab = undefined;
-  });
-
-  async function newLab(o: LabOptions = {}): Promise<VxlanLab> {
-    lab = await VxlanLab.create({ prefix: 'vxt', ...o });
-    return lab;
-  }
+  const newLab = labPerTest('vxt');
 
   async function connect(l: VxlanLab, p: LabPod, o: { mtuCeiling?: number } = {}): Promise<{ worker: WorkerTunnel; vm: VmPodNetwork }> {
     const worker = await setupWorkerTunnel({ podNetns: p.podNetns, podInterface: 'eth0', vmIp: p.vmIp, vni: p.vni, port: 4789, hostNetns: l.host });
