@@ -18,6 +18,7 @@ const benchmarks: Benchmark[] = [
   { name: 'vxlan', run: async () => (await import('./vxlan/index.js')).vxlanBench() },
   { name: 'memory', run: async () => (await import('./memory/index.js')).memoryBench() },
   { name: 'libvirt-startup', run: async () => (await import('./libvirt-startup/index.js')).libvirtStartupBench() },
+  { name: 'policy', run: async () => (await import('./policy/index.js')).policyBench() },
   { name: 'local-starts', run: async () => (await import('./local-starts/index.js')).localStartsBench() },
 ];
 

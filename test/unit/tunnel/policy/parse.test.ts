@@ -144,14 +144,13 @@ default UpdateEphemeralMountsRequest := {
     });
   });
 
-  it('parses a large policy quickly', () => {
+  // How fast: bench/policy (a ratio against JSON.parse in the same run), not a timed assertion here.
+  it('parses a large policy (20 000 data lines with braces and hashes inside strings)', () => {
     const big = `package agent_policy\ndefault CreateContainerRequest := false\npolicy_data := {\n${Array.from(
       { length: 20_000 },
       (_, i) => `  "k${i}": "value ${i} with { braces } and # hashes",`,
     ).join('\n')}\n}\nCreateContainerRequest if { input.x == policy_data.k1 }\n`;
-    const t0 = performance.now();
     const p = parsePolicy(big);
-    expect(performance.now() - t0).toBeLessThan(2_000);
     expect(p.conditionalRules.has('CreateContainerRequest')).toBe(true);
   });
 });
