@@ -57,9 +57,8 @@ export function checkMove(sandboxId: string, from: SandboxPhase, to: LifecycleSt
  * rolling back past this one is no longer supported), `intent` alone will.
  */
 export function intentOf(state: Pick<SandboxState, 'intent' | 'removeAfterDelete'>): SandboxIntent {
-  const fromFlag: SandboxIntent = state.removeAfterDelete === true ? 'remove' : 'run';
-  if (state.intent === undefined || state.intent !== fromFlag) return fromFlag;
-  return state.intent;
+  // Where `intent` is present and agrees, it says the same; where it disagrees, the flag is newer.
+  return state.removeAfterDelete === true ? 'remove' : 'run';
 }
 
 /** A loaded state as the manager holds it: `intent` set, the previous version's flag dropped. */
