@@ -20,14 +20,17 @@ export interface BenchDaemon {
   dir: string;
 }
 
-/** `main` (a path under the repository, e.g. bench/memory/daemon-main.ts) and what it imports, as JavaScript in a new folder. */
+/**
+ * `main` (a path under the repository, e.g. bench/memory/daemon-main.ts) and what it imports, as JavaScript
+ * in a new folder, which the caller removes when done (`stopBenchDaemon` removes only the daemon's own `dir`).
+ */
 export async function transpileDaemonMain(main: string, prefix: string): Promise<string> {
   const js = await mkdtemp(join(tmpdir(), prefix));
   await transpileClosure([join(repoRoot, main)], js);
   return js;
 }
 
-/** Runs the transpiled `main` and waits for its READY line. */
+/** Runs the transpiled `main` and waits for its READY line; on rejection the child has exited and there is nothing to stop. */
 export async function startBenchDaemon(js: string, main: string, options: { nodeArgs?: string[]; env?: Record<string, string> } = {}): Promise<BenchDaemon> {
   const script = join(js, main.replace(/\.ts$/, '.js'));
   const child = spawn(process.execPath, [...(options.nodeArgs ?? []), script], {

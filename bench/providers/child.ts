@@ -67,7 +67,8 @@ export async function measureAgainst<Stats>(fake: BenchChild, work: () => Promis
 
 /**
  * A fake cloud in a child process (`script` gets the injected latency as its argument and reports
- * `Ready`, its endpoints), measured against with `measure`: the fake's `Stats` come back per run.
+ * `Ready`, its endpoints), measured against with `measure`: the fake's `Stats` come back per run. The
+ * caller must `stop()` it (in a `finally`), or the child outlives the bench.
  */
 export class FakeCloudProcess<Ready, Stats> {
   private constructor(

@@ -4,6 +4,7 @@
  */
 import { ApiException } from '@kubernetes/client-node';
 import { codedError } from '../util/coded-error.js';
+import { messageOf } from '../util/errors.js';
 
 /**
  * Codes:
@@ -102,5 +103,5 @@ export function asKubeError(err: unknown, what: string, callerSignal?: AbortSign
   if ((typeof e?.code === 'string' && NETWORK_CODES.has(e.code)) || e?.type === 'system' || e?.name === 'FetchError') {
     return new KubeError('UNAVAILABLE', `${what}: ${String(e?.message ?? err)}`, { cause: err });
   }
-  return new KubeError('INTERNAL', `${what}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  return new KubeError('INTERNAL', `${what}: ${messageOf(err)}`, { cause: err });
 }

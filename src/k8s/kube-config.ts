@@ -9,6 +9,7 @@ import { delimiter, join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { KubeError } from './errors.js';
+import { messageOf } from '../util/errors.js';
 
 /** Where the kubelet mounts the pod's service-account token, CA and namespace. */
 export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -72,7 +73,7 @@ function fromFiles(files: string[], log: Logger): KubeConfig {
     try {
       one.loadFromFile(file);
     } catch (err) {
-      throw new KubeError('CONFIG', `KUBECONFIG file ${file}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      throw new KubeError('CONFIG', `KUBECONFIG file ${file}: ${messageOf(err)}`, { cause: err });
     }
     if (i === 0) {
       kc.loadFromOptions({ clusters: one.clusters, users: one.users, contexts: one.contexts, currentContext: one.currentContext });

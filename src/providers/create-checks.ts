@@ -1,7 +1,8 @@
 /**
- * What every provider's createInstance does the same way: the one-time notice that multi-NIC pods
- * get one interface, and the handling of a failure after the cloud accepted the instance (the
- * error keeps its kind and names the instance in `partialInstanceId`; deleting it is the caller's job).
+ * What every provider's createInstance does the same way: the user-data size check, the one-time
+ * notice that multi-NIC pods get one interface (once per provider object, whichever logger asks), and
+ * the handling of a failure after the cloud accepted the instance (the error keeps its kind and names
+ * the instance in `partialInstanceId`; deleting it is the caller's job).
  */
 import type { Logger } from 'pino';
 import { ProviderError, asProviderError, type ProviderErrorCode } from './errors.js';

@@ -3,6 +3,8 @@
  * instance type, or fail (as virtual-kubelet's errdefs). Providers classify; they never decide.
  */
 import { codedError } from '../util/coded-error.js';
+import { messageOf } from '../util/errors.js';
+import { abortMessage } from '../util/abort.js';
 
 /**
  * Codes:
@@ -38,6 +40,6 @@ export const isProviderError = (err: unknown, code?: ProviderErrorCode): err is 
 /** Wraps whatever a provider threw; an abort becomes CANCELLED. */
 export function asProviderError(err: unknown, signal?: AbortSignal): ProviderError {
   if (err instanceof ProviderError) return err;
-  if (signal?.aborted) return new ProviderError('CANCELLED', `cancelled: ${String((signal.reason as Error)?.message ?? signal.reason)}`, { cause: err });
-  return new ProviderError('INTERNAL', err instanceof Error ? err.message : String(err), { cause: err });
+  if (signal?.aborted) return new ProviderError('CANCELLED', `cancelled: ${abortMessage(signal)}`, { cause: err });
+  return new ProviderError('INTERNAL', messageOf(err), { cause: err });
 }

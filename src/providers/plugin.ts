@@ -10,7 +10,7 @@ import type { ProviderHost } from './provider.js';
 import type { ProviderPlugin, ProviderStart, VerifyCheck } from './registry.js';
 
 /** How long start-up and `--verify` may take when the caller gives no signal. */
-export const START_TIMEOUT_MS = 120_000;
+const START_TIMEOUT_MS = 120_000;
 
 export type StartFunction<C> = (host: ProviderHost, config: C, signal: AbortSignal) => Promise<ProviderStart>;
 /** `log` is the host's logger with the provider's `component`. */
@@ -55,6 +55,7 @@ export function providerPlugin<C>(parts: PluginParts<C>): ProviderPlugin {
 /**
  * Runs the start-up steps that use a client the provider will own; when one fails the client is
  * closed before the error goes on (a half-started provider must not keep sockets or timers).
+ * `close` must not throw: its error would replace the start-up step's.
  */
 export async function closeOnFailure<T>(close: () => unknown, steps: () => Promise<T>): Promise<T> {
   try {

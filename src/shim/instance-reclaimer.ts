@@ -8,6 +8,7 @@ import type { Provider } from '../providers/provider.js';
 import type { BackoffOptions } from '../util/backoff.js';
 import { retry } from '../util/retry.js';
 import { timeoutSignal } from '../util/timers.js';
+import { abortMessage } from '../util/abort.js';
 
 export interface ReclaimRequest {
   sandboxId: string;
@@ -70,7 +71,6 @@ export class InstanceReclaimer {
     if (req.timeoutMs !== undefined) signals.push(timeoutSignal(req.timeoutMs));
     const signal = AbortSignal.any(signals);
     const log = req.logger;
-    const stopped = (): string => String((signal.reason as Error)?.message ?? signal.reason);
     let tried = 0;
     try {
       await retry(
@@ -92,7 +92,7 @@ export class InstanceReclaimer {
             log.warn({ err, code: (err as { code?: string }).code, attempt, retryInMs: Math.round(delay) }, 'instance deletion failed, retrying'),
           // Unlimited attempts: only the signal (shutdown, the request's timeout) ends the loop.
           giveUp: (err, attempt) =>
-            log.error({ err, attempt, instanceId: req.instanceId }, `gave up deleting the instances of sandbox ${req.sandboxId} for now: ${stopped()}; the next start-up retries`),
+            log.error({ err, attempt, instanceId: req.instanceId }, `gave up deleting the instances of sandbox ${req.sandboxId} for now: ${abortMessage(signal)}; the next start-up retries`),
           cancelled: () => log.error({ attempt: tried }, `gave up deleting the instances of sandbox ${req.sandboxId} for now; the next start-up retries`),
         },
       );

@@ -389,7 +389,7 @@ export class SandboxManager {
     if (isProviderError(err)) {
       return new ShimError(PROVIDER_STATUS[err.code], `creating the pod VM failed (${err.code}): ${err.message}`, { cause: err });
     }
-    return new ShimError('INTERNAL', `StartVM failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    return new ShimError('INTERNAL', `StartVM failed: ${messageOf(err)}`, { cause: err });
   }
 
   /**

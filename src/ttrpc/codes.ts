@@ -58,7 +58,7 @@ export class TtrpcError extends Error {
 
 /**
  * Errors of any layer can say which status they deserve by carrying a numeric `grpcCode`
- * (the shim's and providers' typed errors do). Everything else becomes UNKNOWN with its message,
+ * (the shim's ShimError does; provider failures reach the wire as ShimErrors, through the shim's status table). Everything else becomes UNKNOWN with its message,
  * like the Go server does.
  */
 export function toTtrpcError(err: unknown): TtrpcError {

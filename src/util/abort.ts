@@ -3,6 +3,11 @@
  * the wait ends when the signal aborts, the work goes on.
  */
 
+/** The text of why `signal` aborted: its reason's message, or the reason itself (a thrown string). */
+export function abortMessage(signal: AbortSignal): string {
+  return String((signal.reason as Error)?.message ?? signal.reason);
+}
+
 /**
  * Settles like `p`, or rejects with `reasonOf(signal)` (default: `signal.reason`) as soon as
  * `signal` aborts, whichever comes first — also when it has aborted already. `p` keeps running; a

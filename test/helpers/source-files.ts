@@ -6,7 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const SRC_DIR = fileURLToPath(new URL('../../src/', import.meta.url));
+const SRC_DIR = fileURLToPath(new URL('../../src/', import.meta.url));
 const GENERATED = join('proto', 'gen');
 
 export interface SourceFile {

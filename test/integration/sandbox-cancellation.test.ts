@@ -4,12 +4,10 @@
  * deadline ends a slow pod network inspection; the daemon's stop ends a hung pod network removal,
  * which the next daemon finishes. Fake ports only: an in-memory cloud, a pod network that records.
  */
-import { access, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { PodNetworkConfig } from '../../src/podvm/apf-config.js';
-import type { AgentTunnel } from '../../src/shim/ports.js';
 import { InstanceReclaimer } from '../../src/shim/instance-reclaimer.js';
 import { SandboxManager } from '../../src/shim/sandbox-manager.js';
 import { SandboxStore } from '../../src/shim/sandbox-store.js';
@@ -17,6 +15,8 @@ import { UserDataComposer } from '../../src/shim/user-data-composer.js';
 import { Code, TtrpcError, deadlineExceeded } from '../../src/ttrpc/codes.js';
 import { DaemonHarness, SANDBOX_ID, shimAnnotations } from '../helpers/daemon-harness.js';
 import { captureLogger } from '../helpers/capture-logger.js';
+import { makeTempDir, removeDir } from '../helpers/async.js';
+import { NoAgentTunnel } from '../helpers/no-agent-tunnel.js';
 import { FakePodNetwork } from '../fakes/pod-network.js';
 import { MemoryProvider } from '../fakes/memory-provider.js';
 
@@ -43,9 +43,9 @@ class StuckSecretRead {
 
 /** A SandboxManager on a temp PODS_DIR whose user-data reads pull secrets through `registryAuth`. */
 async function managerWithSecrets(registryAuth: StuckSecretRead['read']) {
-  const dir = await mkdtemp(join(tmpdir(), 'caa-cancel-'));
+  const dir = await makeTempDir('caa-cancel-');
   const provider = new MemoryProvider();
-  const tunnel: AgentTunnel = { open: async () => undefined, close: async () => undefined };
+  const tunnel = new NoAgentTunnel(() => undefined);
   const composer = new UserDataComposer({ globalInitdata: '', scratchSpace: false, registryAuth });
   const { logger, logs } = captureLogger();
   const reclaimer = new InstanceReclaimer(provider, { backoff: { initialMs: 5, maxMs: 20 } });
@@ -65,7 +65,7 @@ async function managerWithSecrets(registryAuth: StuckSecretRead['read']) {
     manager.stop();
     await reclaimer.stop();
     await manager.whenSettled();
-    await rm(dir, { recursive: true, force: true });
+    await removeDir(dir);
   };
   await manager.createVM({ id: SANDBOX_ID, annotations: shimAnnotations(), networkNamespacePath: '' }, new AbortController().signal);
   return { manager, provider, logs, podsDir: join(dir, 'pods') };

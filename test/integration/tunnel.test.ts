@@ -3,9 +3,7 @@
  * shim (TtrpcClient) → agent.ttrpc → AgentProxy → mTLS → Forwarder → agent socket → a recording agent.
  */
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
-import { mkdtemp, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -17,7 +15,7 @@ import { isTunnelError } from '../../src/tunnel/errors.js';
 import { CDI_ANNOTATION, GPU_ANNOTATION } from '../../src/tunnel/container-rewrites.js';
 import { Forwarder } from '../../src/tunnel/forwarder.js';
 import { testPki, type Pem } from '../helpers/test-certs.js';
-import { sleep } from '../helpers/async.js';
+import { makeTempDir, removeDir, sleep } from '../helpers/async.js';
 import { GoDeadline, goShimDeadline } from '../helpers/go-deadline.js';
 import { PolicyGate, presetPolicy } from '../../src/tunnel/policy/index.js';
 import { SetPolicyRequestSchema } from '../../src/proto/gen/agent/agent_pb.js';
@@ -102,7 +100,7 @@ function proxyFor(dir: string, port: number, options: { sandboxId?: string; serv
 }
 
 async function startChain(options: { podNetnsPath?: string; startAgent?: boolean; gate?: PolicyGate } = {}): Promise<Chain> {
-  const dir = await mkdtemp(join(tmpdir(), 'caa-tunnel-'));
+  const dir = await makeTempDir('caa-tunnel-');
   const agentSocket = join(dir, 'agent.sock');
   const agent = options.startAgent === false ? (undefined as unknown as RecordingAgent) : await RecordingAgent.start(agentSocket);
   const forwarder = forwarderFor(agentSocket, 0, options.podNetnsPath, options.gate);
@@ -125,7 +123,7 @@ async function closeChain(): Promise<void> {
   await c.proxy.close();
   await c.forwarder.close();
   await c.agent?.close();
-  await rm(c.dir, { recursive: true, force: true });
+  await removeDir(c.dir);
 }
 
 describe('agent tunnel', () => {
@@ -283,17 +281,17 @@ describe('request policy in the forwarder', () => {
 
 describe('agent proxy start', () => {
   it('gives up after PROXY_TIMEOUT with a clear error when nothing listens', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'caa-tunnel-'));
+    const dir = await makeTempDir('caa-tunnel-');
     const proxy = proxyFor(dir, 1, { tls: false, proxyTimeoutMs: 300 });
     const t0 = performance.now();
     await expect(proxy.start(new AbortController().signal)).rejects.toThrow(/failed to establish agent proxy connection to 127.0.0.1:1/);
     expect(performance.now() - t0).toBeLessThan(3000);
     await proxy.close();
-    await rm(dir, { recursive: true, force: true });
+    await removeDir(dir);
   });
 
   it('says why it failed with a TunnelError code: nothing listens, or the caller gave up first', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'caa-tunnel-'));
+    const dir = await makeTempDir('caa-tunnel-');
     const options = { sandboxId: 's', socketPath: join(dir, 'agent.ttrpc'), host: '127.0.0.1', port: 1, tls: undefined, logger: log };
     const unreachable = new AgentProxy({ ...options, proxyTimeoutMs: 300 });
     const e1 = await unreachable.start(new AbortController().signal).catch((e: unknown) => e);
@@ -309,7 +307,7 @@ describe('agent proxy start', () => {
     expect(isTunnelError(e2, 'CANCELLED')).toBe(true);
     expect((e2 as Error).message).toMatch(/^failed to establish agent proxy connection to 127.0.0.1:1: /);
     await cancelled.close();
-    await rm(dir, { recursive: true, force: true });
+    await removeDir(dir);
   });
 
   // PROXY_TIMEOUT=2000h used to pass the config and then fail every StartVM ("delay is out of range");
@@ -318,7 +316,7 @@ describe('agent proxy start', () => {
     ['2000h', 2000 * 3_600_000],
     ['fractional', 299_999.986254],
   ])('a PROXY_TIMEOUT of %s does not break the start', async (_name, proxyTimeoutMs) => {
-    const dir = await mkdtemp(join(tmpdir(), 'caa-tunnel-'));
+    const dir = await makeTempDir('caa-tunnel-');
     const fwd = forwarderFor(join(dir, 'agent.sock'), 0, undefined);
     const port = await fwd.start();
     const proxy = proxyFor(dir, port, { proxyTimeoutMs });
@@ -328,18 +326,18 @@ describe('agent proxy start', () => {
     } finally {
       await proxy.close();
       await fwd.close();
-      await rm(dir, { recursive: true, force: true });
+      await removeDir(dir);
     }
   });
 
   it('refuses a forwarder whose certificate names another instance', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'caa-tunnel-'));
+    const dir = await makeTempDir('caa-tunnel-');
     const fwd = forwarderFor(join(dir, 'agent.sock'), 0, undefined);
     const port = await fwd.start();
     const proxy = proxyFor(dir, port, { servername: 'podvm-someone-else', proxyTimeoutMs: 500 });
     await expect(proxy.start(new AbortController().signal)).rejects.toThrow(/failed to establish agent proxy connection/);
     await proxy.close();
     await fwd.close();
-    await rm(dir, { recursive: true, force: true });
+    await removeDir(dir);
   });
 });

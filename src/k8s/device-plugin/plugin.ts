@@ -34,6 +34,7 @@ import { PluginServer, pluginOptions } from './plugin-server.js';
 import { registerRequest, registerWithKubelet } from './registration.js';
 import { checkSocketPath, fileIdentity, type FileIdentity } from './socket-file.js';
 import { Wakeup } from './wakeup.js';
+import { messageOf } from '../../util/errors.js';
 
 export interface PeerPodDevicePluginOptions {
   /** Devices to advertise: PEERPODS_LIMIT_PER_NODE (a negative limit means "no plugin": don't make one). */
@@ -379,7 +380,7 @@ export class PeerPodDevicePlugin {
   private noteError(err: unknown): void {
     this.lastError = {
       code: isDevicePluginError(err) ? err.code : 'UNEXPECTED',
-      message: err instanceof Error ? err.message : String(err),
+      message: messageOf(err),
       at: new Date().toISOString(),
     };
   }

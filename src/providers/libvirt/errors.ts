@@ -6,6 +6,7 @@ import { ProviderError, type ProviderErrorCode } from '../errors.js';
 import { LibvirtAbortError, LibvirtConnectionError, LibvirtRpcError } from '../../lib/libvirt-rpc/connection.js';
 import { VirErr } from '../../lib/libvirt-rpc/protocol.js';
 import { LibvirtUriError } from '../../lib/libvirt-rpc/uri.js';
+import { messageOf } from '../../util/errors.js';
 
 const byVirCode = new Map<number, ProviderErrorCode>([
   [VirErr.NO_DOMAIN, 'NOT_FOUND'],
@@ -50,7 +51,7 @@ export function virErrorCode(err: unknown): number | undefined {
 
 export function classifyLibvirtError(err: unknown, action: string, signal?: AbortSignal): ProviderError {
   if (err instanceof ProviderError) return err;
-  const message = `libvirt ${action}: ${err instanceof Error ? err.message : String(err)}`;
+  const message = `libvirt ${action}: ${messageOf(err)}`;
   if (err instanceof LibvirtAbortError || signal?.aborted) return new ProviderError('CANCELLED', message, { cause: err });
   if (err instanceof LibvirtConnectionError) return new ProviderError('UNAVAILABLE', message, { cause: err });
   if (err instanceof LibvirtUriError) return new ProviderError('INVALID_CONFIG', message, { cause: err });

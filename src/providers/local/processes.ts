@@ -114,7 +114,8 @@ export async function findByMarker(marker: string): Promise<number[]> {
 
 /**
  * Resolves once `pid` is no longer our process (gone, or the pid reused by another), polling every
- * `pollMs`; rejects with the signal's reason when it aborts first. For processes we did not start in
+ * `pollMs`; rejects with the signal's reason when it aborts first (without a signal it polls until the
+ * process is gone: callers pass none only after SIGKILL). For processes we did not start in
  * this process (no exit event to wait on).
  */
 export async function processGone(pid: number, marker: string, pollMs: number, signal?: AbortSignal): Promise<void> {
