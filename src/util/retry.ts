@@ -7,7 +7,10 @@
 import { Backoff, sleep, type BackoffOptions } from './backoff.js';
 
 export interface RetryOptions<E = unknown> {
-  /** Attempts in all, the first included (≥ 1; default unlimited: then only `retryable` or `signal` end it). */
+  /**
+   * Attempts in all, the first included (≥ 1; default unlimited: then only `retryable` or `signal` end it,
+   * so a caller that leaves it unlimited must pass one of them or loop for ever on a lasting failure).
+   */
   attempts?: number;
   /** The delays between attempts (default: Backoff's defaults). */
   backoff?: BackoffOptions;
@@ -29,7 +32,10 @@ export interface RetryOptions<E = unknown> {
   giveUp?(err: E, attempt: number): unknown;
   /** The error the loop ends with when `signal` aborts a wait after `err`. Default: the signal's reason. */
   cancelled?(err: E, reason: unknown): unknown;
-  /** The sleep between attempts (tests); default `sleep` of backoff.ts, which honours the signal. */
+  /**
+   * The sleep between attempts (tests); default `sleep` of backoff.ts, which honours the signal. Its timer
+   * never keeps the process alive on its own (no keepAlive): a loop's owner keeps the process up.
+   */
   sleep?(ms: number, signal: AbortSignal | undefined): Promise<void>;
 }
 
